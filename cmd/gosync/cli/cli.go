@@ -1,0 +1,165 @@
+// Package cli is the gosync command line: flags, wiring of the engine and
+// its mirrors, human and machine output, exit codes. Nothing in it is
+// needed to mirror a tree; everything in it is about talking to the user.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/lmittmann/tint"
+	"golang.org/x/term"
+)
+
+// Exit codes, documented in README.md.
+const (
+	ExitOK      = 0
+	ExitFatal   = 1  // nothing or not everything could be done: a mirror failed, a refusal
+	ExitUsage   = 2  // bad flags or arguments
+	ExitPartial = 23 // every mirror synced, but some paths could not be (rsync's code)
+)
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+const usageText = `gosync keeps mirrors of a directory up to date.
+
+Usage:
+  gosync sync [flags] SRC DEST...    mirror the contents of SRC into each DEST once
+  gosync agent ROOT                  serve a mirror on stdin/stdout (started by gosync itself)
+  gosync version
+
+DEST is a local path, [user@]host:path or ssh://[user@]host[:port]/path.
+SRC's contents go into DEST, with or without a trailing slash.
+Run 'gosync sync -h' for the flags.
+`
+
+// Main runs the command line and returns the exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText)
+		return ExitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "sync":
+		err = runSync(ctx, args[1:], stdout, stderr)
+	case "agent":
+		err = runAgent(ctx, args[1:], stdin, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "gosync %s\n", BuildID())
+		return ExitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usageText)
+		return ExitOK
+	default:
+		err = usagef("unknown command %q (want sync or agent)", args[0])
+	}
+	return exitCode(err, stderr)
+}
+
+// errPartial reports that some paths were not mirrored; they have been
+// reported already.
+var errPartial = errors.New("some paths were not mirrored")
+
+// errReported is a failure whose message was already printed.
+var errReported = errors.New("failed")
+
+func exitCode(err error, stderr io.Writer) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "gosync: %s\nRun 'gosync help' for usage.\n", ue.msg)
+		return ExitUsage
+	case errors.Is(err, errPartial):
+		return ExitPartial
+	case errors.Is(err, errReported):
+		return ExitFatal
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(stderr, "gosync: interrupted")
+		return ExitFatal
+	default:
+		fmt.Fprintf(stderr, "gosync: %s\n", err)
+		return ExitFatal
+	}
+}
+
+// BuildID names this binary's build: module version and VCS revision when
+// known. Client and agent report it in the handshake.
+func BuildID() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	id := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			id += "+" + s.Value
+		}
+	}
+	return id
+}
+
+// newLogger picks the handler once, here: tint on a terminal, plain tint
+// without colour elsewhere, JSON when asked.
+func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
+	case "text", "auto", "":
+		color := false
+		if f, ok := w.(*os.File); ok && format != "text" {
+			color = term.IsTerminal(int(f.Fd()))
+		}
+		return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: "15:04:05.000", NoColor: !color})), nil
+	}
+	return nil, usagef("--log-format must be auto, text or json, not %q", format)
+}
+
+// parseInterspersed lets flags come before, between and after the
+// positional arguments, as rsync users type them; "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		// flag stops at "--" (consumed) or at the first non-flag.
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func runAgent(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		return usagef("usage: gosync agent ROOT (the agent is started by gosync, not by hand)")
+	}
+	return serveAgent(ctx, args[0], stdin, stdout, stderr)
+}

@@ -1,0 +1,347 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gosync/gosync/engine"
+	"github.com/gosync/gosync/engine/agent"
+	"github.com/gosync/gosync/engine/endpoint"
+	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/ignore"
+)
+
+type syncFlags struct {
+	delete        bool
+	maxDelete     int
+	checksum      bool
+	dryRun        bool
+	itemize       bool
+	stats         bool
+	verbose       bool
+	wholeFile     bool
+	noWholeFile   bool
+	excludes      stringList
+	compressLevel int
+	logFormat     string
+	allowEmpty    bool
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func (f *syncFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&f.delete, "delete", false, "remove entries from DEST that SRC does not have (ignored paths are kept)")
+	fs.IntVar(&f.maxDelete, "max-delete", -1, "refuse the whole sync of a mirror if it would delete more than `N` entries (-1: no limit)")
+	fs.BoolVar(&f.checksum, "checksum", false, "compare files by content hash, not size and mtime")
+	fs.BoolVar(&f.checksum, "c", false, "short for --checksum")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "show what would change, change nothing")
+	fs.BoolVar(&f.dryRun, "n", false, "short for --dry-run")
+	fs.BoolVar(&f.itemize, "itemize", false, "print one line per change")
+	fs.BoolVar(&f.itemize, "i", false, "short for --itemize")
+	fs.BoolVar(&f.stats, "stats", false, "print totals per mirror")
+	fs.BoolVar(&f.verbose, "verbose", false, "log more")
+	fs.BoolVar(&f.verbose, "v", false, "short for --verbose")
+	fs.BoolVar(&f.wholeFile, "whole-file", false, "send changed files whole, never as deltas (default for local mirrors)")
+	fs.BoolVar(&f.noWholeFile, "no-whole-file", false, "send deltas to local mirrors too")
+	fs.Var(&f.excludes, "exclude", "ignore paths matching `PATTERN` (gitignore syntax; repeatable)")
+	fs.IntVar(&f.compressLevel, "compress-level", 0, "zstd level `1-4` for the mirror stream, 0 for none")
+	fs.StringVar(&f.logFormat, "log-format", "auto", "log format: auto, text or json")
+	fs.BoolVar(&f.allowEmpty, "allow-empty-source", false, "with --delete, let an empty SRC empty the mirrors")
+}
+
+func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f syncFlags
+	fs := flag.NewFlagSet("gosync sync", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: gosync sync [flags] SRC DEST...\n\nMirrors the contents of SRC into each DEST.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%v", err)
+	}
+	if len(pos) < 2 {
+		return usagef("sync needs SRC and at least one DEST")
+	}
+	if f.wholeFile && f.noWholeFile {
+		return usagef("--whole-file and --no-whole-file exclude each other")
+	}
+	if f.compressLevel < 0 || f.compressLevel > 4 {
+		return usagef("--compress-level must be 0 to 4, not %d", f.compressLevel)
+	}
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	log, err := newLogger(stderr, f.logFormat, level)
+	if err != nil {
+		return err
+	}
+	src := pos[0]
+	dests := make([]endpoint.Endpoint, 0, len(pos)-1)
+	for _, d := range pos[1:] {
+		e, err := endpoint.Parse(d)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		if e.Remote() {
+			return fmt.Errorf("%s: remote destinations are not supported by this build yet; use a local path", d)
+		}
+		if err := checkLocalDest(src, e.Path); err != nil {
+			return err
+		}
+		dests = append(dests, e)
+	}
+
+	matcher, err := ignore.Load(src, f.excludes)
+	if err != nil {
+		var pe *ignore.PatternError
+		if errors.As(err, &pe) && pe.File == "--exclude" {
+			return usagef("%v", err)
+		}
+		return err
+	}
+	source, err := engine.ScanSource(ctx, src, matcher, f.checksum)
+	if err != nil {
+		return err
+	}
+	defer source.Close()
+	for _, p := range source.Special {
+		log.Warn("skipping special file (FIFO, socket or device)", slog.String("path", p))
+	}
+	partial := false
+	for _, e := range source.Errors {
+		log.Error("cannot read source path; not mirrored", slog.String("path", filepath.Join(src, e.Path)), slog.String("err", e.Msg))
+		partial = true
+	}
+
+	opt := engine.Options{
+		Delete:           f.delete,
+		MaxDelete:        f.maxDelete,
+		Checksum:         f.checksum,
+		DryRun:           f.dryRun,
+		WholeFile:        !f.noWholeFile, // every DEST is local so far
+		AllowEmptySource: f.allowEmpty,
+		Ignore:           matcher,
+		Logger:           log,
+	}
+	var outMu sync.Mutex
+	if f.itemize || f.dryRun && f.verbose {
+		multi := len(dests) > 1
+		opt.OnItem = func(it engine.Item) {
+			outMu.Lock()
+			defer outMu.Unlock()
+			fmt.Fprintln(stdout, formatItem(it, multi))
+		}
+	}
+
+	results := make([]engine.Result, len(dests))
+	var wg sync.WaitGroup
+	for i, d := range dests {
+		wg.Go(func() {
+			results[i] = syncOne(ctx, source, d, opt, f, log)
+		})
+	}
+	wg.Wait()
+
+	failed := false
+	for _, r := range results {
+		for _, fe := range r.Failed {
+			log.Error("not mirrored", slog.String("mirror", r.Mirror), slog.String("path", fe.Path), slog.String("err", fe.Msg))
+			partial = true
+		}
+		if r.Err != nil {
+			failed = true
+			if errors.Is(r.Err, context.Canceled) {
+				continue
+			}
+			fmt.Fprintf(stderr, "gosync: %s\n", mirrorError(r))
+			continue
+		}
+		if f.stats {
+			printStats(stdout, r, f.dryRun)
+		} else {
+			fmt.Fprintln(stdout, summary(r, f.dryRun))
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case failed:
+		return errReported
+	case partial:
+		return errPartial
+	}
+	return nil
+}
+
+func mirrorError(r engine.Result) string {
+	msg := r.Err.Error()
+	if strings.Contains(msg, r.Mirror) {
+		return msg
+	}
+	return r.Mirror + ": " + msg
+}
+
+func syncOne(ctx context.Context, src *engine.Source, d endpoint.Endpoint, opt engine.Options, f syncFlags, log *slog.Logger) engine.Result {
+	m, err := engine.DialLocal(ctx, d.Raw, d.Path, engine.ClientOptions{
+		Compress: f.compressLevel,
+		Create:   !f.dryRun,
+		BuildID:  BuildID(),
+	}, log.With(slog.String("mirror", d.Raw)))
+	if err != nil {
+		return engine.Result{Mirror: d.Raw, Err: err}
+	}
+	defer m.Close()
+	return engine.Sync(ctx, src, m, opt)
+}
+
+// checkLocalDest refuses destinations that would destroy data: the source
+// itself, a directory inside the source (it would mirror itself forever)
+// or one containing it (--delete would remove the source).
+func checkLocalDest(src, dst string) error {
+	s, err := realPath(src)
+	if err != nil {
+		return nil // ScanSource reports a bad SRC with more context
+	}
+	d, err := realPath(dst)
+	if err != nil {
+		return fmt.Errorf("destination %s: %w", dst, err)
+	}
+	switch {
+	case s == d:
+		return fmt.Errorf("refusing to sync %s into itself (%s)", src, dst)
+	case strings.HasPrefix(d, s+string(filepath.Separator)):
+		return fmt.Errorf("refusing to sync %s into %s: the destination is inside the source", src, dst)
+	case strings.HasPrefix(s, d+string(filepath.Separator)) || d == string(filepath.Separator):
+		return fmt.Errorf("refusing to sync %s into %s: the destination contains the source", src, dst)
+	}
+	return nil
+}
+
+// realPath resolves symlinks in the longest existing prefix of p, so a
+// destination that does not exist yet is still compared correctly.
+func realPath(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	rest := ""
+	for cur := abs; ; cur = filepath.Dir(cur) {
+		r, err := filepath.EvalSymlinks(cur)
+		if err == nil {
+			return filepath.Join(r, rest), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		if cur == filepath.Dir(cur) {
+			return abs, nil
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+	}
+}
+
+func formatItem(it engine.Item, multi bool) string {
+	var b strings.Builder
+	if multi {
+		b.WriteString(it.Mirror)
+		b.WriteString(": ")
+	}
+	fmt.Fprintf(&b, "%-8s %-7s %s", it.Action, it.Kind, quotePath(it.Path))
+	switch {
+	case it.Kind == fstree.Symlink && it.Action != engine.Deleted && it.Action != engine.MetaSet:
+		b.WriteString(" -> " + quotePath(it.Target))
+	case it.Kind == fstree.File && (it.Action == engine.Created || it.Action == engine.Updated):
+		fmt.Fprintf(&b, "  literal=%d matched=%d", it.Literal, it.Matched)
+	case it.Action == engine.Deleted && it.Count > 1:
+		fmt.Fprintf(&b, "  (%d entries)", it.Count)
+	}
+	return b.String()
+}
+
+// quotePath keeps one line per item whatever bytes a name holds.
+func quotePath(p string) string {
+	if p == "" {
+		return "."
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < 0x20 || p[i] == 0x7f {
+			return fmt.Sprintf("%q", p)
+		}
+	}
+	return p
+}
+
+func summary(r engine.Result, dry bool) string {
+	s := r.Stats
+	verb := "synced"
+	if dry {
+		verb = "dry run"
+	}
+	return fmt.Sprintf("%s %s: %d created, %d updated, %d metadata, %d deleted, %s sent in %s",
+		verb, r.Mirror, s.Created, s.Updated, s.MetaOnly, s.Deleted, humanBytes(s.Sent), s.Duration.Round(time.Millisecond))
+}
+
+func printStats(w io.Writer, r engine.Result, dry bool) {
+	s := r.Stats
+	fmt.Fprintf(w, "mirror %s%s\n", r.Mirror, map[bool]string{true: " (dry run)"}[dry])
+	rows := []struct {
+		k string
+		v any
+	}{
+		{"files scanned", s.Scanned},
+		{"created", s.Created},
+		{"updated", s.Updated},
+		{"metadata only", s.MetaOnly},
+		{"deleted", s.Deleted},
+		{"failed", len(r.Failed)},
+		{"bytes literal", s.Literal},
+		{"bytes matched", s.Matched},
+		{"bytes sent (stream)", s.Sent},
+		{"time", s.Duration.Round(time.Millisecond)},
+	}
+	for _, row := range rows {
+		fmt.Fprintf(w, "  %-20s %v\n", row.k, row.v)
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func serveAgent(ctx context.Context, root string, stdin io.Reader, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	err := agent.Serve(ctx, stdin, stdout, agent.Options{Root: root, BuildID: BuildID(), Logger: log})
+	if err != nil {
+		return err
+	}
+	return nil
+}
+

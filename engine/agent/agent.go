@@ -1,0 +1,582 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosync/gosync/engine/delta"
+	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/engine/wire"
+)
+
+// Options configure one agent session.
+type Options struct {
+	Root    string // the mirror directory
+	BuildID string // reported in the handshake
+	Logger  *slog.Logger
+}
+
+// Serve speaks the protocol on r and w until the client closes its side
+// (a nil return) or something fails. Errors of single operations go back
+// to the client as messages and do not end the session.
+func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	conn := wire.NewConn(r, w)
+	defer conn.Close()
+	s := &server{ctx: ctx, conn: conn, log: log, isRoot: os.Geteuid() == 0, dirOK: map[string]bool{}}
+	defer s.close()
+
+	first, err := conn.ReadMsg()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return fmt.Errorf("handshake: %w", err)
+	}
+	hello, ok := first.(*wire.Hello)
+	if !ok {
+		return fmt.Errorf("handshake: %w: expected hello, got message type %d", wire.ErrFrame, first.Type())
+	}
+	reply := &wire.Hello{Version: wire.Version, BuildID: opt.BuildID}
+	if s.isRoot {
+		reply.Flags |= wire.FlagRoot
+	}
+	if hello.Version != wire.Version {
+		reply.Err = fmt.Sprintf("agent speaks protocol version %d, client %d", wire.Version, hello.Version)
+	} else if missing, err := s.openRoot(opt.Root, hello.Flags&wire.FlagCreate != 0); err != nil {
+		reply.Err = err.Error()
+	} else if missing {
+		reply.Flags |= wire.FlagMissing
+	}
+	if err := conn.WriteMsg(reply); err != nil {
+		return err
+	}
+	if err := conn.Flush(); err != nil {
+		return err
+	}
+	if reply.Err != "" {
+		return errors.New(reply.Err)
+	}
+	if err := conn.StartCompression(hello.Compress); err != nil {
+		return err
+	}
+	for {
+		if !conn.Buffered() {
+			if err := conn.Flush(); err != nil {
+				return err
+			}
+		}
+		m, err := conn.ReadMsg()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := s.handle(m); err != nil {
+			return err
+		}
+	}
+}
+
+type server struct {
+	ctx    context.Context
+	conn   *wire.Conn
+	log    *slog.Logger
+	root   *os.Root // nil when the root is missing (dry run)
+	isRoot bool
+	// dirOK caches directories verified to be real directories (not
+	// symlinks) all the way from the root, so a write never lands in a
+	// place a symlink on the mirror redirects it to.
+	dirOK map[string]bool
+	file  *openFile
+}
+
+func (s *server) close() {
+	if s.file != nil {
+		s.file.discard()
+		s.file = nil
+	}
+	if s.root != nil {
+		s.root.Close()
+	}
+}
+
+// openRoot opens (or creates) the mirror directory. It refuses the file
+// system root and the agent user's home: a mirror there with --delete
+// would wipe a machine or an account.
+func (s *server) openRoot(dir string, create bool) (missing bool, err error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false, err
+	}
+	if refuse := refusedRoot(abs); refuse != "" {
+		return false, fmt.Errorf("refusing to use %s as a mirror: it is %s; give a directory below it", dir, refuse)
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && create:
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return false, fmt.Errorf("create mirror directory %s: %w", dir, errors.Unwrap(err))
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("mirror directory %s: %w", dir, errors.Unwrap(err))
+	case !fi.IsDir():
+		return false, fmt.Errorf("mirror %s exists and is not a directory", dir)
+	}
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return false, fmt.Errorf("open mirror directory %s: %w", dir, errors.Unwrap(err))
+	}
+	s.root = root
+	return false, nil
+}
+
+func refusedRoot(abs string) string {
+	if abs == "/" {
+		return "the file system root"
+	}
+	if home, err := os.UserHomeDir(); err == nil && home != "" {
+		if h, err := filepath.Abs(home); err == nil && h == abs {
+			return "the home directory"
+		}
+	}
+	return ""
+}
+
+func (s *server) send(m wire.Msg) error { return s.conn.WriteMsg(m) }
+
+// opError reports a failed operation to the client.
+func (s *server) opError(id uint64, p string, err error) error {
+	code := wire.CodeOther
+	var pe *wire.PathError
+	switch {
+	case errors.As(err, &pe):
+		code = wire.CodeInvalid
+	case errors.Is(err, errMismatch):
+		code = wire.CodeMismatch
+	case errors.Is(err, errVerify):
+		code = wire.CodeVerify
+	case errors.Is(err, errAborted):
+		code = wire.CodeAborted
+	case errors.Is(err, fs.ErrNotExist):
+		code = wire.CodeNotExist
+	case errors.Is(err, fs.ErrPermission):
+		code = wire.CodePermission
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		code = wire.CodeNoSpace
+	}
+	msg := err.Error()
+	if len(msg) > wire.MaxErrorMsg {
+		msg = msg[:wire.MaxErrorMsg]
+	}
+	s.log.Debug("operation failed", slog.String("path", p), slog.String("err", msg))
+	return s.send(&wire.Error{ID: id, Path: p, Code: code, Msg: msg})
+}
+
+var (
+	errMismatch = errors.New("entry on the mirror changed kind")
+	errVerify   = errors.New("content hash mismatch after write")
+	errAborted  = errors.New("transfer aborted by the client")
+	errNoRoot   = errors.New("mirror directory does not exist")
+)
+
+func (s *server) handle(m wire.Msg) error {
+	if s.file != nil {
+		switch m.(type) {
+		case *wire.FileData, *wire.FileCopy, *wire.FileEnd, *wire.FileAbort:
+		default:
+			return fmt.Errorf("%w: message type %d inside a file transfer", wire.ErrFrame, m.Type())
+		}
+	}
+	switch m := m.(type) {
+	case *wire.Scan:
+		return s.scan(m)
+	case *wire.SigReq:
+		return s.signature(m)
+	case *wire.Mkdir:
+		if err := s.mkdir(m); err != nil {
+			return s.opError(m.ID, m.Path, err)
+		}
+	case *wire.Symlink:
+		if err := s.symlink(m); err != nil {
+			return s.opError(m.ID, m.Path, err)
+		}
+	case *wire.SetMeta:
+		if err := s.setMeta(m.Path, m.Kind, m.Meta); err != nil {
+			return s.opError(m.ID, m.Path, err)
+		}
+	case *wire.Delete:
+		if err := s.delete(m); err != nil {
+			return s.opError(m.ID, m.Path, err)
+		}
+	case *wire.FileBegin:
+		return s.fileBegin(m)
+	case *wire.FileData:
+		return s.fileData(m)
+	case *wire.FileCopy:
+		return s.fileCopy(m)
+	case *wire.FileEnd:
+		return s.fileEnd(m)
+	case *wire.FileAbort:
+		return s.fileAbort()
+	case *wire.Barrier:
+		return s.send(&wire.Done{ID: m.ID})
+	default:
+		return fmt.Errorf("%w: unexpected message type %d from client", wire.ErrFrame, m.Type())
+	}
+	return nil
+}
+
+const scanBatch = 1024
+
+func (s *server) scan(m *wire.Scan) error {
+	batch := make([]fstree.Entry, 0, scanBatch)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := s.send(&wire.Entries{ID: m.ID, Entries: batch})
+		batch = batch[:0]
+		return err
+	}
+	var sendErr error
+	err := s.walk(m.Path, m.Hash, func(rel string, err error) {
+		if sendErr == nil {
+			sendErr = s.opError(m.ID, rel, err)
+		}
+	}, func(e *fstree.Entry) error {
+		batch = append(batch, *e)
+		if len(batch) == scanBatch {
+			return flush()
+		}
+		return nil
+	})
+	if sendErr != nil {
+		return sendErr
+	}
+	if err == nil {
+		err = flush()
+	}
+	end := &wire.ScanEnd{ID: m.ID}
+	if err != nil {
+		if s.ctx.Err() != nil {
+			return err
+		}
+		end.Err = err.Error()
+	}
+	return s.send(end)
+}
+
+// walk lists the subtree at sub, removing temporaries of earlier runs.
+func (s *server) walk(sub string, hash bool, onErr func(string, error), fn func(*fstree.Entry) error) error {
+	if s.root == nil {
+		return nil // missing root in a dry run: an empty mirror
+	}
+	if err := s.checkParents(sub); err != nil {
+		return err
+	}
+	dir, err := s.root.Open(nonEmpty(sub))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	defer dir.Close()
+	if sub != "" {
+		fi, err := s.root.Lstat(sub)
+		if err != nil {
+			return err
+		}
+		e, _ := fstree.FromFileInfo(sub, fi)
+		if e.Kind == fstree.Symlink {
+			e.Target, _ = s.root.Readlink(sub)
+		}
+		if err := fn(&e); err != nil || e.Kind != fstree.Dir {
+			return err
+		}
+	}
+	return fstree.Walk(s.ctx, dir, fstree.WalkOptions{
+		Prefix:  sub,
+		Hash:    hash,
+		OnError: onErr,
+		Temp: func(rel string) {
+			if err := s.root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				s.log.Warn("cannot remove leftover temporary", slog.String("path", rel), slog.String("err", err.Error()))
+			}
+		},
+	}, fn)
+}
+
+func nonEmpty(p string) string {
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+func (s *server) signature(m *wire.SigReq) error {
+	sig, err := s.sign(m)
+	if err != nil {
+		return s.send(&wire.Sig{ID: m.ID, Err: err.Error()})
+	}
+	b, err := sig.AppendBinary(nil)
+	if err != nil {
+		return s.send(&wire.Sig{ID: m.ID, Err: err.Error()})
+	}
+	return s.send(&wire.Sig{ID: m.ID, Sig: b})
+}
+
+func (s *server) sign(m *wire.SigReq) (*delta.Signature, error) {
+	if s.root == nil {
+		return nil, errNoRoot
+	}
+	f, fi, err := s.openRegular(m.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi.Size() != m.Size {
+		return nil, fmt.Errorf("%w: size %d, expected %d", errMismatch, fi.Size(), m.Size)
+	}
+	return delta.Sign(s.ctx, bufio.NewReaderSize(f, 256<<10), fi.Size())
+}
+
+// openRegular opens an existing regular file for reading without following
+// a final symlink.
+func (s *server) openRegular(p string) (*os.File, os.FileInfo, error) {
+	if err := s.checkParents(p); err != nil {
+		return nil, nil, err
+	}
+	f, err := s.root.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, nil, fmt.Errorf("%w: is a symlink", errMismatch)
+		}
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%w: not a regular file", errMismatch)
+	}
+	return f, fi, nil
+}
+
+// checkParents makes sure every parent directory of p is a real directory:
+// os.Root keeps us inside the mirror, this keeps a symlink on the mirror
+// from redirecting a write to another place inside it.
+func (s *server) checkParents(p string) error {
+	if s.root == nil {
+		return errNoRoot
+	}
+	dir := path.Dir(p)
+	if dir == "." || dir == "" || s.dirOK[dir] {
+		return nil
+	}
+	if err := s.checkParents(dir); err != nil {
+		return err
+	}
+	fi, err := s.root.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%w: parent %s is not a directory", errMismatch, dir)
+	}
+	s.dirOK[dir] = true
+	return nil
+}
+
+// forget drops cached directory checks at and below p.
+func (s *server) forget(p string) {
+	for d := range s.dirOK {
+		if d == p || strings.HasPrefix(d, p+"/") {
+			delete(s.dirOK, d)
+		}
+	}
+}
+
+// withParent runs fn with an open descriptor of p's parent directory and
+// p's last component, for the *at system calls that never follow a
+// final symlink.
+func (s *server) withParent(p string, fn func(dirfd int, base string) error) error {
+	if err := s.checkParents(p); err != nil {
+		return err
+	}
+	dir, err := s.root.Open(nonEmpty(path.Dir(p)))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	base := path.Base(p)
+	if p == "" {
+		base = "."
+	}
+	return fn(int(dir.Fd()), base)
+}
+
+func (s *server) mkdir(m *wire.Mkdir) error {
+	if m.Path == "" {
+		return &wire.PathError{Path: m.Path, Why: "cannot create the root"}
+	}
+	return s.withParent(m.Path, func(dirfd int, base string) error {
+		// Owner write+search stay on until the final SetMeta, so a
+		// directory that ends read-only can still be filled first.
+		err := unix.Mkdirat(dirfd, base, 0o700)
+		if errors.Is(err, unix.EEXIST) {
+			var st unix.Stat_t
+			if err := unix.Fstatat(dirfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return err
+			}
+			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				return fmt.Errorf("%w: exists and is not a directory", errMismatch)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := unix.Fchmodat(dirfd, base, m.Meta.Perm|0o700, 0); err != nil {
+			return err
+		}
+		return s.chown(dirfd, base, m.Meta)
+	})
+}
+
+func (s *server) chown(dirfd int, base string, meta wire.Meta) error {
+	if !meta.Owner || !s.isRoot {
+		return nil
+	}
+	return unix.Fchownat(dirfd, base, int(meta.Uid), int(meta.Gid), unix.AT_SYMLINK_NOFOLLOW)
+}
+
+func setTimes(dirfd int, base string, mtimeNs int64) error {
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtimeNs)}
+	return unix.UtimesNanoAt(dirfd, base, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+func (s *server) symlink(m *wire.Symlink) error {
+	if m.Path == "" {
+		return &wire.PathError{Path: m.Path, Why: "cannot replace the root"}
+	}
+	s.forget(m.Path)
+	return s.withParent(m.Path, func(dirfd int, base string) error {
+		tmp := tempName()
+		if err := unix.Symlinkat(m.Target, dirfd, tmp); err != nil {
+			return err
+		}
+		err := s.chown(dirfd, tmp, m.Meta)
+		if err == nil {
+			err = setTimes(dirfd, tmp, m.Meta.MtimeNs)
+		}
+		if err == nil {
+			err = renameInto(dirfd, tmp, base)
+		}
+		if err != nil {
+			unix.Unlinkat(dirfd, tmp, 0)
+		}
+		return err
+	})
+}
+
+// renameInto replaces base with tmp, refusing to replace a directory (the
+// client deletes a directory explicitly when a file takes its place).
+func renameInto(dirfd int, tmp, base string) error {
+	err := unix.Renameat(dirfd, tmp, dirfd, base)
+	if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("%w: a directory is in the way", errMismatch)
+	}
+	return err
+}
+
+func tempName() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return fstree.TempPrefix + hex.EncodeToString(b[:])
+}
+
+func kindOf(mode uint32) fstree.Kind {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return fstree.File
+	case unix.S_IFDIR:
+		return fstree.Dir
+	case unix.S_IFLNK:
+		return fstree.Symlink
+	}
+	return fstree.Other
+}
+
+func (s *server) setMeta(p string, kind fstree.Kind, meta wire.Meta) error {
+	return s.withParent(p, func(dirfd int, base string) error {
+		var st unix.Stat_t
+		if err := unix.Fstatat(dirfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return err
+		}
+		if k := kindOf(st.Mode); k != kind {
+			return fmt.Errorf("%w: is a %s, expected a %s", errMismatch, k, kind)
+		}
+		if err := s.chown(dirfd, base, meta); err != nil {
+			return err
+		}
+		if kind != fstree.Symlink && uint32(st.Mode)&07777 != meta.Perm {
+			if err := unix.Fchmodat(dirfd, base, meta.Perm, 0); err != nil {
+				return err
+			}
+		}
+		return setTimes(dirfd, base, meta.MtimeNs)
+	})
+}
+
+func (s *server) delete(m *wire.Delete) error {
+	if m.Path == "" {
+		return &wire.PathError{Path: m.Path, Why: "cannot delete the root"}
+	}
+	if err := s.checkParents(m.Path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	fi, err := s.root.Lstat(m.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // already gone: the goal is reached
+	}
+	if err != nil {
+		return err
+	}
+	e, _ := fstree.FromFileInfo(m.Path, fi)
+	if e.Kind != m.Kind {
+		return fmt.Errorf("%w: is a %s, expected a %s; left alone", errMismatch, e.Kind, m.Kind)
+	}
+	s.forget(m.Path)
+	if e.Kind == fstree.Dir {
+		return s.root.RemoveAll(m.Path)
+	}
+	return s.root.Remove(m.Path)
+}

@@ -1,0 +1,15 @@
+// Package agent is the mirror side of gosync: it serves the wire protocol
+// on a byte stream and applies what the client asks inside an os.Root
+// opened on the mirror's directory, so no message and no symlink can make
+// it read, write or delete anything outside that directory.
+//
+// Every file is written to a temporary beside its target, verified against
+// the whole-file hash the client sent, given its mode, owner and mtime,
+// and only then renamed over the target: a reader of the mirror sees the
+// old or the new content, never a mix. Temporaries left by an interrupted
+// run are removed by the next full scan.
+//
+// The agent decides nothing: it does not compare trees, plan, or know about
+// ignore rules, watching or transports. It runs in-process over a pipe for
+// local mirrors and as `gosync agent ROOT` at the other end of SSH.
+package agent

@@ -1,0 +1,84 @@
+package delta
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ErrInvalidOp reports an op that does not fit the basis: an unknown kind,
+// a block range outside it, or a literal that is empty or too long.
+var ErrInvalidOp = errors.New("invalid delta op")
+
+// copyBuf is the buffer for copying basis bytes when w cannot pull them
+// itself (an *os.File destination takes the copy_file_range path instead).
+const copyBuf = 128 << 10
+
+// Patcher rebuilds a target from a basis and the ops Diff produced against
+// that basis's signature. It needs only what the patching side knows: the
+// basis, its size and the block size the signature was made with.
+type Patcher struct {
+	basis   io.ReaderAt
+	size    int64
+	bs      int
+	nblocks int64
+	w       io.Writer
+	written int64
+	buf     []byte
+}
+
+// NewPatcher returns a Patcher that writes the target to w, reading copied
+// blocks from basis, which is basisSize bytes long and was signed with
+// blocks of blockSize bytes. Invalid sizes are reported by Apply.
+func NewPatcher(basis io.ReaderAt, basisSize int64, blockSize int, w io.Writer) *Patcher {
+	return &Patcher{basis: basis, size: basisSize, bs: blockSize, nblocks: blockCount(basisSize, blockSize), w: w}
+}
+
+// Written returns the number of target bytes written so far.
+func (p *Patcher) Written() int64 { return p.written }
+
+// Apply writes the bytes op stands for. op comes off the wire: anything
+// that does not fit the basis is an error wrapping ErrInvalidOp.
+func (p *Patcher) Apply(op Op) error {
+	switch op.Kind {
+	case OpCopy:
+		return p.copyBlocks(op.Block, op.Count)
+	case OpLiteral:
+		if len(op.Data) == 0 || len(op.Data) > MaxLiteral {
+			return fmt.Errorf("delta: patch: %w: literal of %d bytes outside [1, %d]", ErrInvalidOp, len(op.Data), MaxLiteral)
+		}
+		n, err := p.w.Write(op.Data)
+		p.written += int64(n)
+		if err != nil {
+			return fmt.Errorf("delta: patch: write literal: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("delta: patch: %w: unknown kind %d", ErrInvalidOp, uint8(op.Kind))
+}
+
+func (p *Patcher) copyBlocks(block uint64, count uint32) error {
+	if err := checkShape(p.size, p.bs, MinStrongLen); err != nil {
+		return fmt.Errorf("delta: patch: basis of %d bytes in blocks of %d: %w", p.size, p.bs, err)
+	}
+	nb := uint64(p.nblocks)
+	if count == 0 || block >= nb || uint64(count) > nb-block {
+		return fmt.Errorf("delta: patch: %w: copy of %d blocks at %d from a basis of %d", ErrInvalidOp, count, block, nb)
+	}
+	off := int64(block) * int64(p.bs)
+	end := min(int64(block+uint64(count))*int64(p.bs), p.size)
+	if p.buf == nil {
+		p.buf = make([]byte, copyBuf)
+	}
+	// A SectionReader exposes its underlying *os.File, so an *os.File
+	// destination copies in the kernel and never touches p.buf.
+	n, err := io.CopyBuffer(p.w, io.NewSectionReader(p.basis, off, end-off), p.buf)
+	p.written += n
+	if err != nil {
+		return fmt.Errorf("delta: patch: copy blocks %d+%d: %w", block, count, err)
+	}
+	if n != end-off {
+		return fmt.Errorf("delta: patch: copy blocks %d+%d: basis ended after %d of %d bytes: %w", block, count, n, end-off, io.ErrUnexpectedEOF)
+	}
+	return nil
+}

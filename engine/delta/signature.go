@@ -1,0 +1,342 @@
+package delta
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"slices"
+
+	"github.com/zeebo/xxh3"
+)
+
+// Limits that every signature, local or decoded, must respect.
+const (
+	// MaxBlockSize is the largest block length; like rsync, bigger files get
+	// more blocks rather than longer ones so one edit never costs more than
+	// a bounded literal.
+	MaxBlockSize = 128 << 10
+	// MinStrongLen and MaxStrongLen bound the kept prefix of the 128-bit
+	// per-block hash.
+	MinStrongLen = 4
+	MaxStrongLen = 16
+	// MaxBlocks caps the block count so that a decoded or requested
+	// signature cannot ask for unbounded memory (16 Mi blocks of 128 KiB is
+	// 2 TiB of basis).
+	MaxBlocks = 1 << 24
+)
+
+// minBlockSize is rsync's floor: below it the per-block signature overhead
+// outweighs what smaller literals save.
+const minBlockSize = 700
+
+// sigVersion is the first byte of an encoded signature.
+const sigVersion = 1
+
+// ErrInvalidSignature reports a signature that is malformed or out of range,
+// whether it was decoded from the wire or built by a caller.
+var ErrInvalidSignature = errors.New("invalid signature")
+
+// ErrBasisSize reports a basis reader that did not yield exactly the
+// declared number of bytes.
+var ErrBasisSize = errors.New("basis length differs from declared size")
+
+// BlockSize returns the block length used for a basis of the given size:
+// about sqrt(size) rounded down to a multiple of 8, clamped to
+// [700, MaxBlockSize] (rsync's choice, which balances signature bytes
+// against the literal cost of one edit).
+func BlockSize(size int64) int {
+	if size <= minBlockSize*minBlockSize {
+		return minBlockSize
+	}
+	if size >= int64(MaxBlockSize)*MaxBlockSize {
+		return MaxBlockSize
+	}
+	bs := isqrt(uint64(size)) &^ 7
+	return max(minBlockSize, min(int(bs), MaxBlockSize))
+}
+
+func isqrt(x uint64) uint64 {
+	// Newton's method from a power of two above the root; exact for uint64.
+	if x < 2 {
+		return x
+	}
+	r := uint64(1) << ((bits.Len64(x) + 1) / 2)
+	for {
+		n := (r + x/r) / 2
+		if n >= r {
+			return r
+		}
+		r = n
+	}
+}
+
+// strongBias is how many bits of margin the strong sum keeps over the
+// number of (target position, block) pairs it may be compared against.
+// rsync uses 10; a little more costs at most one byte a block.
+const strongBias = 16
+
+// StrongLen returns how many bytes of the per-block strong hash to keep for
+// a basis of that size: enough bits for log2(size * blocks) plus a margin,
+// between 8 and MaxStrongLen bytes. The whole-file hash still catches a
+// collision; this only keeps retries rare.
+func StrongLen(size int64) int {
+	if size <= 0 {
+		return 8
+	}
+	bs := int64(BlockSize(size))
+	nb := (size + bs - 1) / bs
+	need := bits.Len64(uint64(size)) + bits.Len64(uint64(nb)) + strongBias
+	return max(8, min((need+7)/8, MaxStrongLen))
+}
+
+// Signature describes a basis file block by block: a rolling weak checksum
+// to find candidate positions cheaply and a truncated strong hash to
+// confirm them.
+type Signature struct {
+	BlockSize int
+	StrongLen int
+	Size      int64    // basis length in bytes; the last block may be short
+	Weak      []uint32 // one per block
+	Strong    []byte   // len(Weak)*StrongLen bytes, block i at [i*StrongLen:(i+1)*StrongLen]
+}
+
+// Blocks returns the number of blocks a signature of this size and block
+// size has.
+func (s *Signature) Blocks() int64 {
+	return blockCount(s.Size, s.BlockSize)
+}
+
+func blockCount(size int64, bs int) int64 {
+	if bs <= 0 || size <= 0 {
+		return 0
+	}
+	n := size / int64(bs)
+	if size%int64(bs) != 0 {
+		n++
+	}
+	return n
+}
+
+// blockLen is the length of block i; only the last one may be short.
+func (s *Signature) blockLen(i int64) int {
+	off := i * int64(s.BlockSize)
+	return int(min(int64(s.BlockSize), s.Size-off))
+}
+
+func (s *Signature) strongOf(i int64) []byte {
+	o := int(i) * s.StrongLen
+	return s.Strong[o : o+s.StrongLen]
+}
+
+// checkShape validates everything but the slices, so SignWith can reject bad
+// parameters before reading the basis.
+func checkShape(size int64, blockSize, strongLen int) error {
+	if blockSize < 1 || blockSize > MaxBlockSize {
+		return fmt.Errorf("%w: block size %d outside [1, %d]", ErrInvalidSignature, blockSize, MaxBlockSize)
+	}
+	if strongLen < MinStrongLen || strongLen > MaxStrongLen {
+		return fmt.Errorf("%w: strong length %d outside [%d, %d]", ErrInvalidSignature, strongLen, MinStrongLen, MaxStrongLen)
+	}
+	if size < 0 {
+		return fmt.Errorf("%w: negative size %d", ErrInvalidSignature, size)
+	}
+	if nb := blockCount(size, blockSize); nb > MaxBlocks {
+		return fmt.Errorf("%w: %d blocks of %d bytes exceed the limit of %d", ErrInvalidSignature, nb, blockSize, MaxBlocks)
+	}
+	return nil
+}
+
+func (s *Signature) validate() error {
+	if s == nil {
+		return fmt.Errorf("%w: nil", ErrInvalidSignature)
+	}
+	if err := checkShape(s.Size, s.BlockSize, s.StrongLen); err != nil {
+		return err
+	}
+	nb := s.Blocks()
+	if int64(len(s.Weak)) != nb {
+		return fmt.Errorf("%w: %d weak sums for %d blocks", ErrInvalidSignature, len(s.Weak), nb)
+	}
+	if int64(len(s.Strong)) != nb*int64(s.StrongLen) {
+		return fmt.Errorf("%w: %d strong bytes for %d blocks of %d", ErrInvalidSignature, len(s.Strong), nb, s.StrongLen)
+	}
+	return nil
+}
+
+// Sign reads the basis, which must be exactly size bytes long, and builds
+// its signature with the default block size and strong length.
+func Sign(ctx context.Context, r io.Reader, size int64) (*Signature, error) {
+	return SignWith(ctx, r, size, BlockSize(size), StrongLen(size))
+}
+
+// signChunk is how much of the basis Sign reads at a time.
+const signChunk = 1 << 20
+
+// SignWith is Sign with a caller-chosen block size and strong length.
+func SignWith(ctx context.Context, r io.Reader, size int64, blockSize, strongLen int) (*Signature, error) {
+	if err := checkShape(size, blockSize, strongLen); err != nil {
+		return nil, fmt.Errorf("delta: sign: %w", err)
+	}
+	nb := blockCount(size, blockSize)
+	// size is the caller's claim, not yet backed by bytes: grow past a
+	// modest preallocation only as blocks actually arrive.
+	prealloc := min(nb, 1<<16)
+	s := &Signature{
+		BlockSize: blockSize,
+		StrongLen: strongLen,
+		Size:      size,
+		Weak:      make([]uint32, 0, prealloc),
+		Strong:    make([]byte, 0, prealloc*int64(strongLen)),
+	}
+	chunk := max(1, signChunk/blockSize) * blockSize
+	buf := make([]byte, min(int64(chunk), size))
+	for left := size; left > 0; {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("delta: sign: %w", err)
+		}
+		b := buf[:min(int64(len(buf)), left)]
+		if _, err := io.ReadFull(r, b); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("delta: sign: %w: shorter than %d bytes", ErrBasisSize, size)
+			}
+			return nil, fmt.Errorf("delta: sign: read basis: %w", err)
+		}
+		left -= int64(len(b))
+		for len(b) > 0 {
+			blk := b[:min(len(b), blockSize)]
+			b = b[len(blk):]
+			s.Weak = append(s.Weak, weakOf(weakSum(blk)))
+			sum := strongSum(blk)
+			s.Strong = append(s.Strong, sum[:strongLen]...)
+		}
+	}
+	var one [1]byte
+	switch n, err := io.ReadFull(r, one[:]); {
+	case n > 0:
+		return nil, fmt.Errorf("delta: sign: %w: longer than %d bytes", ErrBasisSize, size)
+	case err != nil && !errors.Is(err, io.EOF):
+		return nil, fmt.Errorf("delta: sign: read basis: %w", err)
+	}
+	return s, nil
+}
+
+// weakSum is rsync's checksum over b: s1 = Σ b[i] and s2 = Σ (len-i)·b[i],
+// which is the sum of the running s1. Both are only meaningful mod 2^16.
+func weakSum(b []byte) (s1, s2 uint32) {
+	// Eight bytes a step, as two dot products on 16-bit lanes: byte k of
+	// the word weighs 8-k in s2. Lane products stay below 2^16, so no lane
+	// carries into the one the multiply reads.
+	const (
+		lanes = 0x00ff00ff00ff00ff
+		ones  = 0x0001000100010001
+		wEven = 0x0008000600040002 // weights of bytes 0,2,4,6, reversed
+		wOdd  = 0x0007000500030001 // weights of bytes 1,3,5,7, reversed
+	)
+	for len(b) >= 8 {
+		v := binary.LittleEndian.Uint64(b)
+		e, o := v&lanes, (v>>8)&lanes
+		s2 += 8*s1 + uint32((e*wEven)>>48) + uint32((o*wOdd)>>48)
+		s1 += uint32(((e + o) * ones) >> 48)
+		b = b[8:]
+	}
+	for _, x := range b {
+		s1 += uint32(x)
+		s2 += s1
+	}
+	return s1, s2
+}
+
+func weakOf(s1, s2 uint32) uint32 { return s1&0xffff | s2<<16 }
+
+// strongSum is the per-block hash. xxh3 is not collision resistant, and
+// need not be: the whole-file BLAKE3 check catches a false block match.
+func strongSum(b []byte) [16]byte { return xxh3.Hash128(b).Bytes() }
+
+// AppendBinary appends the wire encoding of s to b:
+//
+//	version   byte (1)
+//	blockSize uvarint
+//	strongLen byte
+//	size      uvarint
+//	weak      4 bytes little endian per block
+//	strong    strongLen bytes per block
+//
+// The block count is implied by size and blockSize.
+func (s *Signature) AppendBinary(b []byte) ([]byte, error) {
+	if err := s.validate(); err != nil {
+		return b, fmt.Errorf("delta: encode signature: %w", err)
+	}
+	b = append(b, sigVersion)
+	b = binary.AppendUvarint(b, uint64(s.BlockSize))
+	b = append(b, byte(s.StrongLen))
+	b = binary.AppendUvarint(b, uint64(s.Size))
+	b = slices.Grow(b, 4*len(s.Weak)+len(s.Strong))
+	for _, w := range s.Weak {
+		b = binary.LittleEndian.AppendUint32(b, w)
+	}
+	return append(b, s.Strong...), nil
+}
+
+// UnmarshalSignature decodes an encoding made by AppendBinary. b is
+// untrusted: every field is checked, the length must match exactly, and
+// allocations never exceed len(b).
+func UnmarshalSignature(b []byte) (*Signature, error) {
+	fail := func(format string, args ...any) (*Signature, error) {
+		return nil, fmt.Errorf("delta: decode signature: %w: %s", ErrInvalidSignature, fmt.Sprintf(format, args...))
+	}
+	if len(b) < 1 {
+		return fail("empty")
+	}
+	if b[0] != sigVersion {
+		return fail("unknown version %d", b[0])
+	}
+	b = b[1:]
+	bs, b, ok := uvarint(b)
+	if !ok || bs < 1 || bs > MaxBlockSize {
+		return fail("bad block size")
+	}
+	if len(b) < 1 {
+		return fail("truncated")
+	}
+	sl := int(b[0])
+	b = b[1:]
+	if sl < MinStrongLen || sl > MaxStrongLen {
+		return fail("strong length %d outside [%d, %d]", sl, MinStrongLen, MaxStrongLen)
+	}
+	size, b, ok := uvarint(b)
+	if !ok || size > MaxBlocks*MaxBlockSize {
+		return fail("bad size")
+	}
+	nb := blockCount(int64(size), int(bs))
+	if nb > MaxBlocks {
+		return fail("%d blocks exceed the limit of %d", nb, MaxBlocks)
+	}
+	if int64(len(b)) != nb*int64(4+sl) {
+		return fail("%d bytes of sums for %d blocks of %d", len(b), nb, 4+sl)
+	}
+	s := &Signature{
+		BlockSize: int(bs),
+		StrongLen: sl,
+		Size:      int64(size),
+		Weak:      make([]uint32, nb),
+	}
+	for i := range s.Weak {
+		s.Weak[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+	s.Strong = append([]byte(nil), b[4*nb:]...)
+	return s, nil
+}
+
+// uvarint decodes a minimal uvarint, so that every accepted encoding
+// re-encodes to the same bytes.
+func uvarint(b []byte) (uint64, []byte, bool) {
+	v, n := binary.Uvarint(b)
+	var tmp [binary.MaxVarintLen64]byte
+	if n <= 0 || n != binary.PutUvarint(tmp[:], v) {
+		return 0, b, false
+	}
+	return v, b[n:], true
+}

@@ -1,0 +1,133 @@
+// Package endpoint parses destination arguments: a local path,
+// scp-style [user@]host:path, or ssh://[user@]host[:port]/path. It only
+// reads strings; connecting is the transports' business.
+package endpoint
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Endpoint is a parsed destination.
+type Endpoint struct {
+	Raw  string // as the user wrote it
+	Path string // local path, or the remote path ("" or relative: under the remote home)
+	// Remote only:
+	User string
+	Host string // without brackets for IPv6
+	Port int    // 0: from ssh_config or the default
+}
+
+// Remote reports whether the endpoint is reached over SSH.
+func (e Endpoint) Remote() bool { return e.Host != "" }
+
+func (e Endpoint) String() string { return e.Raw }
+
+// Parse reads one destination argument.
+//
+// As with scp and rsync, a colon before the first slash makes an argument
+// remote: "web1:/var/www", "deploy@web1:site". A local path with a colon
+// can be written "./a:b" or as an absolute path.
+func Parse(s string) (Endpoint, error) {
+	e := Endpoint{Raw: s}
+	if s == "" {
+		return e, fmt.Errorf("empty destination")
+	}
+	if strings.HasPrefix(s, "ssh://") {
+		return parseURL(s)
+	}
+	colon := strings.IndexByte(s, ':')
+	slash := strings.IndexByte(s, '/')
+	if s[0] == '[' || (strings.Contains(s, "@[") && colon > strings.Index(s, "@[")) {
+		return parseBracketed(s)
+	}
+	if colon < 0 || (slash >= 0 && slash < colon) {
+		e.Path = s
+		return e, nil
+	}
+	hostPart, p := s[:colon], s[colon+1:]
+	if hostPart == "" {
+		return e, fmt.Errorf("destination %q: missing host before ':' (write ./%s for a local path)", s, s)
+	}
+	user, host := splitUser(hostPart)
+	if err := checkHost(s, user, host); err != nil {
+		return e, err
+	}
+	e.User, e.Host, e.Path = user, host, p
+	return e, nil
+}
+
+func splitUser(s string) (user, host string) {
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		return s[:i], s[i+1:]
+	}
+	return "", s
+}
+
+func checkHost(raw, user, host string) error {
+	if host == "" {
+		return fmt.Errorf("destination %q: missing host name", raw)
+	}
+	if strings.ContainsAny(host, " \t\n/\\@") || strings.HasPrefix(host, "-") {
+		return fmt.Errorf("destination %q: invalid host name %q", raw, host)
+	}
+	if strings.ContainsAny(user, " \t\n:/") || strings.HasPrefix(user, "-") {
+		return fmt.Errorf("destination %q: invalid user name %q", raw, user)
+	}
+	return nil
+}
+
+// parseBracketed handles [user@][v6addr]:path.
+func parseBracketed(s string) (Endpoint, error) {
+	e := Endpoint{Raw: s}
+	user := ""
+	rest := s
+	if at := strings.Index(s, "@["); at >= 0 {
+		user, rest = s[:at], s[at+1:]
+	}
+	end := strings.IndexByte(rest, ']')
+	if end < 0 || end+1 >= len(rest) || rest[end+1] != ':' {
+		return e, fmt.Errorf("destination %q: expected [address]:path", s)
+	}
+	host := rest[1:end]
+	if err := checkHost(s, user, host); err != nil {
+		return e, err
+	}
+	e.User, e.Host, e.Path = user, host, rest[end+2:]
+	return e, nil
+}
+
+func parseURL(s string) (Endpoint, error) {
+	e := Endpoint{Raw: s}
+	u, err := url.Parse(s)
+	if err != nil {
+		return e, fmt.Errorf("destination %q: %v", s, err)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return e, fmt.Errorf("destination %q: unexpected query or fragment", s)
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			return e, fmt.Errorf("destination %q: passwords in URLs are not supported; use keys or ssh-agent", s)
+		}
+		e.User = u.User.Username()
+	}
+	e.Host = u.Hostname()
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return e, fmt.Errorf("destination %q: invalid port %q", s, p)
+		}
+		e.Port = n
+	}
+	if err := checkHost(s, e.User, e.Host); err != nil {
+		return e, err
+	}
+	if u.Path == "" {
+		return e, fmt.Errorf("destination %q: missing path (ssh://host/abs/path)", s)
+	}
+	e.Path = u.Path
+	return e, nil
+}

@@ -1,0 +1,252 @@
+//go:build linux
+
+package fstree
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+const oNoFollow = unix.O_NOFOLLOW
+
+// WalkOptions tune a walk.
+type WalkOptions struct {
+	// Skip reports whether a path (and, for a directory, all below it) is
+	// left out of the walk. It is called right after the entry's lstat,
+	// before a directory is opened, so ignored trees such as node_modules
+	// cost one lstat.
+	Skip func(rel string, isDir bool) bool
+	// Temp, if set, is called for every leftover temporary (TempPrefix)
+	// found; temporaries are never passed to fn.
+	Temp func(rel string)
+	// Prefix is prepended (with a slash) to every reported path, for a walk
+	// of a subtree whose paths are relative to an outer root.
+	Prefix string
+	// OnError receives errors about single paths (an unreadable directory,
+	// a file that vanished). The walk goes on without them. If nil, the
+	// first such error ends the walk.
+	OnError func(rel string, err error)
+	// Hash fills Entry.Hash for regular files.
+	Hash bool
+	// HashFunc, if set, is used instead of reading the file when Hash is
+	// set: a cache can answer for unchanged files.
+	HashFunc func(e *Entry, open func() (*os.File, error)) (Hash, error)
+}
+
+// Walk lists the tree below dir (an open directory) in depth-first
+// pre-order with names sorted bytewise, calling fn for every entry but the
+// root. Symbolic links are reported, never followed; the walk never leaves
+// dir's file system subtree through a link, whatever it says.
+func Walk(ctx context.Context, dir *os.File, opt WalkOptions, fn func(*Entry) error) error {
+	fd, err := unix.Dup(int(dir.Fd()))
+	if err != nil {
+		return fmt.Errorf("walk %s: %w", dir.Name(), err)
+	}
+	w := &walker{ctx: ctx, opt: opt, fn: fn}
+	return w.dir(fd, opt.Prefix)
+}
+
+type walker struct {
+	ctx context.Context
+	opt WalkOptions
+	fn  func(*Entry) error
+}
+
+func (w *walker) fail(rel string, err error) error {
+	if w.opt.OnError == nil {
+		return fmt.Errorf("%s: %w", displayPath(rel), err)
+	}
+	w.opt.OnError(rel, err)
+	return nil
+}
+
+func displayPath(rel string) string {
+	if rel == "" {
+		return "."
+	}
+	return rel
+}
+
+// dir walks the directory open as fd (which it closes).
+func (w *walker) dir(fd int, rel string) error {
+	f := os.NewFile(uintptr(fd), rel)
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		f.Close()
+		return w.fail(rel, err)
+	}
+	defer f.Close()
+	slices.Sort(names)
+	for _, name := range names {
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		child := name
+		if rel != "" {
+			child = rel + "/" + name
+		}
+		if strings.HasPrefix(name, TempPrefix) {
+			if w.opt.Temp != nil {
+				w.opt.Temp(child)
+			}
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue // vanished between listing and stat: nothing to mirror
+			}
+			if err := w.fail(child, err); err != nil {
+				return err
+			}
+			continue
+		}
+		e := entryFromStat(child, &st)
+		if w.opt.Skip != nil && w.opt.Skip(child, e.Kind == Dir) {
+			continue
+		}
+		switch e.Kind {
+		case Symlink:
+			target, err := readlinkat(fd, name)
+			if err != nil {
+				if err := w.fail(child, err); err != nil {
+					return err
+				}
+				continue
+			}
+			e.Target = target
+		case File:
+			if w.opt.Hash {
+				open := func() (*os.File, error) {
+					cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+					if err != nil {
+						return nil, err
+					}
+					return os.NewFile(uintptr(cfd), child), nil
+				}
+				var sum Hash
+				if w.opt.HashFunc != nil {
+					sum, err = w.opt.HashFunc(&e, open)
+				} else {
+					sum, err = hashOpen(open)
+				}
+				if err != nil {
+					if errors.Is(err, unix.ENOENT) {
+						continue
+					}
+					if err := w.fail(child, err); err != nil {
+						return err
+					}
+					continue
+				}
+				e.Hash, e.HasHash = sum, true
+			}
+		}
+		if err := w.fn(&e); err != nil {
+			return err
+		}
+		if e.Kind == Dir {
+			cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				if errors.Is(err, unix.ENOENT) {
+					continue
+				}
+				if err := w.fail(child, err); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := w.dir(cfd, child); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func hashOpen(open func() (*os.File, error)) (Hash, error) {
+	f, err := open()
+	if err != nil {
+		return Hash{}, err
+	}
+	defer f.Close()
+	sum, _, err := HashReader(f)
+	return sum, err
+}
+
+func readlinkat(fd int, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(fd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
+}
+
+// Stat describes the entry at rel below the open directory dir without
+// following a final symbolic link. rel's parent components are resolved
+// by the kernel relative to dir, so callers must pass a trusted rel (the
+// agent uses os.Root for untrusted names).
+func Stat(dir *os.File, rel string) (Entry, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(int(dir.Fd()), rel, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return Entry{}, &os.PathError{Op: "lstat", Path: rel, Err: err}
+	}
+	e := entryFromStat(rel, &st)
+	if e.Kind == Symlink {
+		t, err := readlinkat(int(dir.Fd()), rel)
+		if err != nil {
+			return Entry{}, &os.PathError{Op: "readlink", Path: rel, Err: err}
+		}
+		e.Target = t
+	}
+	return e, nil
+}
+
+// FromFileInfo converts what os.Lstat or File.Stat returned.
+func FromFileInfo(rel string, fi os.FileInfo) (Entry, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return Entry{}, false
+	}
+	return entryFromStat(rel, &unix.Stat_t{
+		Dev: st.Dev, Ino: st.Ino, Mode: st.Mode, Uid: st.Uid, Gid: st.Gid, Size: st.Size,
+		Mtim: unix.Timespec(st.Mtim), Ctim: unix.Timespec(st.Ctim),
+	}), true
+}
+
+func entryFromStat(rel string, st *unix.Stat_t) Entry {
+	e := Entry{
+		Path:    rel,
+		Perm:    uint32(st.Mode) & 07777,
+		MtimeNs: st.Mtim.Nano(),
+		CtimeNs: st.Ctim.Nano(),
+		Uid:     st.Uid,
+		Gid:     st.Gid,
+		Dev:     uint64(st.Dev),
+		Ino:     uint64(st.Ino),
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		e.Kind = File
+		e.Size = st.Size
+	case unix.S_IFDIR:
+		e.Kind = Dir
+	case unix.S_IFLNK:
+		e.Kind = Symlink
+	default:
+		e.Kind = Other
+	}
+	return e
+}

@@ -1,0 +1,119 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"sync"
+
+	"github.com/gosync/gosync/engine/agent"
+)
+
+// pipeTransport closes both directions of an in-process connection and
+// waits for the agent goroutine.
+type pipeTransport struct {
+	cw   *io.PipeWriter
+	cr   *io.PipeReader
+	once sync.Once
+	done chan struct{}
+}
+
+func (t *pipeTransport) Close() error {
+	t.once.Do(func() {
+		t.cw.Close()
+		t.cr.Close()
+	})
+	<-t.done
+	return nil
+}
+
+// DialLocal serves the mirror directory dir with an agent running in this
+// process, connected by a pipe. The agent goroutine lives until Close.
+func DialLocal(ctx context.Context, name, dir string, opt ClientOptions, log *slog.Logger) (*Client, error) {
+	ar, cw := io.Pipe()
+	cr, aw := io.Pipe()
+	t := &pipeTransport{cw: cw, cr: cr, done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		err := agent.Serve(ctx, ar, aw, agent.Options{Root: dir, BuildID: opt.BuildID, Logger: log})
+		if err == nil {
+			err = io.EOF
+		}
+		aw.CloseWithError(err)
+		ar.CloseWithError(err)
+	}()
+	return NewClient(ctx, name, cr, cw, t, opt)
+}
+
+// cmdTransport is an agent running as a child process.
+type cmdTransport struct {
+	cmd    *exec.Cmd
+	stdin  io.Closer
+	stderr *bytes.Buffer
+	once   sync.Once
+	err    error
+}
+
+func (t *cmdTransport) Close() error {
+	t.once.Do(func() {
+		t.stdin.Close()
+		t.err = t.cmd.Wait()
+	})
+	return t.err
+}
+
+// DialCommand starts argv (a `gosync agent ROOT` command, possibly through
+// another program) and speaks the protocol on its stdin and stdout.
+func DialCommand(ctx context.Context, name string, argv []string, opt ClientOptions) (*Client, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &limitedBuffer{buf: &stderr, max: 64 << 10}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start agent for %s: %w", name, err)
+	}
+	t := &cmdTransport{cmd: cmd, stdin: stdin, stderr: &stderr}
+	c, err := NewClient(ctx, name, stdout, stdin, t, opt)
+	if err != nil && errors.Is(err, ErrMirrorLost) {
+		t.Close()
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			return nil, fmt.Errorf("%w: agent said: %s", err, lastLine(msg))
+		}
+	}
+	return c, err
+}
+
+type limitedBuffer struct {
+	mu  sync.Mutex
+	buf *bytes.Buffer
+	max int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if room := l.max - l.buf.Len(); room > 0 {
+		l.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func lastLine(s string) string {
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+

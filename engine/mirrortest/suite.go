@@ -1,0 +1,463 @@
+// Package mirrortest is the conformance suite every engine.Mirror
+// implementation passes: the in-process agent, the agent as a child
+// process and the agent over SSH run the same scenarios through
+// engine.Sync and compare whole trees afterwards.
+package mirrortest
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gosync/gosync/engine"
+	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/engine/internal/treetest"
+	"github.com/gosync/gosync/engine/wire"
+	"github.com/gosync/gosync/ignore"
+)
+
+// Dial connects to a mirror of dir. It registers its own cleanup.
+type Dial func(t *testing.T, dir string, opt engine.ClientOptions) engine.Mirror
+
+// Run runs the whole suite.
+func Run(t *testing.T, dial Dial) {
+	s := &suite{dial: dial}
+	t.Run("InitialSync", s.initialSync)
+	t.Run("NothingToDo", s.nothingToDo)
+	t.Run("Edits", s.edits)
+	t.Run("DeltaLargeFile", s.deltaLargeFile)
+	t.Run("Deletes", s.deletes)
+	t.Run("KindChanges", s.kindChanges)
+	t.Run("Ignores", s.ignores)
+	t.Run("DryRun", s.dryRun)
+	t.Run("MaxDelete", s.maxDelete)
+	t.Run("EmptySource", s.emptySource)
+	t.Run("Checksum", s.checksum)
+	t.Run("Temporaries", s.temporaries)
+	t.Run("SymlinkOnMirrorDoesNotRedirect", s.symlinkRedirect)
+	t.Run("EscapingPathRefused", s.escapingPath)
+	t.Run("Compressed", s.compressed)
+}
+
+type suite struct{ dial Dial }
+
+func (s *suite) sync(t *testing.T, src, dst string, opt engine.Options) engine.Result {
+	t.Helper()
+	return s.syncWith(t, src, dst, opt, engine.ClientOptions{Create: !opt.DryRun})
+}
+
+func (s *suite) syncWith(t *testing.T, src, dst string, opt engine.Options, copt engine.ClientOptions) engine.Result {
+	t.Helper()
+	ctx := context.Background()
+	m := s.dial(t, dst, copt)
+	defer m.Close()
+	if opt.MaxDelete == 0 {
+		opt.MaxDelete = -1
+	}
+	source, err := engine.ScanSource(ctx, src, opt.Ignore, opt.Checksum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer source.Close()
+	res := engine.Sync(ctx, source, m, opt)
+	if len(source.Errors) > 0 {
+		t.Fatalf("source errors: %v", source.Errors)
+	}
+	return res
+}
+
+func mustSync(t *testing.T, res engine.Result) engine.Result {
+	t.Helper()
+	if res.Err != nil {
+		t.Fatalf("sync: %v", res.Err)
+	}
+	if len(res.Failed) > 0 {
+		t.Fatalf("failed paths: %v", res.Failed)
+	}
+	return res
+}
+
+func dirs(t *testing.T) (src, dst string) {
+	base := t.TempDir()
+	src, dst = filepath.Join(base, "src"), filepath.Join(base, "dst")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return src, dst
+}
+
+func randBytes(r *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// richTree writes a tree with every kind of entry gosync mirrors.
+func richTree(t *testing.T, src string) {
+	r := rand.New(rand.NewPCG(1, 2))
+	treetest.Write(t, src, map[string]string{
+		"index.html":                 "<h1>hi</h1>\n",
+		"empty.txt":                  "",
+		"css/site.css":               strings.Repeat("body{}\n", 500),
+		"a/b/c/d/deep.txt":           "deep",
+		"emptydir/":                  "",
+		"with space/and 'quotes'.md": "q",
+		"link-rel":                   "-> index.html",
+		"link-dir":                   "-> a/b",
+		"link-abs":                   "-> /etc/hostname",
+		"dangling":                   "-> does/not/exist",
+		"a/up":                       "-> ../index.html",
+	})
+	write := func(p string, b []byte, mode os.FileMode) {
+		if err := os.WriteFile(filepath.Join(src, p), b, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(src, p), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("big.bin", randBytes(r, 3<<20+17), 0o600)
+	write("script.sh", []byte("#!/bin/sh\necho hi\n"), 0o755)
+	write("weird\nname\x01\xff", []byte("bytes in names"), 0o640)
+	if err := os.Chmod(filepath.Join(src, "a"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(src, "emptydir"), 0o2775); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Lchown(filepath.Join(src, "script.sh"), 1234, 4321); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(filepath.Join(src, "link-rel"), 1234, 4321); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Mtimes with nanoseconds, including one before the epoch.
+	ts := time.Date(2020, 2, 29, 12, 0, 0, 123456789, time.UTC)
+	if err := os.Chtimes(filepath.Join(src, "index.html"), ts, ts); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Date(1969, 7, 20, 20, 17, 40, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(src, "empty.txt"), old, old); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *suite) initialSync(t *testing.T) {
+	src, dst := dirs(t)
+	richTree(t, src)
+	res := mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	treetest.Equal(t, src, dst, treetest.Options{})
+	if res.Stats.Created == 0 || res.Stats.Literal < 3<<20 {
+		t.Fatalf("stats = %+v, want files created and literal bytes counted", res.Stats)
+	}
+}
+
+func (s *suite) nothingToDo(t *testing.T) {
+	src, dst := dirs(t)
+	richTree(t, src)
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	res := mustSync(t, s.sync(t, src, dst, engine.Options{Delete: true}))
+	st := res.Stats
+	if st.Created+st.Updated+st.MetaOnly+st.Deleted != 0 || st.Literal != 0 {
+		t.Fatalf("second sync changed something: %+v", st)
+	}
+	treetest.Equal(t, src, dst, treetest.Options{})
+}
+
+func (s *suite) edits(t *testing.T) {
+	src, dst := dirs(t)
+	richTree(t, src)
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+
+	// Same size, same second, one nanosecond later: still a change.
+	p := filepath.Join(src, "index.html")
+	fi, _ := os.Stat(p)
+	if err := os.WriteFile(p, []byte("<h1>ho</h1>\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime().Add(time.Nanosecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(src, "script.sh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(src, "link-rel")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("css/site.css", filepath.Join(src, "link-rel")); err != nil {
+		t.Fatal(err)
+	}
+	treetest.Write(t, src, map[string]string{"a/b/new.txt": "new", "newdir/x/y.txt": "y"})
+	res := mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	treetest.Equal(t, src, dst, treetest.Options{})
+	if res.Stats.Updated < 2 || res.Stats.MetaOnly < 1 || res.Stats.Created < 3 {
+		t.Fatalf("stats = %+v", res.Stats)
+	}
+}
+
+func (s *suite) deltaLargeFile(t *testing.T) {
+	src, dst := dirs(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	data := randBytes(r, 8<<20)
+	p := filepath.Join(src, "big.bin")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	// Scattered small edits, an insertion that shifts the rest, an append.
+	for i := 0; i < 10; i++ {
+		off := r.IntN(len(data) - 100)
+		copy(data[off:], randBytes(r, 100))
+	}
+	data = append(data[:4096], append([]byte("inserted!"), data[4096:]...)...)
+	data = append(data, []byte("appended tail")...)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	treetest.Equal(t, src, dst, treetest.Options{})
+	if res.Stats.Updated != 1 || res.Stats.Matched < int64(len(data))*9/10 || res.Stats.Literal > 1<<20 {
+		t.Fatalf("delta stats = %+v, want most of %d bytes matched", res.Stats, len(data))
+	}
+}
+
+func (s *suite) deletes(t *testing.T) {
+	src, dst := dirs(t)
+	richTree(t, src)
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	for _, p := range []string{"a", "big.bin", "link-abs", "emptydir"} {
+		if err := os.RemoveAll(filepath.Join(src, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Without --delete nothing goes.
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	for _, p := range []string{"a/b/c/d/deep.txt", "big.bin", "link-abs", "emptydir"} {
+		if _, err := os.Lstat(filepath.Join(dst, p)); err != nil {
+			t.Fatalf("%s removed without --delete: %v", p, err)
+		}
+	}
+	res := mustSync(t, s.sync(t, src, dst, engine.Options{Delete: true}))
+	treetest.Equal(t, src, dst, treetest.Options{})
+	// a, a/up, a/b, a/b/c, a/b/c/d, deep.txt, big.bin, link-abs, emptydir
+	if res.Stats.Deleted != 9 {
+		t.Fatalf("deleted %d entries, want 9", res.Stats.Deleted)
+	}
+}
+
+func (s *suite) kindChanges(t *testing.T) {
+	src, dst := dirs(t)
+	treetest.Write(t, src, map[string]string{
+		"f2d": "file", "d2f/x": "x", "f2l": "file", "l2d": "-> f2d", "d2l/y": "y", "emptyd2f/": "",
+	})
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	for _, p := range []string{"f2d", "d2f", "f2l", "l2d", "d2l", "emptyd2f"} {
+		os.RemoveAll(filepath.Join(src, p))
+	}
+	treetest.Write(t, src, map[string]string{
+		"f2d/inner": "now a dir", "d2f": "now a file", "f2l": "-> d2f", "l2d/z": "z", "d2l": "-> l2d", "emptyd2f": "file",
+	})
+	// Without --delete, only the non-empty directories stay in the way.
+	res := s.sync(t, src, dst, engine.Options{})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if len(res.Failed) != 2 {
+		t.Fatalf("failed = %v, want d2f and d2l refused", res.Failed)
+	}
+	mustSync(t, s.sync(t, src, dst, engine.Options{Delete: true}))
+	treetest.Equal(t, src, dst, treetest.Options{})
+}
+
+func (s *suite) ignores(t *testing.T) {
+	src, dst := dirs(t)
+	treetest.Write(t, src, map[string]string{
+		"keep.txt": "k", "node_modules/pkg/index.js": "js", ".git/HEAD": "ref", "x.swp": "swap",
+		"logs/a.log": "l", "logs/keep.log": "kl",
+	})
+	rules, err := ignore.Parse("test", strings.NewReader("node_modules/\n.git/\n*.log\n!keep.log\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := ignore.New(ignore.Defaults(), rules)
+	// The mirror has its own copies of ignored paths: they must survive --delete.
+	treetest.Write(t, dst, map[string]string{"node_modules/other/x.js": "mirror's own", "logs/server.log": "mirror log", "old.txt": "extra"})
+	mustSync(t, s.sync(t, src, dst, engine.Options{Ignore: m, Delete: true}))
+	for _, p := range []string{"node_modules/pkg", ".git", "x.swp", "logs/a.log", "old.txt"} {
+		if _, err := os.Lstat(filepath.Join(dst, p)); err == nil {
+			t.Errorf("%s should not be on the mirror", p)
+		}
+	}
+	for _, p := range []string{"keep.txt", "logs/keep.log", "node_modules/other/x.js", "logs/server.log"} {
+		if _, err := os.Lstat(filepath.Join(dst, p)); err != nil {
+			t.Errorf("%s should be on the mirror: %v", p, err)
+		}
+	}
+}
+
+func snapshot(t *testing.T, dir string) string {
+	t.Helper()
+	snap := filepath.Join(t.TempDir(), "snap")
+	if err := os.CopyFS(snap, os.DirFS(dir)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+func (s *suite) dryRun(t *testing.T) {
+	src, dst := dirs(t)
+	// Dry run into a missing mirror creates nothing.
+	richTree(t, src)
+	var items []engine.Item
+	res := mustSync(t, s.sync(t, src, dst, engine.Options{DryRun: true, OnItem: func(it engine.Item) { items = append(items, it) }}))
+	if _, err := os.Lstat(dst); err == nil {
+		t.Fatal("dry run created the mirror directory")
+	}
+	if len(items) == 0 || res.Stats.Created == 0 {
+		t.Fatal("dry run reported nothing to do")
+	}
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	treetest.Write(t, src, map[string]string{"index.html": "changed!", "new/file": "n"})
+	os.RemoveAll(filepath.Join(src, "a"))
+	before, err := treetest.Diff(src, dst, treetest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items = nil
+	mustSync(t, s.sync(t, src, dst, engine.Options{DryRun: true, Delete: true, OnItem: func(it engine.Item) { items = append(items, it) }}))
+	after, _ := treetest.Diff(src, dst, treetest.Options{})
+	if strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Fatalf("dry run changed the mirror:\nbefore %v\nafter %v", before, after)
+	}
+	seen := map[string]engine.Action{}
+	for _, it := range items {
+		seen[it.Path] = it.Action
+	}
+	if seen["index.html"] != engine.Updated || seen["new"] != engine.Created || seen["a"] != engine.Deleted {
+		t.Fatalf("dry run items = %v", seen)
+	}
+}
+
+func (s *suite) maxDelete(t *testing.T) {
+	src, dst := dirs(t)
+	treetest.Write(t, src, map[string]string{"a": "a", "b": "b", "d/1": "1", "d/2": "2", "keep": "k"})
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	for _, p := range []string{"a", "b", "d"} {
+		os.RemoveAll(filepath.Join(src, p))
+	}
+	treetest.Write(t, src, map[string]string{"new": "should not arrive either"})
+	res := s.sync(t, src, dst, engine.Options{Delete: true, MaxDelete: 4})
+	if !errors.Is(res.Err, engine.ErrRefused) || !strings.Contains(res.Err.Error(), "would delete 5 entries") {
+		t.Fatalf("err = %v, want a refusal naming 5 deletes", res.Err)
+	}
+	if _, err := os.Lstat(filepath.Join(dst, "new")); err == nil {
+		t.Fatal("refused sync still wrote files")
+	}
+	mustSync(t, s.sync(t, src, dst, engine.Options{Delete: true, MaxDelete: 5}))
+	treetest.Equal(t, src, dst, treetest.Options{})
+}
+
+func (s *suite) emptySource(t *testing.T) {
+	src, dst := dirs(t)
+	treetest.Write(t, src, map[string]string{"a": "a"})
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	os.Remove(filepath.Join(src, "a"))
+	res := s.sync(t, src, dst, engine.Options{Delete: true})
+	if !errors.Is(res.Err, engine.ErrRefused) {
+		t.Fatalf("err = %v, want refusal", res.Err)
+	}
+	if _, err := os.Lstat(filepath.Join(dst, "a")); err != nil {
+		t.Fatal("empty source wiped the mirror")
+	}
+	mustSync(t, s.sync(t, src, dst, engine.Options{Delete: true, AllowEmptySource: true}))
+	treetest.Equal(t, src, dst, treetest.Options{})
+}
+
+func (s *suite) checksum(t *testing.T) {
+	src, dst := dirs(t)
+	treetest.Write(t, src, map[string]string{"f": "aaaa"})
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	// Someone changes the mirror's copy and puts the mtime back.
+	fi, _ := os.Stat(filepath.Join(dst, "f"))
+	os.WriteFile(filepath.Join(dst, "f"), []byte("bbbb"), 0o644)
+	os.Chtimes(filepath.Join(dst, "f"), fi.ModTime(), fi.ModTime())
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	if b, _ := os.ReadFile(filepath.Join(dst, "f")); string(b) != "bbbb" {
+		t.Fatalf("quick check should not notice: %q", b)
+	}
+	res := mustSync(t, s.sync(t, src, dst, engine.Options{Checksum: true}))
+	treetest.Equal(t, src, dst, treetest.Options{})
+	if res.Stats.Updated != 1 {
+		t.Fatalf("checksum sync stats %+v", res.Stats)
+	}
+}
+
+func (s *suite) temporaries(t *testing.T) {
+	src, dst := dirs(t)
+	treetest.Write(t, src, map[string]string{"a/f": "f"})
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	left := filepath.Join(dst, "a", fstree.TempPrefix+"0123456789abcdef")
+	if err := os.WriteFile(left, []byte("half a file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, s.sync(t, src, dst, engine.Options{Delete: true}))
+	if tmp := treetest.Temporaries(t, dst, fstree.TempPrefix); len(tmp) != 0 {
+		t.Fatalf("temporaries left: %v", tmp)
+	}
+	treetest.Equal(t, src, dst, treetest.Options{})
+}
+
+func (s *suite) symlinkRedirect(t *testing.T) {
+	src, dst := dirs(t)
+	outside := t.TempDir()
+	treetest.Write(t, src, map[string]string{"sub/file": "payload"})
+	// The mirror has sub as a symlink to a directory outside it.
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dst, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Fatalf("wrote through a symlink outside the mirror: %v", ents)
+	}
+	treetest.Equal(t, src, dst, treetest.Options{})
+}
+
+func (s *suite) escapingPath(t *testing.T) {
+	_, dst := dirs(t)
+	m := s.dial(t, dst, engine.ClientOptions{Create: true})
+	defer m.Close()
+	ctx := context.Background()
+	if err := m.Writer().Mkdir("../escaped", wire.Meta{Perm: 0o755}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := m.Barrier(ctx)
+	if err == nil {
+		t.Fatal("agent accepted a path with ..")
+	}
+	if _, err := os.Lstat(filepath.Join(filepath.Dir(dst), "escaped")); err == nil {
+		t.Fatal("directory created outside the mirror")
+	}
+}
+
+func (s *suite) compressed(t *testing.T) {
+	src, dst := dirs(t)
+	richTree(t, src)
+	treetest.Write(t, src, map[string]string{"text.txt": strings.Repeat("compressible line of text\n", 20000)})
+	res := mustSync(t, s.syncWith(t, src, dst, engine.Options{}, engine.ClientOptions{Create: true, Compress: 1}))
+	treetest.Equal(t, src, dst, treetest.Options{})
+	if res.Stats.Sent >= res.Stats.Literal {
+		t.Fatalf("compressed stream sent %d bytes for %d literal bytes", res.Stats.Sent, res.Stats.Literal)
+	}
+}

@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/ignore"
+)
+
+// Source is a scanned source tree.
+type Source struct {
+	Dir     string
+	Root    *os.Root
+	Entries []fstree.Entry // depth-first pre-order, parents before children
+	RootEnt fstree.Entry   // the source directory itself
+	Errors  []OpError      // paths that could not be read
+	Special []string       // FIFOs, sockets, devices: not mirrored
+}
+
+// ErrSource wraps problems with the source directory itself.
+var ErrSource = errors.New("source")
+
+// ScanSource lists dir, leaving out what m ignores. With hash set, regular
+// files get content hashes.
+func ScanSource(ctx context.Context, dir string, m *ignore.Matcher, hash bool) (*Source, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w %s does not exist", ErrSource, dir)
+		}
+		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, errors.Unwrap(err))
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%w %s is not a directory (gosync mirrors a directory's contents)", ErrSource, dir)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, errors.Unwrap(err))
+	}
+	d, err := root.Open(".")
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, errors.Unwrap(err))
+	}
+	defer d.Close()
+	rfi, err := d.Stat()
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, err)
+	}
+	s := &Source{Dir: dir, Root: root}
+	s.RootEnt, _ = fstree.FromFileInfo("", rfi)
+	err = fstree.Walk(ctx, d, fstree.WalkOptions{
+		Hash: hash,
+		Skip: func(rel string, isDir bool) bool { return m != nil && m.Match(rel, isDir) },
+		OnError: func(rel string, err error) {
+			s.Errors = append(s.Errors, OpError{Path: rel, Msg: errString(err)})
+		},
+	}, func(e *fstree.Entry) error {
+		if e.Kind == fstree.Other {
+			s.Special = append(s.Special, e.Path)
+			return nil
+		}
+		s.Entries = append(s.Entries, *e)
+		return nil
+	})
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, err)
+	}
+	return s, nil
+}
+
+// Close releases the source directory.
+func (s *Source) Close() error { return s.Root.Close() }
+
+// errString gives the innermost useful message of a path error, without
+// repeating the path that callers print anyway.
+func errString(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,628 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosync/gosync/engine/delta"
+	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/engine/wire"
+	"github.com/gosync/gosync/ignore"
+)
+
+// Options control what a sync changes.
+type Options struct {
+	Delete           bool // remove what the source does not have
+	MaxDelete        int  // refuse a sync that would delete more entries; <0 for no limit
+	Checksum         bool // compare content hashes instead of size and mtime
+	DryRun           bool // plan and report, change nothing
+	WholeFile        bool // never send deltas
+	AllowEmptySource bool // let an empty source with Delete empty the mirror
+	Ignore           *ignore.Matcher
+	Logger           *slog.Logger
+	// OnItem is called for every change applied (or, in a dry run,
+	// planned). It may be called from several goroutines at once when
+	// several mirrors sync concurrently.
+	OnItem func(Item)
+}
+
+// DeltaMin is the smallest existing file worth a delta: below it the
+// signature round trip costs more than sending the (compressed) file.
+const DeltaMin = 16 << 10
+
+// Action is what happened to a path.
+type Action string
+
+const (
+	Created Action = "created"
+	Updated Action = "updated"
+	MetaSet Action = "meta"
+	Deleted Action = "deleted"
+)
+
+// Item is one change to one path of one mirror.
+type Item struct {
+	Mirror  string
+	Action  Action
+	Kind    fstree.Kind
+	Path    string
+	Target  string // symlinks
+	Literal int64  // file bytes sent as data
+	Matched int64  // file bytes reused from the mirror's old copy
+	Count   int    // deletes: entries removed, the directory's contents included
+}
+
+// Stats are the totals of one sync of one mirror.
+type Stats struct {
+	Scanned  int // source entries
+	Created  int
+	Updated  int
+	MetaOnly int
+	Deleted  int // entries removed, contents of removed directories included
+	Literal  int64
+	Matched  int64
+	Sent     int64 // bytes written to the mirror's stream, after compression
+	Duration time.Duration
+}
+
+// Result is the outcome for one mirror.
+type Result struct {
+	Mirror string
+	Stats  Stats
+	Failed []OpError // paths not mirrored; the rest was
+	Err    error     // the sync of this mirror stopped
+}
+
+// ErrRefused wraps every safety refusal: nothing was changed.
+var ErrRefused = errors.New("refused")
+
+// maxAttempts bounds re-reads of a file that keeps changing while sent.
+const maxAttempts = 3
+
+// Sync makes m a copy of src.
+func Sync(ctx context.Context, src *Source, m Mirror, opt Options) Result {
+	start := time.Now()
+	sentBefore := m.BytesSent()
+	res := Result{Mirror: m.Name()}
+	res.Stats.Scanned = len(src.Entries)
+	err := sync1(ctx, src, m, opt, &res)
+	res.Stats.Sent = m.BytesSent() - sentBefore
+	res.Stats.Duration = time.Since(start)
+	res.Err = err
+	return res
+}
+
+type plan struct {
+	src  *Source
+	m    Mirror
+	opt  Options
+	res  *Result
+	dst  map[string]*fstree.Entry
+	kids map[string]int // dst directory -> number of direct children
+	// touched directories get their metadata set after everything else,
+	// children first, since creating or removing entries bumps their mtime.
+	touched map[string]bool
+	items   []Item
+	owner   bool
+}
+
+func sync1(ctx context.Context, src *Source, m Mirror, opt Options, res *Result) error {
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dstList, scanErrs, err := m.Scan(ctx, "", opt.Checksum)
+	if err != nil {
+		return err
+	}
+	res.Failed = append(res.Failed, scanErrs...)
+	p := &plan{src: src, m: m, opt: opt, res: res, dst: make(map[string]*fstree.Entry, len(dstList)),
+		kids: map[string]int{}, touched: map[string]bool{}, owner: m.SetsOwner()}
+	for i := range dstList {
+		e := &dstList[i]
+		p.dst[e.Path] = e
+		p.kids[parentDir(e.Path)]++
+	}
+	srcSet := make(map[string]*fstree.Entry, len(src.Entries))
+	for i := range src.Entries {
+		srcSet[src.Entries[i].Path] = &src.Entries[i]
+	}
+
+	// Deletions: what the mirror has and the source does not.
+	var conflicts, extras []*fstree.Entry
+	deletes := 0
+	protected := p.protectedDirs(dstList)
+	gone := map[string]bool{} // dst directories removed whole
+	for i := range dstList {
+		d := &dstList[i]
+		if gone[parentDir(d.Path)] {
+			gone[d.Path] = d.Kind == fstree.Dir
+			deletes++
+			continue
+		}
+		s := srcSet[d.Path]
+		switch {
+		case s != nil && s.Kind == d.Kind:
+			continue
+		case s != nil: // a different kind is in the way
+			if d.Kind == fstree.Dir && (protected[d.Path] || (p.kids[d.Path] > 0 && !opt.Delete)) {
+				res.Failed = append(res.Failed, OpError{Path: d.Path, Msg: fmt.Sprintf("a non-empty directory on the mirror is in the way of a %s; use --delete to replace it", s.Kind)})
+				delete(srcSet, d.Path)
+				p.skipBelow(srcSet, d.Path)
+				continue
+			}
+			conflicts = append(conflicts, d)
+		case !opt.Delete || p.ignored(d):
+			continue
+		case d.Kind == fstree.Dir && protected[d.Path]:
+			continue // holds ignored entries: only its other contents go
+		default:
+			extras = append(extras, d)
+		}
+		deletes++
+		gone[d.Path] = d.Kind == fstree.Dir
+	}
+	if opt.MaxDelete >= 0 && deletes > opt.MaxDelete {
+		return fmt.Errorf("%w: %s: would delete %d entries, more than --max-delete %d; nothing was changed", ErrRefused, m.Name(), deletes, opt.MaxDelete)
+	}
+	if len(src.Entries) == 0 && len(extras) > 0 && !opt.AllowEmptySource {
+		return fmt.Errorf("%w: source %s is empty and %s is not; refusing to delete everything on it (if that is what you want, pass --allow-empty-source)", ErrRefused, src.Dir, m.Name())
+	}
+
+	// Files that get a delta need the mirror's signatures first: one round
+	// trip for all of them.
+	sigs := map[string]*delta.Signature{}
+	if !opt.WholeFile && !opt.DryRun {
+		var reqs []SigRequest
+		for i := range src.Entries {
+			s := &src.Entries[i]
+			d := p.dst[s.Path]
+			if s.Kind == fstree.File && srcSet[s.Path] != nil && d != nil && d.Kind == fstree.File && d.Size >= DeltaMin && p.contentDiffers(s, d) {
+				reqs = append(reqs, SigRequest{Path: s.Path, Size: d.Size})
+			}
+		}
+		got, errs, err := m.Signatures(ctx, reqs)
+		if err != nil {
+			return err
+		}
+		for i, r := range reqs {
+			if errs[i] == nil {
+				sigs[r.Path] = got[i]
+			} else {
+				log.Debug("no signature, sending whole file", slog.String("path", r.Path), slog.String("err", errs[i].Error()))
+			}
+		}
+	}
+
+	w := m.Writer()
+	for _, d := range conflicts {
+		if err := p.remove(w, d); err != nil {
+			return err
+		}
+		p.dst[d.Path] = nil
+	}
+	for i := range src.Entries {
+		s := &src.Entries[i]
+		if srcSet[s.Path] == nil {
+			continue
+		}
+		if err := p.apply(ctx, w, s, sigs[s.Path]); err != nil {
+			return err
+		}
+	}
+	for _, d := range extras {
+		if err := p.remove(w, d); err != nil {
+			return err
+		}
+	}
+	if err := p.finishDirs(w); err != nil {
+		return err
+	}
+	if opt.DryRun {
+		p.emit(nil)
+		return nil
+	}
+	opErrs, err := m.Barrier(ctx)
+	if err != nil {
+		return err
+	}
+	res.Failed = append(res.Failed, opErrs...)
+	p.emit(opErrs)
+	return nil
+}
+
+// protectedDirs marks mirror directories that hold ignored entries: they
+// are never removed whole, since ignored paths are never deleted.
+func (p *plan) protectedDirs(dst []fstree.Entry) map[string]bool {
+	prot := map[string]bool{}
+	for i := range dst {
+		d := &dst[i]
+		if !p.ignored(d) {
+			continue
+		}
+		for dir := parentDir(d.Path); dir != "" && !prot[dir]; dir = parentDir(dir) {
+			prot[dir] = true
+		}
+	}
+	return prot
+}
+
+func (p *plan) ignored(d *fstree.Entry) bool {
+	return p.opt.Ignore != nil && p.opt.Ignore.Ignored(d.Path, d.Kind == fstree.Dir)
+}
+
+// skipBelow drops source entries under dir from this sync.
+func (p *plan) skipBelow(srcSet map[string]*fstree.Entry, dir string) {
+	prefix := dir + "/"
+	for k := range srcSet {
+		if len(k) > len(prefix) && k[:len(prefix)] == prefix {
+			delete(srcSet, k)
+		}
+	}
+}
+
+func (p *plan) contentDiffers(s, d *fstree.Entry) bool {
+	if s.Size != d.Size {
+		return true
+	}
+	if p.opt.Checksum {
+		return !s.HasHash || !d.HasHash || s.Hash != d.Hash
+	}
+	return s.MtimeNs != d.MtimeNs
+}
+
+func (p *plan) metaDiffers(s, d *fstree.Entry) bool {
+	if s.MtimeNs != d.MtimeNs {
+		return true
+	}
+	if s.Kind != fstree.Symlink && s.Perm != d.Perm {
+		return true
+	}
+	return p.owner && (s.Uid != d.Uid || s.Gid != d.Gid)
+}
+
+func (p *plan) meta(s *fstree.Entry) wire.Meta {
+	return wire.Meta{Perm: s.Perm, MtimeNs: s.MtimeNs, Owner: p.owner, Uid: s.Uid, Gid: s.Gid}
+}
+
+func (p *plan) touch(pth string) { p.touched[parentDir(pth)] = true }
+
+func (p *plan) remove(w Writer, d *fstree.Entry) error {
+	count := 1
+	if d.Kind == fstree.Dir {
+		count += p.countBelow(d.Path)
+	}
+	p.items = append(p.items, Item{Mirror: p.m.Name(), Action: Deleted, Kind: d.Kind, Path: d.Path, Count: count})
+	p.touch(d.Path)
+	if p.opt.DryRun {
+		return nil
+	}
+	return w.Delete(d.Path, d.Kind)
+}
+
+func (p *plan) countBelow(dir string) int {
+	prefix := dir + "/"
+	n := 0
+	for k, e := range p.dst {
+		if e != nil && len(k) > len(prefix) && k[:len(prefix)] == prefix {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *plan) apply(ctx context.Context, w Writer, s *fstree.Entry, sig *delta.Signature) error {
+	d := p.dst[s.Path]
+	name := p.m.Name()
+	switch s.Kind {
+	case fstree.Dir:
+		if d == nil {
+			p.items = append(p.items, Item{Mirror: name, Action: Created, Kind: s.Kind, Path: s.Path})
+			p.touch(s.Path)
+			p.touched[s.Path] = true
+			if p.opt.DryRun {
+				return nil
+			}
+			return w.Mkdir(s.Path, p.meta(s))
+		}
+		if p.metaDiffers(s, d) {
+			p.touched[s.Path] = true
+		}
+		return nil
+	case fstree.Symlink:
+		if d == nil || d.Target != s.Target {
+			act := Created
+			if d != nil {
+				act = Updated
+			}
+			p.items = append(p.items, Item{Mirror: name, Action: act, Kind: s.Kind, Path: s.Path, Target: s.Target})
+			p.touch(s.Path)
+			if p.opt.DryRun {
+				return nil
+			}
+			return w.Symlink(s.Path, s.Target, p.meta(s))
+		}
+		if p.metaDiffers(s, d) {
+			return p.setMeta(w, s)
+		}
+		return nil
+	case fstree.File:
+		if d != nil && !p.contentDiffers(s, d) {
+			if p.metaDiffers(s, d) {
+				return p.setMeta(w, s)
+			}
+			return nil
+		}
+		act := Created
+		if d != nil {
+			act = Updated
+		}
+		p.touch(s.Path)
+		if p.opt.DryRun {
+			p.items = append(p.items, Item{Mirror: name, Action: act, Kind: s.Kind, Path: s.Path, Literal: s.Size})
+			return nil
+		}
+		lit, matched, err := p.sendFile(ctx, w, s, sig)
+		if err != nil {
+			var fe *fileError
+			if errors.As(err, &fe) {
+				p.res.Failed = append(p.res.Failed, OpError{Path: s.Path, Msg: fe.msg})
+				return nil
+			}
+			return err
+		}
+		p.items = append(p.items, Item{Mirror: name, Action: act, Kind: s.Kind, Path: s.Path, Literal: lit, Matched: matched})
+	}
+	return nil
+}
+
+func (p *plan) setMeta(w Writer, s *fstree.Entry) error {
+	p.items = append(p.items, Item{Mirror: p.m.Name(), Action: MetaSet, Kind: s.Kind, Path: s.Path})
+	if p.opt.DryRun {
+		return nil
+	}
+	return w.SetMeta(s.Path, s.Kind, p.meta(s))
+}
+
+// finishDirs sets the metadata of every directory that was created or
+// whose contents changed, deepest first, the root last.
+func (p *plan) finishDirs(w Writer) error {
+	var dirs []string
+	for d := range p.touched {
+		dirs = append(dirs, d)
+	}
+	// Reverse lexical order puts every directory before its parent.
+	slices.Sort(dirs)
+	slices.Reverse(dirs)
+	for _, dir := range dirs {
+		var s *fstree.Entry
+		if dir == "" {
+			s = &p.src.RootEnt
+		} else {
+			s = p.srcEntry(dir)
+		}
+		if s == nil || s.Kind != fstree.Dir {
+			continue // removed, or not a directory in the source
+		}
+		if d := p.dst[dir]; d != nil && dir != "" && p.metaDiffers(s, d) {
+			p.items = append(p.items, Item{Mirror: p.m.Name(), Action: MetaSet, Kind: fstree.Dir, Path: dir})
+		}
+		if p.opt.DryRun {
+			continue
+		}
+		if err := w.SetMeta(dir, fstree.Dir, p.meta(s)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *plan) srcEntry(pth string) *fstree.Entry {
+	i, ok := slices.BinarySearchFunc(p.src.Entries, pth, func(e fstree.Entry, t string) int { return comparePaths(e.Path, t) })
+	if !ok {
+		return nil
+	}
+	return &p.src.Entries[i]
+}
+
+// comparePaths orders paths as the walk lists them: depth-first with
+// names sorted bytewise, i.e. component by component.
+func comparePaths(a, b string) int {
+	for {
+		ia, ib := indexSlash(a), indexSlash(b)
+		ca, cb := a[:ia], b[:ib]
+		if c := compareStrings(ca, cb); c != 0 {
+			return c
+		}
+		if ia == len(a) || ib == len(b) {
+			return len(a) - len(b)
+		}
+		a, b = a[ia+1:], b[ib+1:]
+	}
+}
+
+func indexSlash(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return i
+		}
+	}
+	return len(s)
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// emit reports the planned or applied items, leaving out failed ones.
+func (p *plan) emit(failed []OpError) {
+	bad := map[string]bool{}
+	for _, f := range failed {
+		bad[f.Path] = true
+	}
+	st := &p.res.Stats
+	for _, it := range p.items {
+		if bad[it.Path] {
+			continue
+		}
+		switch it.Action {
+		case Created:
+			st.Created++
+		case Updated:
+			st.Updated++
+		case MetaSet:
+			st.MetaOnly++
+		case Deleted:
+			st.Deleted += it.Count
+		}
+		st.Literal += it.Literal
+		st.Matched += it.Matched
+		if p.opt.OnItem != nil {
+			p.opt.OnItem(it)
+		}
+	}
+}
+
+// fileError is a problem with one source file: it is reported and the
+// sync goes on.
+type fileError struct{ msg string }
+
+func (e *fileError) Error() string { return e.msg }
+
+// sendFile streams one file, whole or as a delta against sig, and
+// re-reads it if it changed while being read.
+func (p *plan) sendFile(ctx context.Context, w Writer, s *fstree.Entry, sig *delta.Signature) (lit, matched int64, err error) {
+	for attempt := 1; ; attempt++ {
+		lit, matched, changed, err := p.sendOnce(ctx, w, s, sig)
+		if err != nil || !changed {
+			return lit, matched, err
+		}
+		if attempt == maxAttempts {
+			return 0, 0, &fileError{msg: fmt.Sprintf("changed while being read %d times; will be retried by the next run", maxAttempts)}
+		}
+	}
+}
+
+func (p *plan) sendOnce(ctx context.Context, w Writer, s *fstree.Entry, sig *delta.Signature) (lit, matched int64, changed bool, err error) {
+	f, err := p.src.Root.OpenFile(s.Path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return 0, 0, false, &fileError{msg: "open: " + errString(err)}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, 0, false, &fileError{msg: "stat: " + errString(err)}
+	}
+	before, _ := fstree.FromFileInfo(s.Path, fi)
+	if before.Kind != fstree.File {
+		return 0, 0, false, &fileError{msg: "is no longer a regular file"}
+	}
+	// The freshest metadata wins: what we read is what we describe.
+	*s = mergeStat(*s, before)
+	blockSize := 0
+	if sig != nil {
+		blockSize = sig.BlockSize
+	}
+	if err := w.BeginFile(s.Path, s.Size, p.meta(s), blockSize); err != nil {
+		return 0, 0, false, err
+	}
+	h := fstree.NewHasher()
+	r := io.TeeReader(io.LimitReader(f, s.Size+1), h)
+	var readErr error
+	if sig != nil {
+		var st delta.Stats
+		st, err = delta.Diff(ctx, sig, readErrTrap{r, &readErr}, func(op delta.Op) error {
+			if op.Kind == delta.OpCopy {
+				return w.Copy(op.Block, op.Count)
+			}
+			return w.Data(op.Data)
+		})
+		lit, matched = st.Literal, st.Matched
+	} else {
+		buf := make([]byte, 256<<10)
+		for err == nil {
+			var n int
+			n, readErr = r.Read(buf)
+			if n > 0 {
+				lit += int64(n)
+				err = w.Data(buf[:n])
+			}
+			if readErr == io.EOF {
+				readErr = nil
+				break
+			}
+			if readErr != nil {
+				break
+			}
+		}
+	}
+	if readErr != nil {
+		if err := w.AbortFile(); err != nil {
+			return 0, 0, false, err
+		}
+		return 0, 0, false, &fileError{msg: "read: " + errString(readErr)}
+	}
+	if err != nil {
+		return 0, 0, false, err // the mirror's stream failed, or ctx ended
+	}
+	after, err := f.Stat()
+	if err != nil {
+		return 0, 0, false, &fileError{msg: "stat: " + errString(err)}
+	}
+	ae, _ := fstree.FromFileInfo(s.Path, after)
+	if lit+matched != s.Size || ae.Size != before.Size || ae.MtimeNs != before.MtimeNs || ae.CtimeNs != before.CtimeNs {
+		if err := w.AbortFile(); err != nil {
+			return 0, 0, false, err
+		}
+		return 0, 0, true, nil
+	}
+	var sum fstree.Hash
+	h.Sum(sum[:0])
+	if err := w.EndFile(sum); err != nil {
+		return 0, 0, false, err
+	}
+	return lit, matched, false, nil
+}
+
+// readErrTrap records a read error of the source, so a delta that failed
+// because of the source is told apart from one that failed on the mirror.
+type readErrTrap struct {
+	r   io.Reader
+	err *error
+}
+
+func (t readErrTrap) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF {
+		*t.err = err
+	}
+	return n, err
+}
+
+func mergeStat(s, fresh fstree.Entry) fstree.Entry {
+	s.Size, s.MtimeNs, s.Perm, s.Uid, s.Gid, s.CtimeNs = fresh.Size, fresh.MtimeNs, fresh.Perm, fresh.Uid, fresh.Gid, fresh.CtimeNs
+	return s
+}
+
+func parentDir(p string) string {
+	d := path.Dir(p)
+	if d == "." {
+		return ""
+	}
+	return d
+}

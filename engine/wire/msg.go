@@ -1,0 +1,429 @@
+package wire
+
+import (
+	"fmt"
+
+	"github.com/gosync/gosync/engine/fstree"
+)
+
+// Version is the protocol version. Client and agent must agree exactly;
+// a client that finds another version re-deploys its own agent.
+const Version = 1
+
+// Magic opens every Hello so that a shell banner or a wrong program on the
+// other end is recognised at once instead of being parsed as frames.
+const Magic = "GOSYNC\x00\x01"
+
+// Type is a message type, the first byte of a frame.
+type Type uint8
+
+const (
+	THello     Type = 1  // both ways, first frame
+	TScan      Type = 2  // client: list a subtree
+	TEntries   Type = 3  // agent: a batch of listed entries
+	TScanEnd   Type = 4  // agent: listing complete
+	TSigReq    Type = 5  // client: block signature of a file
+	TSig       Type = 6  // agent: the signature
+	TMkdir     Type = 7  // client: create a directory (parents must exist)
+	TSymlink   Type = 8  // client: create or replace a symlink
+	TSetMeta   Type = 9  // client: set mode, owner, mtime of an existing entry
+	TDelete    Type = 10 // client: remove an entry (a directory with all below it)
+	TFileBegin Type = 11 // client: start writing a file
+	TFileData  Type = 12 // client: literal bytes of the open file
+	TFileCopy  Type = 13 // client: blocks of the basis for the open file
+	TFileEnd   Type = 14 // client: the file is complete; its hash
+	TFileAbort Type = 15 // client: drop the open file (its source changed)
+	TBarrier   Type = 16 // client: acknowledge when everything before is applied
+	TDone      Type = 17 // agent: barrier acknowledgement
+	TError     Type = 18 // agent: an operation failed
+)
+
+// Limits on what a peer may send.
+const (
+	MaxFrame    = 32 << 20 // a whole frame payload
+	MaxData     = 1 << 20  // literal bytes in one TFileData
+	MaxEntries  = 4096     // entries in one TEntries
+	MaxErrorMsg = 4096
+	maxBuildID  = 256
+)
+
+// Msg is any protocol message.
+type Msg interface {
+	Type() Type
+	appendPayload(e *enc)
+}
+
+// Hello opens the conversation in each direction.
+type Hello struct {
+	Version  uint64
+	BuildID  string
+	Compress int // client: zstd level for both directions, 0 for none
+	Flags    uint64
+	Err      string // agent: why it cannot serve (the root is unusable)
+}
+
+// Hello flags.
+const (
+	FlagCreate  = 1 << 0 // client: create the root (and parents) if missing
+	FlagRoot    = 1 << 1 // agent: runs as root, so it sets owners
+	FlagMissing = 1 << 2 // agent: the root does not exist (dry run); it lists nothing
+)
+
+// Meta is what SetMeta and creations apply.
+type Meta struct {
+	Perm    uint32
+	MtimeNs int64
+	Owner   bool // set Uid/Gid (only when the agent runs as root)
+	Uid     uint32
+	Gid     uint32
+}
+
+type Scan struct {
+	ID   uint64
+	Path string
+	Hash bool
+}
+
+type Entries struct {
+	ID      uint64
+	Entries []fstree.Entry
+}
+
+type ScanEnd struct {
+	ID  uint64
+	Err string
+}
+
+type SigReq struct {
+	ID   uint64
+	Path string
+	Size int64 // size the client expects; the agent refuses a mismatch
+}
+
+type Sig struct {
+	ID  uint64
+	Err string
+	Sig []byte // delta.Signature binary encoding
+}
+
+type Mkdir struct {
+	ID   uint64
+	Path string
+	Meta Meta
+}
+
+type Symlink struct {
+	ID     uint64
+	Path   string
+	Target string
+	Meta   Meta
+}
+
+type SetMeta struct {
+	ID   uint64
+	Path string
+	Kind fstree.Kind
+	Meta Meta
+}
+
+type Delete struct {
+	ID   uint64
+	Path string
+	Kind fstree.Kind // the kind the client saw; anything else is left alone
+}
+
+type FileBegin struct {
+	ID        uint64
+	Path      string
+	Size      int64
+	Meta      Meta
+	BlockSize int // >0: ops copy blocks of the existing file at Path
+}
+
+type FileData struct{ Data []byte }
+
+type FileCopy struct {
+	Block uint64
+	Count uint32
+}
+
+type FileEnd struct{ Hash fstree.Hash }
+
+type FileAbort struct{}
+
+type Barrier struct{ ID uint64 }
+
+type Done struct{ ID uint64 }
+
+// Error codes, so the client can tell a full disk from a bad request.
+const (
+	CodeOther      = 1
+	CodeNotExist   = 2
+	CodePermission = 3
+	CodeNoSpace    = 4
+	CodeInvalid    = 5
+	CodeMismatch   = 6 // the entry on the mirror is not what the client saw
+	CodeVerify     = 7 // written content did not match the hash
+	CodeAborted    = 8
+)
+
+type Error struct {
+	ID   uint64
+	Path string
+	Code int
+	Msg  string
+}
+
+func (*Hello) Type() Type     { return THello }
+func (*Scan) Type() Type      { return TScan }
+func (*Entries) Type() Type   { return TEntries }
+func (*ScanEnd) Type() Type   { return TScanEnd }
+func (*SigReq) Type() Type    { return TSigReq }
+func (*Sig) Type() Type       { return TSig }
+func (*Mkdir) Type() Type     { return TMkdir }
+func (*Symlink) Type() Type   { return TSymlink }
+func (*SetMeta) Type() Type   { return TSetMeta }
+func (*Delete) Type() Type    { return TDelete }
+func (*FileBegin) Type() Type { return TFileBegin }
+func (*FileData) Type() Type  { return TFileData }
+func (*FileCopy) Type() Type  { return TFileCopy }
+func (*FileEnd) Type() Type   { return TFileEnd }
+func (*FileAbort) Type() Type { return TFileAbort }
+func (*Barrier) Type() Type   { return TBarrier }
+func (*Done) Type() Type      { return TDone }
+func (*Error) Type() Type     { return TError }
+
+func (m *Hello) appendPayload(e *enc) {
+	e.raw([]byte(Magic))
+	e.uvarint(m.Version)
+	e.str(m.BuildID)
+	e.uvarint(uint64(m.Compress))
+	e.uvarint(m.Flags)
+	e.str(m.Err)
+}
+
+func (m *Meta) append(e *enc) {
+	e.uvarint(uint64(m.Perm))
+	e.varint(m.MtimeNs)
+	e.bool(m.Owner)
+	if m.Owner {
+		e.uvarint(uint64(m.Uid))
+		e.uvarint(uint64(m.Gid))
+	}
+}
+
+func (m *Scan) appendPayload(e *enc) { e.uvarint(m.ID); e.str(m.Path); e.bool(m.Hash) }
+
+func (m *Entries) appendPayload(e *enc) {
+	e.uvarint(m.ID)
+	e.uvarint(uint64(len(m.Entries)))
+	for i := range m.Entries {
+		appendEntry(e, &m.Entries[i])
+	}
+}
+
+func appendEntry(e *enc, x *fstree.Entry) {
+	e.str(x.Path)
+	e.uvarint(uint64(x.Kind))
+	e.uvarint(uint64(x.Perm))
+	e.varint(x.MtimeNs)
+	e.uvarint(uint64(x.Uid))
+	e.uvarint(uint64(x.Gid))
+	switch x.Kind {
+	case fstree.File:
+		e.varint(x.Size)
+		e.bool(x.HasHash)
+		if x.HasHash {
+			e.raw(x.Hash[:])
+		}
+	case fstree.Symlink:
+		e.str(x.Target)
+	}
+}
+
+func (m *ScanEnd) appendPayload(e *enc) { e.uvarint(m.ID); e.str(m.Err) }
+func (m *SigReq) appendPayload(e *enc)  { e.uvarint(m.ID); e.str(m.Path); e.varint(m.Size) }
+func (m *Sig) appendPayload(e *enc)     { e.uvarint(m.ID); e.str(m.Err); e.bytes(m.Sig) }
+func (m *Mkdir) appendPayload(e *enc)   { e.uvarint(m.ID); e.str(m.Path); m.Meta.append(e) }
+func (m *Symlink) appendPayload(e *enc) {
+	e.uvarint(m.ID)
+	e.str(m.Path)
+	e.str(m.Target)
+	m.Meta.append(e)
+}
+func (m *SetMeta) appendPayload(e *enc) {
+	e.uvarint(m.ID)
+	e.str(m.Path)
+	e.uvarint(uint64(m.Kind))
+	m.Meta.append(e)
+}
+func (m *Delete) appendPayload(e *enc) { e.uvarint(m.ID); e.str(m.Path); e.uvarint(uint64(m.Kind)) }
+func (m *FileBegin) appendPayload(e *enc) {
+	e.uvarint(m.ID)
+	e.str(m.Path)
+	e.varint(m.Size)
+	m.Meta.append(e)
+	e.uvarint(uint64(m.BlockSize))
+}
+func (m *FileData) appendPayload(e *enc)  { e.raw(m.Data) }
+func (m *FileCopy) appendPayload(e *enc)  { e.uvarint(m.Block); e.uvarint(uint64(m.Count)) }
+func (m *FileEnd) appendPayload(e *enc)   { e.raw(m.Hash[:]) }
+func (m *FileAbort) appendPayload(e *enc) {}
+func (m *Barrier) appendPayload(e *enc)   { e.uvarint(m.ID) }
+func (m *Done) appendPayload(e *enc)      { e.uvarint(m.ID) }
+func (m *Error) appendPayload(e *enc) {
+	e.uvarint(m.ID)
+	e.str(m.Path)
+	e.uvarint(uint64(m.Code))
+	e.str(m.Msg)
+}
+
+// Decode parses one frame payload of type t. The returned message may alias
+// payload (FileData.Data does); copy what must outlive the next read.
+func Decode(t Type, payload []byte) (Msg, error) {
+	d := &dec{b: payload}
+	var m Msg
+	switch t {
+	case THello:
+		if string(d.raw(len(Magic))) != Magic {
+			return nil, fmt.Errorf("not a gosync agent (bad magic)")
+		}
+		x := &Hello{}
+		x.Version = d.uvarint()
+		x.BuildID = d.str(maxBuildID)
+		c := d.uvarint()
+		if c > 22 {
+			d.fail(fmt.Errorf("compression level %d out of range", c))
+		}
+		x.Compress = int(c)
+		x.Flags = d.uvarint()
+		x.Err = d.str(MaxErrorMsg)
+		m = x
+	case TScan:
+		m = &Scan{ID: d.uvarint(), Path: d.path(), Hash: d.bool()}
+	case TEntries:
+		x := &Entries{ID: d.uvarint()}
+		n := d.uvarint()
+		if n > MaxEntries {
+			d.fail(fmt.Errorf("%d entries exceed limit %d", n, MaxEntries))
+			n = 0
+		}
+		if d.err == nil {
+			x.Entries = make([]fstree.Entry, 0, min(n, uint64(len(d.b))))
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			x.Entries = append(x.Entries, d.entry())
+		}
+		m = x
+	case TScanEnd:
+		m = &ScanEnd{ID: d.uvarint(), Err: d.str(MaxErrorMsg)}
+	case TSigReq:
+		m = &SigReq{ID: d.uvarint(), Path: d.path(), Size: d.size()}
+	case TSig:
+		m = &Sig{ID: d.uvarint(), Err: d.str(MaxErrorMsg), Sig: d.bytes(MaxFrame)}
+	case TMkdir:
+		m = &Mkdir{ID: d.uvarint(), Path: d.path(), Meta: d.meta()}
+	case TSymlink:
+		m = &Symlink{ID: d.uvarint(), Path: d.path(), Target: d.str(MaxPath), Meta: d.meta()}
+	case TSetMeta:
+		m = &SetMeta{ID: d.uvarint(), Path: d.path(), Kind: d.kind(), Meta: d.meta()}
+	case TDelete:
+		m = &Delete{ID: d.uvarint(), Path: d.path(), Kind: d.kind()}
+	case TFileBegin:
+		x := &FileBegin{ID: d.uvarint(), Path: d.path(), Size: d.size(), Meta: d.meta()}
+		bs := d.uvarint()
+		if bs > 1<<30 {
+			d.fail(fmt.Errorf("block size %d out of range", bs))
+		}
+		x.BlockSize = int(bs)
+		m = x
+	case TFileData:
+		if len(payload) > MaxData {
+			return nil, fmt.Errorf("file data of %d bytes exceeds limit %d", len(payload), MaxData)
+		}
+		m = &FileData{Data: d.raw(len(payload))}
+	case TFileCopy:
+		m = &FileCopy{Block: d.uvarint(), Count: d.u32()}
+	case TFileEnd:
+		x := &FileEnd{}
+		copy(x.Hash[:], d.raw(fstree.HashSize))
+		m = x
+	case TFileAbort:
+		m = &FileAbort{}
+	case TBarrier:
+		m = &Barrier{ID: d.uvarint()}
+	case TDone:
+		m = &Done{ID: d.uvarint()}
+	case TError:
+		x := &Error{ID: d.uvarint(), Path: d.str(MaxPath)}
+		code := d.uvarint()
+		if code > 255 {
+			d.fail(fmt.Errorf("error code %d out of range", code))
+		}
+		x.Code = int(code)
+		x.Msg = d.str(MaxErrorMsg)
+		m = x
+	default:
+		return nil, fmt.Errorf("unknown message type %d", t)
+	}
+	if err := d.done(); err != nil {
+		return nil, fmt.Errorf("decode message type %d: %w", t, err)
+	}
+	return m, nil
+}
+
+func (d *dec) path() string {
+	p := d.str(MaxPath)
+	if d.err == nil {
+		if err := ValidPath(p); err != nil {
+			d.fail(err)
+		}
+	}
+	return p
+}
+
+func (d *dec) size() int64 {
+	v := d.varint()
+	if v < 0 {
+		d.fail(fmt.Errorf("negative size %d", v))
+	}
+	return v
+}
+
+func (d *dec) kind() fstree.Kind {
+	k := d.uvarint()
+	if k < uint64(fstree.File) || k > uint64(fstree.Other) {
+		d.fail(fmt.Errorf("bad entry kind %d", k))
+		return 0
+	}
+	return fstree.Kind(k)
+}
+
+func (d *dec) meta() Meta {
+	m := Meta{Perm: d.u32(), MtimeNs: d.varint(), Owner: d.bool()}
+	if m.Perm > 07777 {
+		d.fail(fmt.Errorf("mode %o out of range", m.Perm))
+	}
+	if m.Owner {
+		m.Uid, m.Gid = d.u32(), d.u32()
+	}
+	return m
+}
+
+func (d *dec) entry() fstree.Entry {
+	x := fstree.Entry{Path: d.path(), Kind: d.kind(), Perm: d.u32(), MtimeNs: d.varint(), Uid: d.u32(), Gid: d.u32()}
+	if x.Perm > 07777 {
+		d.fail(fmt.Errorf("mode %o out of range", x.Perm))
+	}
+	switch x.Kind {
+	case fstree.File:
+		x.Size = d.size()
+		x.HasHash = d.bool()
+		if x.HasHash {
+			copy(x.Hash[:], d.raw(fstree.HashSize))
+		}
+	case fstree.Symlink:
+		x.Target = d.str(MaxPath)
+	}
+	return x
+}
