@@ -23,6 +23,7 @@ func TestSemanticsAgainstGit(t *testing.T) {
 	}
 	for _, tc := range semanticsCases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			if tc.notGit != "" {
 				t.Skip(tc.notGit)
 			}

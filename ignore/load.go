@@ -25,7 +25,7 @@ var defaultPatterns = []string{
 	"4913",             // vim's probe that the directory is writable
 	"*~",               // backups: vim, emacs, gedit, kate, nano
 	".#*",              // emacs lock links
-	"#*#",              // emacs auto-save files
+	`\#*#`,             // emacs auto-save files
 	"*___jb_tmp___",    // JetBrains safe write: new content
 	"*___jb_old___",    // JetBrains safe write: old content
 	".*.kate-swp",      // Kate swap files

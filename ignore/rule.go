@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -136,6 +137,10 @@ func Parse(name string, r io.Reader) ([]Rule, error) {
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
 			return nil, fmt.Errorf("%s:%d: line longer than %d bytes", name, n+1, maxLine)
+		}
+		var pathErr *fs.PathError
+		if errors.As(err, &pathErr) {
+			return nil, err // names the file already
 		}
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}

@@ -1,6 +1,9 @@
 package delta
 
 import (
+	"fmt"
+	"os"
+	"time"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -166,6 +169,10 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Fuzz(func(t *testing.T, base, target []byte, bs uint16) {
 		// Strong sums of 8+ bytes: a fuzzer will not find an xxh3 collision,
 		// so any mismatch is a real bug.
+		t0 := time.Now()
 		roundTrip(t, base, target, 1+int(bs)%1024, 8)
+		if d := time.Since(t0); d > 200*time.Millisecond {
+			fmt.Fprintf(os.Stderr, "SLOW %v base %d target %d bs %d\n", d, len(base), len(target), 1+int(bs)%1024)
+		}
 	})
 }

@@ -132,6 +132,11 @@ var ErrFrame = errors.New("protocol error")
 func (c *Conn) ReadMsg() (Msg, error) {
 	t, err := c.rbuf.ReadByte()
 	if err != nil {
+		if c.zdec != nil && errors.Is(err, io.ErrUnexpectedEOF) {
+			// The peer closed between messages; its compressor had no
+			// chance to end the zstd frame. Nothing was cut off.
+			return nil, io.EOF
+		}
 		return nil, err
 	}
 	n, err := binary.ReadUvarint(c.rbuf)

@@ -1,0 +1,73 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+)
+
+// FuzzDecode feeds arbitrary payloads to every message decoder. Whatever
+// decodes must re-encode to a message that decodes and encodes to the
+// same bytes.
+func FuzzDecode(f *testing.F) {
+	for _, m := range sampleMsgs() {
+		f.Add(uint8(m.Type()), encode(m))
+	}
+	f.Fuzz(func(t *testing.T, typ uint8, payload []byte) {
+		m, err := Decode(Type(typ), payload)
+		if err != nil {
+			return
+		}
+		b := encode(m)
+		again, err := Decode(Type(typ), b)
+		if err != nil {
+			t.Fatalf("re-decode of %#v: %v", m, err)
+		}
+		if b2 := encode(again); !bytes.Equal(b, b2) {
+			t.Fatalf("round trip changed %#v to %#v", m, again)
+		}
+	})
+}
+
+// FuzzReadMsg feeds arbitrary streams to the framing layer, plain and
+// zstd-compressed: it must return errors, never panic or allocate past
+// its limits.
+func FuzzReadMsg(f *testing.F) {
+	var buf bytes.Buffer
+	w := NewConn(nil, &buf)
+	for _, m := range sampleMsgs() {
+		w.WriteMsg(m)
+	}
+	w.Flush()
+	f.Add(buf.Bytes(), false)
+	f.Add([]byte{byte(TFileData), 0xff, 0xff, 0xff, 0xff, 0x0f}, false)
+	var zbuf bytes.Buffer
+	zw := NewConn(nil, &zbuf)
+	zw.StartCompression(1)
+	for _, m := range sampleMsgs() {
+		zw.WriteMsg(m)
+	}
+	zw.Flush()
+	f.Add(zbuf.Bytes(), true)
+	f.Fuzz(func(t *testing.T, stream []byte, compressed bool) {
+		c := NewConn(bytes.NewReader(stream), io.Discard)
+		if compressed {
+			if err := c.StartCompression(1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer c.Close()
+		for i := 0; i < 1000; i++ {
+			if _, err := c.ReadMsg(); err != nil {
+				if errors.Is(err, io.EOF) || errors.Is(err, ErrFrame) || errors.Is(err, io.ErrUnexpectedEOF) {
+					return
+				}
+				if compressed {
+					return // zstd reports its own corruption errors
+				}
+				t.Fatalf("unexpected error kind: %v", err)
+			}
+		}
+	})
+}

@@ -1,0 +1,167 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/gosync/gosync/engine/fstree"
+)
+
+func sampleMsgs() []Msg {
+	h := fstree.Hash{1, 2, 3}
+	return []Msg{
+		&Hello{Version: Version, BuildID: "v1+abc", Compress: 3, Flags: FlagCreate | FlagRoot},
+		&Scan{ID: 1, Path: "a/b", Hash: true},
+		&Entries{ID: 1, Entries: []fstree.Entry{
+			{Path: "f", Kind: fstree.File, Perm: 0o644, Size: 1 << 40, MtimeNs: -5, Uid: 1, Gid: 2, HasHash: true, Hash: h},
+			{Path: "d", Kind: fstree.Dir, Perm: 0o2755, MtimeNs: 1700000000123456789},
+			{Path: "l\xff\n", Kind: fstree.Symlink, Perm: 0o777, Target: "../x"},
+			{Path: "fifo", Kind: fstree.Other},
+		}},
+		&ScanEnd{ID: 1, Err: "boom"},
+		&SigReq{ID: 2, Path: "f", Size: 99},
+		&Sig{ID: 2, Sig: []byte{9, 8, 7}},
+		&Mkdir{ID: 3, Path: "d", Meta: Meta{Perm: 0o755, MtimeNs: 42}},
+		&Symlink{ID: 4, Path: "l", Target: "/abs", Meta: Meta{Owner: true, Uid: 7, Gid: 8}},
+		&SetMeta{ID: 5, Path: "", Kind: fstree.Dir, Meta: Meta{Perm: 0o700}},
+		&Delete{ID: 6, Path: "x", Kind: fstree.File},
+		&FileBegin{ID: 7, Path: "f", Size: 10, Meta: Meta{Perm: 0o600}, BlockSize: 700},
+		&FileData{Data: []byte("hello")},
+		&FileCopy{Block: 12, Count: 3},
+		&FileEnd{Hash: h},
+		&FileAbort{},
+		&Barrier{ID: 8},
+		&Done{ID: 8},
+		&Error{ID: 7, Path: "f", Code: CodeNoSpace, Msg: "disk full"},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, level := range []int{0, 1, 3} {
+		var buf bytes.Buffer
+		w := NewConn(nil, &buf)
+		if err := w.StartCompression(level); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range sampleMsgs() {
+			if err := w.WriteMsg(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		r := NewConn(&buf, io.Discard)
+		if err := r.StartCompression(level); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range sampleMsgs() {
+			got, err := r.ReadMsg()
+			if err != nil {
+				t.Fatalf("level %d: read %T: %v", level, want, err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("level %d: got %#v, want %#v", level, got, want)
+			}
+		}
+		if _, err := r.ReadMsg(); !errors.Is(err, io.EOF) {
+			t.Fatalf("after last message: %v, want EOF", err)
+		}
+	}
+}
+
+// A flushed message must reach the reader while the writer keeps the
+// stream open: batches must never wait for a compression window.
+func TestFlushDeliversWithoutClose(t *testing.T) {
+	for _, level := range []int{0, 1} {
+		pr, pw := io.Pipe()
+		w := NewConn(nil, pw)
+		r := NewConn(pr, io.Discard)
+		w.StartCompression(level)
+		r.StartCompression(level)
+		got := make(chan Msg)
+		go func() {
+			m, err := r.ReadMsg()
+			if err != nil {
+				t.Error(err)
+			}
+			got <- m
+		}()
+		if err := w.WriteMsg(&Barrier{ID: 5}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if m := <-got; !reflect.DeepEqual(m, &Barrier{ID: 5}) {
+			t.Fatalf("got %#v", m)
+		}
+		pw.Close()
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	tests := []struct {
+		name    string
+		t       Type
+		payload []byte
+		want    string
+	}{
+		{"unknown type", 200, nil, "unknown message type"},
+		{"bad magic", THello, []byte("NOTGOSYNC"), "bad magic"},
+		{"dotdot path", TMkdir, encode(&Mkdir{ID: 1, Path: "../x"}), "contains .."},
+		{"absolute path", TDelete, encode(&Delete{ID: 1, Path: "/etc", Kind: fstree.File}), "leading/trailing slash"},
+		{"NUL in path", TScan, encode(&Scan{ID: 1, Path: "a\x00b"}), "NUL"},
+		{"bad kind", TDelete, []byte{1, 1, 'x', 9}, "bad entry kind"},
+		{"mode too big", TMkdir, encode(&Mkdir{ID: 1, Path: "d", Meta: Meta{Perm: 0o17777}}), "out of range"},
+		{"trailing bytes", TBarrier, []byte{1, 2}, "trailing"},
+		{"truncated", TFileBegin, []byte{1, 5, 'a'}, "truncated"},
+		{"too many entries", TEntries, []byte{1, 0xff, 0xff, 0xff, 0x0f}, "exceed limit"},
+		{"negative size", TSigReq, encode(&SigReq{ID: 1, Path: "f", Size: -3}), "negative size"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode(tt.t, tt.payload)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Decode error = %v, want containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func encode(m Msg) []byte {
+	e := &enc{}
+	m.appendPayload(e)
+	return e.b
+}
+
+func TestFrameLimits(t *testing.T) {
+	// A header announcing more than MaxFrame is refused before allocating.
+	r := NewConn(bytes.NewReader([]byte{byte(TFileData), 0xff, 0xff, 0xff, 0xff, 0x7f}), io.Discard)
+	if _, err := r.ReadMsg(); !errors.Is(err, ErrFrame) {
+		t.Fatalf("err = %v, want ErrFrame", err)
+	}
+	r = NewConn(bytes.NewReader([]byte{byte(TBarrier), 5, 1}), io.Discard)
+	if _, err := r.ReadMsg(); !errors.Is(err, ErrFrame) || !strings.Contains(err.Error(), "unexpected EOF") {
+		t.Fatalf("err = %v, want truncated frame", err)
+	}
+}
+
+func TestValidPath(t *testing.T) {
+	good := []string{"", "a", "a/b", ".hidden", "..x", "x..", "a/.b/c", "\xff\xfe", "sp ace"}
+	bad := []string{"/a", "a/", "a//b", ".", "..", "a/../b", "./a", "a/.", "a\x00"}
+	for _, p := range good {
+		if err := ValidPath(p); err != nil {
+			t.Errorf("ValidPath(%q) = %v", p, err)
+		}
+	}
+	for _, p := range bad {
+		if err := ValidPath(p); !errors.Is(err, ErrBadPath) {
+			t.Errorf("ValidPath(%q) = %v, want ErrBadPath", p, err)
+		}
+	}
+}
