@@ -116,4 +116,3 @@ func lastLine(s string) string {
 	}
 	return s
 }
-

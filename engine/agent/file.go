@@ -224,4 +224,3 @@ func lastSlash(p string) int {
 	}
 	return -1
 }
-

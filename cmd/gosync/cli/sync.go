@@ -344,4 +344,3 @@ func serveAgent(ctx context.Context, root string, stdin io.Reader, stdout, stder
 	}
 	return nil
 }
-
