@@ -113,6 +113,7 @@ type plan struct {
 	touched map[string]bool
 	items   []Item
 	owner   bool
+	buf     []byte // file read buffer, reused
 }
 
 func sync1(ctx context.Context, src *Source, m Mirror, opt Options, res *Result) error {
@@ -554,7 +555,10 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, s *fstree.Entry, sig *del
 		})
 		lit, matched = st.Literal, st.Matched
 	} else {
-		buf := make([]byte, 256<<10)
+		if p.buf == nil {
+			p.buf = make([]byte, 256<<10)
+		}
+		buf := p.buf
 		for err == nil {
 			var n int
 			n, readErr = r.Read(buf)

@@ -36,10 +36,21 @@
 //     excluded, and neither can gosync. To ignore a directory's contents
 //     except some, ignore "dir/*" and re-include "!dir/keep".
 //
-// Where this package differs from git: "?" and classes match one character
-// (a UTF-8 encoded rune; an invalid byte counts as one character) where git
-// matches one byte, so "?" matches "é" here and needs "??" in git. Matching is
-// case-sensitive, like git with core.ignoreCase=false.
+// Where this package differs from git:
+//
+//   - "?" and classes match one character (a UTF-8 encoded rune; a byte
+//     that is not valid UTF-8 counts as one character) where git matches one
+//     byte, so "?" matches "é" here and needs "??" in git. For ASCII they
+//     agree.
+//   - "**" right after literal text in an anchored pattern ("r**/s") acts
+//     like "*", as gitignore(5) documents; git itself then also matches
+//     "r/t/s" and "rs".
+//   - The built-in [Defaults] match files only; no gitignore line can say
+//     that.
+//
+// Matching is case-sensitive, like git with core.ignoreCase=false. The
+// table tests pin all of this, and are checked against `git check-ignore`
+// when git is installed.
 //
 // Patterns are matched with github.com/bmatcuk/doublestar/v4 after a
 // translation that keeps the gitignore meaning; literal patterns and patterns

@@ -46,6 +46,10 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Ignored(%q) = %v but Explain = %v, %v", path, ignored, r, ok)
 		}
 
+		if want := bruteMatch(rules, path, isDir); match != want {
+			t.Fatalf("Match(%q, %v) = %v, but a scan of all rules says %v", path, isDir, match, want)
+		}
+
 		base := path[strings.LastIndexByte(path, '/')+1:]
 		for _, r := range rules {
 			c := r.c
@@ -64,4 +68,31 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// bruteMatch is Match without the rule index: every rule, last first.
+func bruteMatch(rules []Rule, rel string, isDir bool) bool {
+	if rel == "" {
+		return false
+	}
+	for i := len(rules) - 1; i >= 0; i-- {
+		c := rules[i].c
+		if isDir && c.fileOnly || !isDir && c.dirOnly {
+			continue
+		}
+		s := rel
+		if c.basename {
+			s = s[strings.LastIndexByte(s, '/')+1:]
+		}
+		for _, r := range rules {
+			if r.c.lossy {
+				s = transcode(s)
+				break
+			}
+		}
+		if c.match(s) {
+			return !rules[i].Negate
+		}
+	}
+	return false
 }

@@ -13,16 +13,31 @@ type Matcher struct {
 	// U+FFFD): then paths that are not valid UTF-8 are transcoded before
 	// matching, which allocates. Otherwise matching never allocates.
 	transcode bool
+	// byLast[b] lists, last first, the rules whose matches all end in
+	// byte b; anyLast the rules whose matches can end in anything. A path
+	// ending in b needs only the rules of both lists: most paths end in a
+	// byte that few rules need, so Match looks at a handful of rules.
+	byLast  [256][]int32
+	anyLast []int32
 }
 
 // New returns a Matcher over the rules in order: later rules win over
 // earlier ones. The usual order is Defaults(), the ignore file, --exclude.
 func New(rules ...[]Rule) *Matcher {
 	m := &Matcher{rules: slices.Concat(rules...)}
-	for i := range m.rules {
-		if m.rules[i].c.lossy {
+	for i := len(m.rules) - 1; i >= 0; i-- {
+		c := &m.rules[i].c
+		if c.lossy {
 			m.transcode = true
 		}
+		if c.kind == kindNever {
+			continue
+		}
+		if b, ok := c.lastByte(); ok {
+			m.byLast[b] = append(m.byLast[b], int32(i))
+			continue
+		}
+		m.anyLast = append(m.anyLast, int32(i))
 	}
 	return m
 }
@@ -62,6 +77,10 @@ func (m *Matcher) Match(rel string, isDir bool) bool {
 // "!" rule can undo. It suits callers that see arbitrary paths: a file system
 // watcher, a mirror-side listing. Paths are as for Match; parents are
 // checked as directories. It costs one Match per path element.
+//
+// When the type of rel is unknown, say for a path that is gone, the
+// cautious answer is Ignored(rel, false) || Ignored(rel, true): a rule with
+// a trailing "/" matches only directories, a built-in rule only files.
 func (m *Matcher) Ignored(rel string, isDir bool) bool {
 	r, ok := m.Explain(rel, isDir)
 	return ok && !r.Negate
@@ -98,7 +117,15 @@ func (m *Matcher) Explain(rel string, isDir bool) (r Rule, ok bool) {
 // last returns the index of the last rule matching rel, or -1.
 func (m *Matcher) last(rel string, isDir bool) int {
 	base := rel[strings.LastIndexByte(rel, '/')+1:]
-	for i := len(m.rules) - 1; i >= 0; i-- {
+	a, b := m.byLast[rel[len(rel)-1]], m.anyLast
+	for len(a) > 0 || len(b) > 0 {
+		// Merge the two lists, highest rule index first.
+		var i int32
+		if len(b) == 0 || len(a) > 0 && a[0] > b[0] {
+			i, a = a[0], a[1:]
+		} else {
+			i, b = b[0], b[1:]
+		}
 		c := &m.rules[i].c
 		if isDir && c.fileOnly || !isDir && c.dirOnly {
 			continue
@@ -108,7 +135,7 @@ func (m *Matcher) last(rel string, isDir bool) int {
 			s = base
 		}
 		if c.match(s) {
-			return i
+			return int(i)
 		}
 	}
 	return -1

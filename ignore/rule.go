@@ -48,7 +48,9 @@ func (e *PatternError) Error() string {
 func (e *PatternError) Unwrap() error { return e.Err }
 
 // Rule is one parsed ignore pattern. Rules are made by [Parse],
-// [ParsePattern] and [Defaults]; a Rule built by hand matches nothing.
+// [ParsePattern] and [Defaults]; a Rule built by hand matches nothing. The
+// exported fields describe the rule: changing them does not change what it
+// matches.
 type Rule struct {
 	// Pattern is the line as written, after trimming trailing spaces,
 	// including a leading "!" and a trailing "/".
@@ -87,8 +89,8 @@ type compiled struct {
 	fileOnly bool // built-in rules: never hide a whole directory
 	lossy    bool // pattern is not valid UTF-8 or holds U+FFFD: compare transcoded paths
 	lit      string
-	prefix   string
-	suffix   string
+	prefix   string // kindAffix, and a quick filter for kindGlob
+	suffix   string // kindAffix, and a quick filter for kindGlob
 	glob     string // doublestar pattern, also kept for the other kinds for debugging
 }
 
@@ -101,7 +103,9 @@ func (c *compiled) match(s string) bool {
 			strings.HasPrefix(s, c.prefix) && strings.HasSuffix(s, c.suffix) &&
 			strings.IndexByte(s[len(c.prefix):len(s)-len(c.suffix)], '/') < 0
 	case kindGlob:
-		return doublestar.MatchUnvalidated(c.glob, s)
+		return len(s) >= len(c.prefix)+len(c.suffix) &&
+			strings.HasPrefix(s, c.prefix) && strings.HasSuffix(s, c.suffix) &&
+			doublestar.MatchUnvalidated(c.glob, s)
 	}
 	return false
 }
@@ -261,13 +265,23 @@ func leadingStars(p string) int {
 // and prefix*suffix forms where they apply.
 func compile(p string) (compiled, error) {
 	var (
-		glob   strings.Builder
-		lit    strings.Builder // unescaped text since the last single "*"
-		parts  []string        // literal runs around single stars
-		simple = true          // only literals and single stars so far
-		never  bool
+		glob      strings.Builder
+		run       strings.Builder // unescaped literal text since the last wildcard
+		pre       string          // literal text before the first wildcard
+		wildcards int
+		simple    = true // only literals and single stars
+		lastIsDbl bool   // the last wildcard was "**"
+		never     bool
 	)
 	glob.Grow(len(p) + 4)
+	wildcard := func(double bool) {
+		if wildcards == 0 {
+			pre = run.String()
+		}
+		wildcards++
+		run.Reset()
+		lastIsDbl = double
+	}
 	for i := 0; i < len(p); {
 		switch p[i] {
 		case '\\':
@@ -277,29 +291,31 @@ func compile(p string) (compiled, error) {
 			_, n := utf8.DecodeRuneInString(p[i+1:])
 			s := p[i+1 : i+1+n]
 			writeLiteral(&glob, s)
-			lit.WriteString(s)
+			run.WriteString(s)
 			i += 1 + n
 		case '*':
 			j := i + leadingStars(p[i:])
 			if j-i == 1 {
 				glob.WriteByte('*')
-				parts = append(parts, lit.String())
-				lit.Reset()
+				wildcard(false)
 			} else {
 				// git treats any run of two or more stars like "**";
 				// doublestar would read "***" as "**" followed by "*".
 				glob.WriteString("**")
 				simple = false
+				wildcard(true)
 				if i > 0 && p[i-1] == '/' && j == len(p) {
 					// git's "dir/**" matches everything inside dir but not
 					// dir itself; doublestar's would match dir too.
 					glob.WriteString("/*")
+					wildcard(false)
 				}
 			}
 			i = j
 		case '?':
 			glob.WriteByte('?')
 			simple = false
+			wildcard(false)
 			i++
 		case '[':
 			class, next, empty, err := parseClass(p, i)
@@ -309,15 +325,16 @@ func compile(p string) (compiled, error) {
 			glob.WriteString(class)
 			simple = false
 			never = never || empty
+			wildcard(false)
 			i = next
 		default:
 			_, n := utf8.DecodeRuneInString(p[i:])
 			writeLiteral(&glob, p[i:i+n])
-			lit.WriteString(p[i : i+n])
+			run.WriteString(p[i : i+n])
 			i += n
 		}
 	}
-	parts = append(parts, lit.String())
+	post := run.String()
 
 	c := compiled{glob: glob.String()}
 	if !doublestar.ValidatePattern(c.glob) {
@@ -327,14 +344,35 @@ func compile(p string) (compiled, error) {
 	switch {
 	case never:
 		c = compiled{kind: kindNever}
-	case simple && len(parts) == 1:
-		c.kind, c.lit = kindLiteral, parts[0]
-	case simple && len(parts) == 2:
-		c.kind, c.prefix, c.suffix = kindAffix, parts[0], parts[1]
+	case wildcards == 0:
+		c.kind, c.lit = kindLiteral, post
+	case simple && wildcards == 1:
+		c.kind, c.prefix, c.suffix = kindAffix, pre, post
 	default:
-		c.kind = kindGlob
+		// prefix and suffix only filter what doublestar is asked: any
+		// match starts with the text before the first wildcard and ends
+		// with the text after the last one, except that "/**/" may match
+		// a single "/", so a "/" right after "**" is not required.
+		if lastIsDbl {
+			post = strings.TrimPrefix(post, "/")
+		}
+		c.kind, c.prefix, c.suffix = kindGlob, pre, post
 	}
 	return c, nil
+}
+
+// lastByte returns the byte every subject this rule matches ends with, if
+// there is one. The last byte of a path and of its last element are the
+// same, so Matcher can index rules by it.
+func (c *compiled) lastByte() (byte, bool) {
+	s := c.suffix
+	if c.kind == kindLiteral {
+		s = c.lit
+	}
+	if s == "" {
+		return 0, false
+	}
+	return s[len(s)-1], true
 }
 
 // writeLiteral writes s (one character) so that doublestar matches it

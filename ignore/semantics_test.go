@@ -543,6 +543,9 @@ func TestSemantics(t *testing.T) {
 				if got := m.Match(p.path, p.isDir); got != wantMatch {
 					t.Errorf("Match(%q, dir=%v) = %v, want %v", p.path, p.isDir, got, wantMatch)
 				}
+				if got := bruteMatch(rules, p.path, p.isDir); got != wantMatch {
+					t.Errorf("bruteMatch(%q, dir=%v) = %v, want %v", p.path, p.isDir, got, wantMatch)
+				}
 				if got := m.Ignored(p.path, p.isDir); got != wantIgnored {
 					t.Errorf("Ignored(%q, dir=%v) = %v, want %v", p.path, p.isDir, got, wantIgnored)
 				}

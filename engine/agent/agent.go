@@ -107,6 +107,7 @@ type server struct {
 	// place a symlink on the mirror redirects it to.
 	dirOK map[string]bool
 	file  *openFile
+	wbuf  *bufio.Writer // reused by every received file
 }
 
 func (s *server) close() {

@@ -84,7 +84,11 @@ func (s *server) startFile(o *openFile) error {
 		return &os.PathError{Op: "create temporary", Path: m.Path, Err: err}
 	}
 	o.f = os.NewFile(uintptr(fd), o.tmp)
-	o.buf = bufio.NewWriterSize(o.f, 256<<10)
+	if s.wbuf == nil {
+		s.wbuf = bufio.NewWriterSize(nil, 256<<10)
+	}
+	s.wbuf.Reset(o.f)
+	o.buf = s.wbuf
 	return nil
 }
 

@@ -439,3 +439,25 @@ func TestWeakSumDefinition(t *testing.T) {
 		}
 	}
 }
+
+// A peer can forge weak sums: here every block claims the weak sum of an
+// all-zero window but none has its strong sum, so every position of a zero
+// target hits the table. The lookup budget must keep this linear; without
+// it this diff hashes a block per byte and runs for hours.
+func TestForgedWeakSumsStayLinear(t *testing.T) {
+	const bs = 4096
+	sig := &Signature{BlockSize: bs, StrongLen: 8, Size: 1000 * bs, Weak: make([]uint32, 1000)}
+	r := rand.New(rand.NewPCG(17, 18))
+	sig.Strong = genRandom(r, 1000*8)
+	size := 64 << 20
+	if testing.Short() || raceEnabled {
+		size = 4 << 20
+	}
+	st, err := Diff(context.Background(), sig, bytes.NewReader(make([]byte, size)), func(Op) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Literal != int64(size) {
+		t.Fatalf("literal %d of %d", st.Literal, size)
+	}
+}

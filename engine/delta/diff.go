@@ -46,13 +46,31 @@ type Stats struct {
 	Ops              int
 }
 
-// readChunk is the target read size; the window buffer holds one of these
-// beyond the pending literal and the current block.
+// readChunk is the target read size once the window buffer has grown to
+// its largest: one of these beyond the pending literal and the current
+// block.
 const readChunk = 256 << 10
+
+// initialWindow is where the window buffer starts (plus two blocks), so a
+// diff of a small target does not pay for zeroing the largest window.
+const initialWindow = 16 << 10
 
 // maxChain bounds the candidates tried for one weak checksum, so crafted or
 // degenerate weak collisions cost a missed match, never quadratic time.
 const maxChain = 64
+
+// Weak checksums are easy to forge, and a peer's signature is untrusted: a
+// target whose every window hits the weak table but never a strong sum
+// would cost a chain walk and a block hash per byte. So lookups draw on a
+// budget that each scanned byte refills by lookupCredit units (one unit per
+// byte hashed, lookupStep per chain step); when it runs dry, probes are
+// treated as misses until it refills. Natural data hits the weak table a
+// few times per megabyte and never comes near it.
+const (
+	lookupCredit    = 8
+	lookupStep      = 16
+	maxLookupBudget = 4 << 20
+)
 
 // golden spreads the weak checksum over the table bits (Fibonacci hashing):
 // rsync's sums cluster in their low bits for text.
@@ -61,8 +79,10 @@ const golden = 0x9E3779B1
 // Diff reads target to EOF and calls emit for each op of a delta that turns
 // the basis described by sig into target. Copies of consecutive blocks are
 // merged into one op and literals are at most MaxLiteral bytes. Memory is
-// the signature's index plus a window of a few blocks and MaxLiteral bytes,
-// whatever the target's length.
+// the signature and its index (up to 45 bytes a block) plus a window of two
+// blocks, MaxLiteral and one read, whatever the target's length. sig may
+// come from an untrusted peer: a forged one costs time linear in the target
+// and yields a delta that the whole-file hash rejects.
 //
 // After a match the next aligned block is tried by its strong hash alone,
 // so an unchanged stretch costs one hash pass; the weak checksum rolls byte
@@ -81,8 +101,8 @@ func Diff(ctx context.Context, sig *Signature, target io.Reader, emit func(Op) e
 // index finds full-length blocks by weak checksum. Most target positions
 // match nothing, so a bitset of 128 to 256 bits a block answers nearly all
 // probes from one cache-friendly load; the chained table behind it is read
-// only on a filter hit (under 0.4% of positions on the benchmarks, where a
-// filter a quarter that size cost 20% of the all-new throughput).
+// only on a filter hit (under 0.4% of positions on the benchmarks; a filter
+// an eighth that size made the all-new benchmark about 25% slower).
 type index struct {
 	filter []uint64
 	fshift uint32
@@ -151,6 +171,7 @@ type differ struct {
 	runStart  uint64
 	runCount  uint32
 	zeroReads int
+	budget    int64 // lookup work still allowed; see lookupCredit
 
 	stats Stats
 }
@@ -168,7 +189,8 @@ func newDiffer(ctx context.Context, sig *Signature, r io.Reader, emit func(Op) e
 		nblocks: nb,
 		full:    full,
 		idx:     newIndex(sig, full),
-		buf:     make([]byte, MaxLiteral+2*bs+readChunk),
+		budget:  maxLookupBudget,
+		buf:     make([]byte, min(maxWindow(bs), 2*bs+initialWindow)),
 	}
 	if nb > 0 {
 		d.lastLen = sig.blockLen(nb - 1)
@@ -254,6 +276,7 @@ func (d *differ) scan(end int) int64 {
 		p := d.p
 		i, hit, s1, s2 := roll(d.buf[p:end], d.buf[p+bs:end+bs], d.s1, d.s2, uint32(bs), d.idx.filter, d.idx.fshift)
 		d.p, d.s1, d.s2 = p+i, s1, s2
+		d.budget = min(d.budget+int64(i+1)*lookupCredit, maxLookupBudget)
 		if !hit {
 			return -1
 		}
@@ -297,11 +320,15 @@ func roll(outs, ins []byte, s1, s2, n uint32, filter []uint64, fshift uint32) (i
 // -1. The block after the last match is preferred so copies stay merged
 // when the basis repeats itself.
 func (d *differ) lookup(w uint32, win []byte) int64 {
+	if d.budget < 0 {
+		return -1
+	}
 	sig := d.sig
 	var sum [16]byte
 	summed := false
 	if e := d.expect; e < d.full && sig.Weak[e] == w {
 		sum, summed = strongSum(win), true
+		d.budget -= int64(len(win))
 		if string(sum[:sig.StrongLen]) == string(sig.strongOf(e)) {
 			return e
 		}
@@ -309,11 +336,13 @@ func (d *differ) lookup(w uint32, win []byte) int64 {
 	steps := 0
 	for c := d.idx.head[(w*golden)>>d.idx.hshift]; c >= 0 && steps < maxChain; c = d.idx.next[c] {
 		steps++
+		d.budget -= lookupStep
 		if sig.Weak[c] != w {
 			continue
 		}
 		if !summed {
 			sum, summed = strongSum(win), true
+			d.budget -= int64(len(win))
 		}
 		if string(sum[:sig.StrongLen]) == string(sig.strongOf(int64(c))) {
 			return int64(c)
@@ -405,19 +434,20 @@ func (d *differ) send(op Op) error {
 	return nil
 }
 
-// fill reads until at least need bytes follow p or the target ends. The
-// pending literal is kept, so compaction moves at most MaxLiteral plus a
-// block.
+// maxWindow bounds the window buffer: the longest pending literal, the
+// block being tested and a read's worth. With it, compaction always frees at
+// least readChunk bytes.
+func maxWindow(bs int) int { return MaxLiteral + 2*bs + readChunk }
+
+// fill reads until at least need (at most a block and a byte) bytes follow
+// p or the target ends.
 func (d *differ) fill(need int) error {
 	for d.n-d.p < need && !d.eof {
 		if err := d.ctx.Err(); err != nil {
 			return err
 		}
-		if len(d.buf)-d.n < readChunk/2 {
-			copy(d.buf, d.buf[d.ls:d.n])
-			d.n -= d.ls
-			d.p -= d.ls
-			d.ls = 0
+		if free := len(d.buf) - d.n; free < readChunk/2 && free < len(d.buf)/4 {
+			d.makeRoom()
 		}
 		m, err := d.r.Read(d.buf[d.n:])
 		d.n += m
@@ -435,4 +465,21 @@ func (d *differ) fill(need int) error {
 		}
 	}
 	return nil
+}
+
+// makeRoom drops the bytes before the pending literal and, while the buffer
+// is below its bound and still short of a read's worth of space, doubles it.
+// What it keeps is at most MaxLiteral plus a block, so at the bound it frees
+// at least readChunk bytes.
+func (d *differ) makeRoom() {
+	keep := d.buf[d.ls:d.n]
+	buf := d.buf
+	if free := len(buf) - len(keep); free < readChunk/2 && len(buf) < maxWindow(d.bs) {
+		buf = make([]byte, min(maxWindow(d.bs), 2*len(buf)))
+	}
+	copy(buf, keep)
+	d.buf = buf
+	d.n -= d.ls
+	d.p -= d.ls
+	d.ls = 0
 }

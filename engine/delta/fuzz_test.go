@@ -1,9 +1,6 @@
 package delta
 
 import (
-	"fmt"
-	"os"
-	"time"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -138,7 +135,7 @@ func FuzzPatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var out bytes.Buffer
 		p := NewPatcher(bytes.NewReader(fuzzBasis), int64(len(fuzzBasis)), fuzzBlock, &out)
-		var want []byte
+		wantLen := 0
 		for i, op := range decodeFuzzOps(b) {
 			exp, ok := expectApply(op)
 			err := p.Apply(op)
@@ -150,29 +147,26 @@ func FuzzPatch(f *testing.F) {
 			case !ok && !errors.Is(err, ErrInvalidOp):
 				t.Fatalf("op %d: error %v does not wrap ErrInvalidOp", i, err)
 			}
-			want = append(want, exp...)
-			if !bytes.Equal(out.Bytes(), want) || p.Written() != int64(len(want)) {
-				t.Fatalf("after op %d: %d bytes written (Written %d), want %d", i, out.Len(), p.Written(), len(want))
+			got := out.Bytes()[wantLen:]
+			if !bytes.Equal(got, exp) || p.Written() != int64(out.Len()) {
+				t.Fatalf("op %d %+v: wrote %d bytes (Written %d), want %d", i, op, len(got), p.Written(), len(exp))
 			}
+			wantLen += len(exp)
 		}
 	})
 }
 
 func FuzzRoundTrip(f *testing.F) {
-	base := genMixed(44, 2000)
+	base := genMixed(44, 600)
 	f.Add([]byte{}, []byte{}, uint16(0))
 	f.Add([]byte("hello"), []byte("hello, world"), uint16(2))
 	f.Add(base, base, uint16(100))
-	f.Add(base, splice(base, 1000, 3, []byte("edit")), uint16(63))
+	f.Add(base, splice(base, 300, 3, []byte("edit")), uint16(63))
 	f.Add(base, append([]byte("x"), base...), uint16(699))
 	f.Add(make([]byte, 500), make([]byte, 777), uint16(10))
 	f.Fuzz(func(t *testing.T, base, target []byte, bs uint16) {
 		// Strong sums of 8+ bytes: a fuzzer will not find an xxh3 collision,
 		// so any mismatch is a real bug.
-		t0 := time.Now()
 		roundTrip(t, base, target, 1+int(bs)%1024, 8)
-		if d := time.Since(t0); d > 200*time.Millisecond {
-			fmt.Fprintf(os.Stderr, "SLOW %v base %d target %d bs %d\n", d, len(base), len(target), 1+int(bs)%1024)
-		}
 	})
 }

@@ -67,8 +67,9 @@ func (p *Patcher) copyBlocks(block uint64, count uint32) error {
 	}
 	off := int64(block) * int64(p.bs)
 	end := min(int64(block+uint64(count))*int64(p.bs), p.size)
-	if p.buf == nil {
-		p.buf = make([]byte, copyBuf)
+	if want := int(min(end-off, copyBuf)); len(p.buf) < want {
+		// Sized to the copies seen so far: a small patch stays small.
+		p.buf = make([]byte, max(want, min(2*len(p.buf), copyBuf)))
 	}
 	// A SectionReader exposes its underlying *os.File, so an *os.File
 	// destination copies in the kernel and never touches p.buf.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/zeebo/blake3"
 )
@@ -68,11 +69,14 @@ type Entry struct {
 // mirrored, compared or deleted as user data.
 const TempPrefix = ".gosync-tmp-"
 
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
 // HashReader returns the BLAKE3-256 hash of everything r yields.
 func HashReader(r io.Reader) (Hash, int64, error) {
 	h := blake3.New()
-	buf := make([]byte, 256<<10)
-	n, err := io.CopyBuffer(h, r, buf)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	n, err := io.CopyBuffer(h, r, *bp)
 	var sum Hash
 	if err != nil {
 		return sum, n, err

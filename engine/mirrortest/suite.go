@@ -5,6 +5,7 @@
 package mirrortest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -42,6 +43,7 @@ func Run(t *testing.T, dial Dial) {
 	t.Run("SymlinkOnMirrorDoesNotRedirect", s.symlinkRedirect)
 	t.Run("EscapingPathRefused", s.escapingPath)
 	t.Run("Compressed", s.compressed)
+	t.Run("SourceChangesWhileRead", s.sourceChanges)
 }
 
 type suite struct{ dial Dial }
@@ -460,4 +462,68 @@ func (s *suite) compressed(t *testing.T) {
 	if res.Stats.Sent >= res.Stats.Literal {
 		t.Fatalf("compressed stream sent %d bytes for %d literal bytes", res.Stats.Sent, res.Stats.Literal)
 	}
+}
+
+// A file rewritten in place while it is sent must never arrive as a mix of
+// two versions: the mirror gets a state the file really had (empty between
+// truncate and write, or one whole version), or the path is reported as
+// not mirrored. The versions differ in size, so a read that spans two of
+// them is caught by the stat after the read even where the kernel's mtime
+// granularity would hide it (a limit rsync shares).
+func (s *suite) sourceChanges(t *testing.T) {
+	src, dst := dirs(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	versions := [][]byte{randBytes(r, 4<<20), randBytes(r, 4<<20+1)}
+	p := filepath.Join(src, "hot.bin")
+	if err := os.WriteFile(p, versions[0], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { close(stop); <-done }) // before TempDir's cleanup
+	go func() {
+		defer close(done)
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// In place, not atomic: a reader can see a torn file.
+			f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			f.Write(versions[i%2])
+			f.Close()
+		}
+	}()
+	for range 3 {
+		res := s.sync(t, src, dst, engine.Options{})
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		got, err := os.ReadFile(filepath.Join(dst, "hot.bin"))
+		switch {
+		case len(res.Failed) == 1 && res.Failed[0].Path == "hot.bin":
+			// Reported; whatever is on the mirror must still be whole.
+			if err == nil && !realState(got, versions) {
+				t.Fatal("a torn file is on the mirror")
+			}
+		case len(res.Failed) == 0:
+			if !realState(got, versions) {
+				t.Fatalf("mirrored content (%d bytes) is no state the file had: torn read sent", len(got))
+			}
+		default:
+			t.Fatalf("failed = %v", res.Failed)
+		}
+	}
+	if tmp := treetest.Temporaries(t, dst, fstree.TempPrefix); len(tmp) != 0 {
+		t.Fatalf("temporaries left: %v", tmp)
+	}
+}
+
+func realState(got []byte, versions [][]byte) bool {
+	return len(got) == 0 || bytes.Equal(got, versions[0]) || bytes.Equal(got, versions[1])
 }
