@@ -29,7 +29,8 @@ type Patcher struct {
 
 // NewPatcher returns a Patcher that writes the target to w, reading copied
 // blocks from basis, which is basisSize bytes long and was signed with
-// blocks of blockSize bytes. Invalid sizes are reported by Apply.
+// blocks of blockSize bytes. Sizes that no valid signature could have are
+// reported by Apply as ErrInvalidSignature.
 func NewPatcher(basis io.ReaderAt, basisSize int64, blockSize int, w io.Writer) *Patcher {
 	return &Patcher{basis: basis, size: basisSize, bs: blockSize, nblocks: blockCount(basisSize, blockSize), w: w}
 }
