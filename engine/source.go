@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gosync/gosync/engine/fstree"
 	"github.com/gosync/gosync/ignore"
 )
@@ -15,6 +17,7 @@ import (
 type Source struct {
 	Dir     string
 	Root    *os.Root
+	fd      int            // the source directory, for OpenBeneath
 	Entries []fstree.Entry // depth-first pre-order, parents before children
 	RootEnt fstree.Entry   // the source directory itself
 	Errors  []OpError      // paths that could not be read
@@ -52,7 +55,13 @@ func ScanSource(ctx context.Context, dir string, m *ignore.Matcher, hash bool) (
 		root.Close()
 		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, err)
 	}
-	s := &Source{Dir: dir, Root: root}
+	fd, err := unix.Dup(int(d.Fd()))
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, err)
+	}
+	unix.CloseOnExec(fd)
+	s := &Source{Dir: dir, Root: root, fd: fd}
 	s.RootEnt, _ = fstree.FromFileInfo("", rfi)
 	err = fstree.Walk(ctx, d, fstree.WalkOptions{
 		Hash: hash,
@@ -69,14 +78,27 @@ func ScanSource(ctx context.Context, dir string, m *ignore.Matcher, hash bool) (
 		return nil
 	})
 	if err != nil {
-		root.Close()
+		s.Close()
 		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, err)
 	}
 	return s, nil
 }
 
 // Close releases the source directory.
-func (s *Source) Close() error { return s.Root.Close() }
+func (s *Source) Close() error {
+	unix.Close(s.fd)
+	return s.Root.Close()
+}
+
+// open opens a regular file of the source for reading, refusing a
+// symlink anywhere on its path (the tree changed since the scan).
+func (s *Source) open(rel string) (*os.File, error) {
+	fd, err := fstree.OpenBeneath(s.fd, rel, unix.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), rel), nil
+}
 
 // errString gives the innermost useful message of a path error, without
 // repeating the path that callers print anyway.

@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path"
 	"slices"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/gosync/gosync/engine/delta"
 	"github.com/gosync/gosync/engine/fstree"
@@ -520,7 +517,7 @@ func (p *plan) sendFile(ctx context.Context, w Writer, s *fstree.Entry, sig *del
 }
 
 func (p *plan) sendOnce(ctx context.Context, w Writer, s *fstree.Entry, sig *delta.Signature) (lit, matched int64, changed bool, err error) {
-	f, err := p.src.Root.OpenFile(s.Path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	f, err := p.src.open(s.Path)
 	if err != nil {
 		return 0, 0, false, &fileError{msg: "open: " + errString(err)}
 	}

@@ -11,11 +11,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
 
+	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 
 	"github.com/gosync/gosync/engine/delta"
@@ -40,7 +40,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 	}
 	conn := wire.NewConn(r, w)
 	defer conn.Close()
-	s := &server{ctx: ctx, conn: conn, log: log, isRoot: os.Geteuid() == 0, dirOK: map[string]bool{}}
+	s := &server{ctx: ctx, conn: conn, log: log, isRoot: os.Geteuid() == 0, uid: os.Geteuid(), gid: os.Getegid(), rootFD: -1, dirs: map[string]int{}}
 	defer s.close()
 
 	first, err := conn.ReadMsg()
@@ -101,19 +101,24 @@ type server struct {
 	conn   *wire.Conn
 	log    *slog.Logger
 	root   *os.Root // nil when the root is missing (dry run)
+	rootFD int      // the root directory, for *at system calls
 	isRoot bool
-	// dirOK caches directories verified to be real directories (not
-	// symlinks) all the way from the root, so a write never lands in a
-	// place a symlink on the mirror redirects it to.
-	dirOK map[string]bool
-	file  *openFile
-	wbuf  *bufio.Writer // reused by every received file
+	uid    int // the agent's own ids: new files already have them
+	gid    int
+	dirs   map[string]int // open directory descriptors by relative path
+	file   *openFile
+	wbuf   *bufio.Writer  // reused by every received file
+	hash   *blake3.Hasher // likewise
 }
 
 func (s *server) close() {
 	if s.file != nil {
 		s.file.discard()
 		s.file = nil
+	}
+	s.closeDirs()
+	if s.rootFD >= 0 {
+		unix.Close(s.rootFD)
 	}
 	if s.root != nil {
 		s.root.Close()
@@ -148,7 +153,12 @@ func (s *server) openRoot(dir string, create bool) (missing bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("open mirror directory %s: %w", dir, errors.Unwrap(err))
 	}
-	s.root = root
+	fd, err := unix.Open(abs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		root.Close()
+		return false, fmt.Errorf("open mirror directory %s: %w", dir, err)
+	}
+	s.root, s.rootFD = root, fd
 	return false, nil
 }
 
@@ -293,30 +303,34 @@ func (s *server) walk(sub string, hash bool, onErr func(string, error), fn func(
 	if s.root == nil {
 		return nil // missing root in a dry run: an empty mirror
 	}
-	if err := s.checkParents(sub); err != nil {
-		return err
-	}
-	dir, err := s.root.Open(nonEmpty(sub))
-	if err != nil {
+	if sub != "" {
+		var e fstree.Entry
+		err := s.withParent(sub, func(dirfd int, base string) error {
+			var err error
+			e, err = fstree.StatAt(dirfd, base)
+			e.Path = sub
+			return err
+		})
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		return err
-	}
-	defer dir.Close()
-	if sub != "" {
-		fi, err := s.root.Lstat(sub)
 		if err != nil {
 			return err
-		}
-		e, _ := fstree.FromFileInfo(sub, fi)
-		if e.Kind == fstree.Symlink {
-			e.Target, _ = s.root.Readlink(sub)
 		}
 		if err := fn(&e); err != nil || e.Kind != fstree.Dir {
 			return err
 		}
 	}
+	fd, err := s.dir(sub)
+	if err != nil {
+		return err
+	}
+	dupfd, err := unix.Dup(fd)
+	if err != nil {
+		return err
+	}
+	dir := os.NewFile(uintptr(dupfd), displayPath(sub))
+	defer dir.Close()
 	return fstree.Walk(s.ctx, dir, fstree.WalkOptions{
 		Prefix:  sub,
 		Hash:    hash,
@@ -327,13 +341,6 @@ func (s *server) walk(sub string, hash bool, onErr func(string, error), fn func(
 			}
 		},
 	}, fn)
-}
-
-func nonEmpty(p string) string {
-	if p == "" {
-		return "."
-	}
-	return p
 }
 
 func (s *server) signature(m *wire.SigReq) error {
@@ -363,17 +370,23 @@ func (s *server) sign(m *wire.SigReq) (*delta.Signature, error) {
 	return delta.Sign(s.ctx, bufio.NewReaderSize(f, 256<<10), fi.Size())
 }
 
-// openRegular opens an existing regular file for reading without following
-// a final symlink.
+// openRegular opens an existing regular file for reading without
+// following a symlink anywhere on its path.
 func (s *server) openRegular(p string) (*os.File, os.FileInfo, error) {
-	if err := s.checkParents(p); err != nil {
-		return nil, nil, err
-	}
-	f, err := s.root.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return nil, nil, fmt.Errorf("%w: is a symlink", errMismatch)
+	var f *os.File
+	err := s.withParent(p, func(dirfd int, base string) error {
+		fd, err := unix.Openat(dirfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		if err != nil {
+			if errors.Is(err, unix.ELOOP) {
+				return fmt.Errorf("%w: is a symlink", errMismatch)
+			}
+			return &os.PathError{Op: "open", Path: p, Err: err}
 		}
+		unix.SetNonblock(fd, false)
+		f = os.NewFile(uintptr(fd), p)
+		return nil
+	})
+	if err != nil {
 		return nil, nil, err
 	}
 	fi, err := f.Stat()
@@ -388,57 +401,80 @@ func (s *server) openRegular(p string) (*os.File, os.FileInfo, error) {
 	return f, fi, nil
 }
 
-// checkParents makes sure every parent directory of p is a real directory:
-// os.Root keeps us inside the mirror, this keeps a symlink on the mirror
-// from redirecting a write to another place inside it.
-func (s *server) checkParents(p string) error {
+// maxDirs bounds the cache of open directory descriptors.
+const maxDirs = 256
+
+// dir returns a descriptor of the directory rel ("" for the root), opened
+// beneath the root with no symbolic link in any component: os.Root keeps
+// a path inside the mirror, this also keeps a symlink on the mirror from
+// redirecting a write to another place inside it. Descriptors are cached,
+// so a batch of files in one directory resolves it once.
+func (s *server) dir(rel string) (int, error) {
 	if s.root == nil {
-		return errNoRoot
+		return -1, errNoRoot
 	}
-	dir := path.Dir(p)
-	if dir == "." || dir == "" || s.dirOK[dir] {
-		return nil
+	if fd, ok := s.dirs[rel]; ok {
+		return fd, nil
 	}
-	if err := s.checkParents(dir); err != nil {
-		return err
+	if len(s.dirs) >= maxDirs {
+		s.closeDirs()
 	}
-	fi, err := s.root.Lstat(dir)
+	fd, err := fstree.OpenBeneath(s.rootFD, rel, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
-		return err
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			return -1, fmt.Errorf("%w: a symlink or file is in the way at %s", errMismatch, displayPath(rel))
+		}
+		return -1, &os.PathError{Op: "open directory", Path: displayPath(rel), Err: err}
 	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%w: parent %s is not a directory", errMismatch, dir)
-	}
-	s.dirOK[dir] = true
-	return nil
+	s.dirs[rel] = fd
+	return fd, nil
 }
 
-// forget drops cached directory checks at and below p.
+func (s *server) closeDirs() {
+	for k, fd := range s.dirs {
+		unix.Close(fd)
+		delete(s.dirs, k)
+	}
+}
+
+// forget drops cached descriptors of p and everything below it, before p
+// is removed or replaced.
 func (s *server) forget(p string) {
-	for d := range s.dirOK {
+	if p == "" {
+		s.closeDirs()
+		return
+	}
+	for d, fd := range s.dirs {
 		if d == p || strings.HasPrefix(d, p+"/") {
-			delete(s.dirOK, d)
+			unix.Close(fd)
+			delete(s.dirs, d)
 		}
 	}
 }
 
-// withParent runs fn with an open descriptor of p's parent directory and
-// p's last component, for the *at system calls that never follow a
-// final symlink.
-func (s *server) withParent(p string, fn func(dirfd int, base string) error) error {
-	if err := s.checkParents(p); err != nil {
-		return err
+func displayPath(p string) string {
+	if p == "" {
+		return "."
 	}
-	dir, err := s.root.Open(nonEmpty(path.Dir(p)))
+	return p
+}
+
+// withParent runs fn with a descriptor of p's parent directory and p's
+// last component, for the *at system calls that never follow a final
+// symlink.
+func (s *server) withParent(p string, fn func(dirfd int, base string) error) error {
+	if p == "" {
+		fd, err := s.dir("")
+		if err != nil {
+			return err
+		}
+		return fn(fd, ".")
+	}
+	fd, err := s.dir(parentOf(p))
 	if err != nil {
 		return err
 	}
-	defer dir.Close()
-	base := path.Base(p)
-	if p == "" {
-		base = "."
-	}
-	return fn(int(dir.Fd()), base)
+	return fn(fd, baseOf(p))
 }
 
 func (s *server) mkdir(m *wire.Mkdir) error {
@@ -558,20 +594,18 @@ func (s *server) delete(m *wire.Delete) error {
 	if m.Path == "" {
 		return &wire.PathError{Path: m.Path, Why: "cannot delete the root"}
 	}
-	if err := s.checkParents(m.Path); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
+	var e fstree.Entry
+	err := s.withParent(m.Path, func(dirfd int, base string) error {
+		var err error
+		e, err = fstree.StatAt(dirfd, base)
 		return err
-	}
-	fi, err := s.root.Lstat(m.Path)
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // already gone: the goal is reached
 	}
 	if err != nil {
 		return err
 	}
-	e, _ := fstree.FromFileInfo(m.Path, fi)
 	if e.Kind != m.Kind {
 		return fmt.Errorf("%w: is a %s, expected a %s; left alone", errMismatch, e.Kind, m.Kind)
 	}

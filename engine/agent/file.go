@@ -16,10 +16,10 @@ import (
 // openFile is the file being received: a temporary beside its target.
 type openFile struct {
 	begin  *wire.FileBegin
-	dir    *os.File // parent directory of the target
+	dirfd  int // parent directory of the target (cached by the server; not ours to close)
 	base   string
 	tmp    string
-	f      *os.File
+	fd     int // the temporary, -1 when none
 	buf    *bufio.Writer
 	hash   *blake3.Hasher
 	basis  *os.File
@@ -35,24 +35,51 @@ func (o *openFile) Write(p []byte) (int, error) {
 	return o.buf.Write(p)
 }
 
+// fdWriter writes to a raw descriptor: an *os.File would cost a poller
+// registration attempt and a finalizer per received file.
+type fdWriter int
+
+func (w fdWriter) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Write(int(w), p[n:])
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return n, &os.PathError{Op: "write", Path: "temporary", Err: err}
+		}
+		n += m
+	}
+	return n, nil
+}
+
 func (o *openFile) discard() {
-	if o.f != nil {
-		o.f.Close()
-		unix.Unlinkat(int(o.dir.Fd()), o.tmp, 0)
+	if o.fd >= 0 {
+		unix.Close(o.fd)
+		unix.Unlinkat(o.dirfd, o.tmp, 0)
+		o.fd = -1
 	}
 	if o.basis != nil {
 		o.basis.Close()
-	}
-	if o.dir != nil {
-		o.dir.Close()
+		o.basis = nil
 	}
 }
 
 func (s *server) fileBegin(m *wire.FileBegin) error {
-	o := &openFile{begin: m, hash: blake3.New()}
+	o := &openFile{begin: m, fd: -1, hash: s.hasher()}
 	s.file = o
 	o.failed = s.startFile(o)
 	return nil
+}
+
+// hasher returns the session's reusable hasher, reset.
+func (s *server) hasher() *blake3.Hasher {
+	if s.hash == nil {
+		s.hash = blake3.New()
+	}
+	s.hash.Reset()
+	return s.hash
 }
 
 func (s *server) startFile(o *openFile) error {
@@ -71,23 +98,20 @@ func (s *server) startFile(o *openFile) error {
 		o.basis = basis
 		o.patch = delta.NewPatcher(basis, fi.Size(), m.BlockSize, o)
 	}
-	if err := s.checkParents(m.Path); err != nil {
-		return err
-	}
-	dir, err := s.root.Open(nonEmpty(parentOf(m.Path)))
+	dirfd, err := s.dir(parentOf(m.Path))
 	if err != nil {
 		return err
 	}
-	o.dir, o.base, o.tmp = dir, baseOf(m.Path), tempName()
-	fd, err := unix.Openat(int(dir.Fd()), o.tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	o.dirfd, o.base, o.tmp = dirfd, baseOf(m.Path), tempName()
+	fd, err := unix.Openat(dirfd, o.tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return &os.PathError{Op: "create temporary", Path: m.Path, Err: err}
 	}
-	o.f = os.NewFile(uintptr(fd), o.tmp)
+	o.fd = fd
 	if s.wbuf == nil {
 		s.wbuf = bufio.NewWriterSize(nil, 256<<10)
 	}
-	s.wbuf.Reset(o.f)
+	s.wbuf.Reset(fdWriter(fd))
 	o.buf = s.wbuf
 	return nil
 }
@@ -150,12 +174,10 @@ func (s *server) fileEnd(m *wire.FileEnd) error {
 	if err == nil {
 		err = s.commit(o, m)
 	}
+	o.discard() // after a commit only the basis is left to close
 	if err != nil {
-		o.discard()
 		return s.opError(o.begin.ID, o.begin.Path, err)
 	}
-	o.f = nil // renamed into place: nothing to discard
-	o.discard()
 	return nil
 }
 
@@ -174,41 +196,30 @@ func (s *server) commit(o *openFile, m *wire.FileEnd) error {
 		return errVerify
 	}
 	meta := o.begin.Meta
-	if meta.Owner && s.isRoot {
-		if err := o.f.Chown(int(meta.Uid), int(meta.Gid)); err != nil {
-			return err
+	// A new file already belongs to the agent's user; chown only to
+	// change that (it also clears setuid/setgid, so chmod comes after).
+	if meta.Owner && s.isRoot && (int(meta.Uid) != s.uid || int(meta.Gid) != s.gid) {
+		if err := unix.Fchown(o.fd, int(meta.Uid), int(meta.Gid)); err != nil {
+			return &os.PathError{Op: "chown", Path: o.begin.Path, Err: err}
 		}
 	}
-	// After chown, which clears setuid/setgid bits.
-	if err := o.f.Chmod(os.FileMode(meta.Perm&0o777) | modeBits(meta.Perm)); err != nil {
-		return err
+	if err := unix.Fchmod(o.fd, meta.Perm); err != nil {
+		return &os.PathError{Op: "chmod", Path: o.begin.Path, Err: err}
 	}
-	if err := o.f.Close(); err != nil {
-		return err
+	fd := o.fd
+	o.fd = -1
+	if err := unix.Close(fd); err != nil {
+		unix.Unlinkat(o.dirfd, o.tmp, 0)
+		return &os.PathError{Op: "close", Path: o.begin.Path, Err: err}
 	}
-	dirfd := int(o.dir.Fd())
-	if err := setTimes(dirfd, o.tmp, meta.MtimeNs); err != nil {
-		return err
+	err := setTimes(o.dirfd, o.tmp, meta.MtimeNs)
+	if err == nil {
+		err = renameInto(o.dirfd, o.tmp, o.base)
 	}
-	if o.basis != nil {
-		o.basis.Close()
-		o.basis = nil
+	if err != nil {
+		unix.Unlinkat(o.dirfd, o.tmp, 0)
 	}
-	return renameInto(dirfd, o.tmp, o.base)
-}
-
-func modeBits(perm uint32) os.FileMode {
-	var m os.FileMode
-	if perm&0o4000 != 0 {
-		m |= os.ModeSetuid
-	}
-	if perm&0o2000 != 0 {
-		m |= os.ModeSetgid
-	}
-	if perm&0o1000 != 0 {
-		m |= os.ModeSticky
-	}
-	return m
+	return err
 }
 
 func parentOf(p string) string {

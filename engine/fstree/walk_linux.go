@@ -198,14 +198,17 @@ func readlinkat(fd int, name string) (string, error) {
 // following a final symbolic link. rel's parent components are resolved
 // by the kernel relative to dir, so callers must pass a trusted rel (the
 // agent uses os.Root for untrusted names).
-func Stat(dir *os.File, rel string) (Entry, error) {
+func Stat(dir *os.File, rel string) (Entry, error) { return StatAt(int(dir.Fd()), rel) }
+
+// StatAt is Stat for a directory descriptor.
+func StatAt(dirfd int, rel string) (Entry, error) {
 	var st unix.Stat_t
-	if err := unix.Fstatat(int(dir.Fd()), rel, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.Fstatat(dirfd, rel, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return Entry{}, &os.PathError{Op: "lstat", Path: rel, Err: err}
 	}
 	e := entryFromStat(rel, &st)
 	if e.Kind == Symlink {
-		t, err := readlinkat(int(dir.Fd()), rel)
+		t, err := readlinkat(dirfd, rel)
 		if err != nil {
 			return Entry{}, &os.PathError{Op: "readlink", Path: rel, Err: err}
 		}
