@@ -516,7 +516,8 @@ func (p *plan) sendFile(ctx context.Context, w Writer, s *fstree.Entry, sig *del
 	}
 }
 
-func (p *plan) sendOnce(ctx context.Context, w Writer, s *fstree.Entry, sig *delta.Signature) (lit, matched int64, changed bool, err error) {
+func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, sig *delta.Signature) (lit, matched int64, changed bool, err error) {
+	s := scanned
 	f, err := p.src.open(s.Path)
 	if err != nil {
 		return 0, 0, false, &fileError{msg: "open: " + errString(err)}
@@ -530,8 +531,10 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, s *fstree.Entry, sig *del
 	if before.Kind != fstree.File {
 		return 0, 0, false, &fileError{msg: "is no longer a regular file"}
 	}
-	// The freshest metadata wins: what we read is what we describe.
-	*s = mergeStat(*s, before)
+	// The freshest metadata wins: what we read is what we describe. A
+	// copy: the scanned entries are shared by concurrent mirrors.
+	fresh := mergeStat(*scanned, before)
+	s = &fresh
 	blockSize := 0
 	if sig != nil {
 		blockSize = sig.BlockSize

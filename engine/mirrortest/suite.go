@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ func Run(t *testing.T, dial Dial) {
 	t.Run("EscapingPathRefused", s.escapingPath)
 	t.Run("Compressed", s.compressed)
 	t.Run("SourceChangesWhileRead", s.sourceChanges)
+	t.Run("ConcurrentMirrors", s.concurrentMirrors)
 }
 
 type suite struct{ dial Dial }
@@ -526,4 +528,32 @@ func (s *suite) sourceChanges(t *testing.T) {
 
 func realState(got []byte, versions [][]byte) bool {
 	return len(got) == 0 || bytes.Equal(got, versions[0]) || bytes.Equal(got, versions[1])
+}
+
+// Several mirrors sync from one scanned source at once, as the command
+// does; run under -race this guards the shared source entries.
+func (s *suite) concurrentMirrors(t *testing.T) {
+	src, dst := dirs(t)
+	richTree(t, src)
+	ctx := context.Background()
+	source, err := engine.ScanSource(ctx, src, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer source.Close()
+	dsts := []string{dst + "1", dst + "2", dst + "3"}
+	results := make([]engine.Result, len(dsts))
+	var wg sync.WaitGroup
+	for i, d := range dsts {
+		m := s.dial(t, d, engine.ClientOptions{Create: true})
+		wg.Go(func() {
+			defer m.Close()
+			results[i] = engine.Sync(ctx, source, m, engine.Options{MaxDelete: -1})
+		})
+	}
+	wg.Wait()
+	for i, d := range dsts {
+		mustSync(t, results[i])
+		treetest.Equal(t, src, d, treetest.Options{})
+	}
 }
