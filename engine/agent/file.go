@@ -117,6 +117,17 @@ func (s *server) startFile(o *openFile) error {
 }
 
 func (s *server) fileData(m *wire.FileData) error {
+	return s.fileOp(delta.Op{Kind: delta.OpLiteral, Data: m.Data})
+}
+
+func (s *server) fileCopy(m *wire.FileCopy) error {
+	return s.fileOp(delta.Op{Kind: delta.OpCopy, Block: m.Block, Count: m.Count})
+}
+
+// fileOp adds literal data or basis blocks to the open file. Its errors
+// belong to the file and are reported at its end; only a message outside
+// a transfer breaks the protocol.
+func (s *server) fileOp(op delta.Op) error {
 	o := s.file
 	if o == nil {
 		return fmt.Errorf("%w: file data outside a transfer", wire.ErrFrame)
@@ -124,30 +135,14 @@ func (s *server) fileData(m *wire.FileData) error {
 	if o.failed != nil {
 		return nil
 	}
-	if o.patch != nil {
-		o.failed = o.patch.Apply(delta.Op{Kind: delta.OpLiteral, Data: m.Data})
-	} else {
-		_, o.failed = o.Write(m.Data)
-	}
-	if o.failed == nil && o.n > o.begin.Size {
-		o.failed = fmt.Errorf("%w: more than the announced %d bytes", errVerify, o.begin.Size)
-	}
-	return nil
-}
-
-func (s *server) fileCopy(m *wire.FileCopy) error {
-	o := s.file
-	if o == nil {
-		return fmt.Errorf("%w: block copy outside a transfer", wire.ErrFrame)
-	}
-	if o.failed != nil {
-		return nil
-	}
-	if o.patch == nil {
+	switch {
+	case o.patch != nil:
+		o.failed = o.patch.Apply(op)
+	case op.Kind == delta.OpLiteral:
+		_, o.failed = o.Write(op.Data)
+	default:
 		o.failed = fmt.Errorf("%w: block copy without a basis", wire.ErrBadPath)
-		return nil
 	}
-	o.failed = o.patch.Apply(delta.Op{Kind: delta.OpCopy, Block: m.Block, Count: m.Count})
 	if o.failed == nil && o.n > o.begin.Size {
 		o.failed = fmt.Errorf("%w: more than the announced %d bytes", errVerify, o.begin.Size)
 	}

@@ -67,6 +67,15 @@ func (w *walker) fail(rel string, err error) error {
 	return nil
 }
 
+// skip handles an error about one child: one that vanished since the
+// directory was listed has nothing to mirror; anything else is reported.
+func (w *walker) skip(rel string, err error) error {
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return w.fail(rel, err)
+}
+
 func displayPath(rel string) string {
 	if rel == "" {
 		return "."
@@ -100,10 +109,7 @@ func (w *walker) dir(fd int, rel string) error {
 		}
 		var st unix.Stat_t
 		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				continue // vanished between listing and stat: nothing to mirror
-			}
-			if err := w.fail(child, err); err != nil {
+			if err := w.skip(child, err); err != nil {
 				return err
 			}
 			continue
@@ -116,7 +122,7 @@ func (w *walker) dir(fd int, rel string) error {
 		case Symlink:
 			target, err := readlinkat(fd, name)
 			if err != nil {
-				if err := w.fail(child, err); err != nil {
+				if err := w.skip(child, err); err != nil {
 					return err
 				}
 				continue
@@ -138,10 +144,7 @@ func (w *walker) dir(fd int, rel string) error {
 					sum, err = hashOpen(open)
 				}
 				if err != nil {
-					if errors.Is(err, unix.ENOENT) {
-						continue
-					}
-					if err := w.fail(child, err); err != nil {
+					if err := w.skip(child, err); err != nil {
 						return err
 					}
 					continue
@@ -155,10 +158,7 @@ func (w *walker) dir(fd int, rel string) error {
 		if e.Kind == Dir {
 			cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 			if err != nil {
-				if errors.Is(err, unix.ENOENT) {
-					continue
-				}
-				if err := w.fail(child, err); err != nil {
+				if err := w.skip(child, err); err != nil {
 					return err
 				}
 				continue
