@@ -1,0 +1,5 @@
+package sshx
+
+import "syscall"
+
+func errConnRefused() error { return syscall.ECONNREFUSED }

@@ -1,0 +1,54 @@
+package sshx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gosync/gosync/engine"
+	"github.com/gosync/gosync/engine/endpoint"
+)
+
+// DialMirror connects to a remote mirror: SSH, the agent (found or
+// uploaded), and the protocol handshake.
+func DialMirror(ctx context.Context, ep endpoint.Endpoint, opt Options, bin Binary, copt engine.ClientOptions) (*engine.Client, error) {
+	o := opt
+	if ep.User != "" && o.User == "" {
+		o.User = ep.User
+	}
+	if ep.Port != 0 && o.Port == 0 {
+		o.Port = ep.Port
+	}
+	c, err := Dial(ctx, ep.Host, o)
+	if err != nil {
+		return nil, err
+	}
+	root := ep.Path
+	if root == "" {
+		root = "."
+	}
+	cmd, err := AgentCommand(ctx, c, bin, root, opt.RemoteGosync)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	st, err := StartAgent(c, cmd)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	m, err := engine.NewClient(ctx, ep.Raw, st.Stdout, st.Stdin, st, copt)
+	if err != nil {
+		st.Close()
+		var he *engine.HandshakeError
+		if errors.As(err, &he) {
+			return nil, fmt.Errorf("%s: %w", ep.Raw, err)
+		}
+		if msg := strings.TrimSpace(st.Stderr()); msg != "" {
+			return nil, fmt.Errorf("%w on %s: %s", ErrAgent, c.Name, lastLine(msg))
+		}
+		return nil, fmt.Errorf("%s: %w", ep.Raw, err)
+	}
+	return m, nil
+}
