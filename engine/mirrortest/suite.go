@@ -18,7 +18,7 @@ import (
 
 	"github.com/gosync/gosync/engine"
 	"github.com/gosync/gosync/engine/fstree"
-	"github.com/gosync/gosync/engine/internal/treetest"
+	"github.com/gosync/gosync/engine/treetest"
 	"github.com/gosync/gosync/engine/wire"
 	"github.com/gosync/gosync/ignore"
 )

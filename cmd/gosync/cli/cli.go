@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gosync/gosync/engine/wire"
 	"github.com/lmittmann/tint"
 	"golang.org/x/term"
 )
@@ -62,7 +63,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "agent":
 		err = runAgent(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintf(stdout, "gosync %s\n", BuildID())
+		// "protocol N" is how a client finds out whether a gosync in the
+		// remote PATH can serve as its agent.
+		fmt.Fprintf(stdout, "gosync %s protocol %d\n", BuildID(), wire.Version)
 		return ExitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usageText)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,7 +18,10 @@ import (
 	"github.com/gosync/gosync/engine/agent"
 	"github.com/gosync/gosync/engine/endpoint"
 	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/engine/sshx"
+	"github.com/gosync/gosync/engine/wire"
 	"github.com/gosync/gosync/ignore"
+	"golang.org/x/term"
 )
 
 type syncFlags struct {
@@ -32,8 +36,10 @@ type syncFlags struct {
 	noWholeFile   bool
 	excludes      stringList
 	compressLevel int
+	noCompress    bool
 	logFormat     string
 	allowEmpty    bool
+	ssh           sshx.Options
 }
 
 type stringList []string
@@ -56,7 +62,15 @@ func (f *syncFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.wholeFile, "whole-file", false, "send changed files whole, never as deltas (default for local mirrors)")
 	fs.BoolVar(&f.noWholeFile, "no-whole-file", false, "send deltas to local mirrors too")
 	fs.Var(&f.excludes, "exclude", "ignore paths matching `PATTERN` (gitignore syntax; repeatable)")
-	fs.IntVar(&f.compressLevel, "compress-level", 0, "zstd level `1-4` for the mirror stream, 0 for none")
+	fs.IntVar(&f.compressLevel, "compress-level", -1, "zstd level `1-4` for the mirror stream, 0 for none (default 1 for SSH mirrors, 0 for local ones)")
+	fs.BoolVar(&f.noCompress, "no-compress", false, "do not compress the mirror stream")
+	fs.IntVar(&f.ssh.Port, "ssh-port", 0, "SSH `port` for every remote DEST (default: ssh_config, then 22)")
+	fs.StringVar(&f.ssh.User, "ssh-user", "", "SSH `user` for remote DESTs without user@")
+	fs.StringVar(&f.ssh.Identity, "ssh-identity", "", "private key `file` to authenticate with (besides ssh-agent)")
+	fs.StringVar(&f.ssh.KnownHosts, "ssh-known-hosts", "", "known_hosts `file` to check host keys against")
+	fs.StringVar(&f.ssh.ConfigFile, "ssh-config", "", "ssh config `file` instead of ~/.ssh/config")
+	fs.BoolVar(&f.ssh.AcceptNew, "accept-new-host-key", false, "accept and record the key of a host seen for the first time (a changed key is still refused)")
+	fs.StringVar(&f.ssh.RemoteGosync, "remote-gosync", "", "`path` of gosync on the remote hosts; nothing is looked up or uploaded")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "log format: auto, text or json")
 	fs.BoolVar(&f.allowEmpty, "allow-empty-source", false, "with --delete, let an empty SRC empty the mirrors")
 }
@@ -83,8 +97,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if f.wholeFile && f.noWholeFile {
 		return usagef("--whole-file and --no-whole-file exclude each other")
 	}
-	if f.compressLevel < 0 || f.compressLevel > 4 {
+	if f.compressLevel < -1 || f.compressLevel > 4 {
 		return usagef("--compress-level must be 0 to 4, not %d", f.compressLevel)
+	}
+	if f.ssh.Port < 0 || f.ssh.Port > 65535 {
+		return usagef("--ssh-port must be 1 to 65535, not %d", f.ssh.Port)
 	}
 	level := slog.LevelInfo
 	if f.verbose {
@@ -101,11 +118,10 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return usagef("%v", err)
 		}
-		if e.Remote() {
-			return fmt.Errorf("%s: remote destinations are not supported by this build yet; use a local path", d)
-		}
-		if err := checkLocalDest(src, e.Path); err != nil {
-			return err
+		if !e.Remote() {
+			if err := checkLocalDest(src, e.Path); err != nil {
+				return err
+			}
 		}
 		dests = append(dests, e)
 	}
@@ -137,7 +153,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		MaxDelete:        f.maxDelete,
 		Checksum:         f.checksum,
 		DryRun:           f.dryRun,
-		WholeFile:        !f.noWholeFile, // every DEST is local so far
+		WholeFile:        f.wholeFile,
 		AllowEmptySource: f.allowEmpty,
 		Ignore:           matcher,
 		Logger:           log,
@@ -155,8 +171,12 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	results := make([]engine.Result, len(dests))
 	var wg sync.WaitGroup
 	for i, d := range dests {
+		o := opt
+		if !d.Remote() && !f.noWholeFile {
+			o.WholeFile = true // reading the old copy costs as much as writing the new one
+		}
 		wg.Go(func() {
-			results[i] = syncOne(ctx, source, d, opt, f, log)
+			results[i] = syncOne(ctx, source, d, o, f, log)
 		})
 	}
 	wg.Wait()
@@ -201,16 +221,57 @@ func mirrorError(r engine.Result) string {
 }
 
 func syncOne(ctx context.Context, src *engine.Source, d endpoint.Endpoint, opt engine.Options, f syncFlags, log *slog.Logger) engine.Result {
-	m, err := engine.DialLocal(ctx, d.Raw, d.Path, engine.ClientOptions{
-		Compress: f.compressLevel,
-		Create:   !f.dryRun,
-		BuildID:  BuildID(),
-	}, log.With(slog.String("mirror", d.Raw)))
+	m, err := dialMirror(ctx, d, f, log)
 	if err != nil {
 		return engine.Result{Mirror: d.Raw, Err: err}
 	}
 	defer m.Close()
 	return engine.Sync(ctx, src, m, opt)
+}
+
+// dialMirror connects to a local or remote mirror.
+func dialMirror(ctx context.Context, d endpoint.Endpoint, f syncFlags, log *slog.Logger) (*engine.Client, error) {
+	copt := engine.ClientOptions{Compress: f.compressLevel, Create: !f.dryRun, BuildID: BuildID()}
+	if copt.Compress < 0 {
+		copt.Compress = 0
+		if d.Remote() {
+			copt.Compress = 1
+		}
+	}
+	if f.noCompress {
+		copt.Compress = 0
+	}
+	if !d.Remote() {
+		return engine.DialLocal(ctx, d.Raw, d.Path, copt, log.With(slog.String("mirror", d.Raw)))
+	}
+	bin, err := selfBinary()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.Raw, err)
+	}
+	opt := f.ssh
+	opt.Passphrase = askPassphrase
+	return sshx.DialMirror(ctx, d, opt, bin, copt)
+}
+
+// selfBinary hashes the running executable once per process.
+var selfBinary = sync.OnceValues(func() (sshx.Binary, error) { return sshx.SelfBinary(wire.Version) })
+
+// passphraseMu keeps concurrent mirrors from prompting at once.
+var passphraseMu sync.Mutex
+
+// askPassphrase reads a key's passphrase from the terminal, if there is one.
+func askPassphrase(keyFile string) ([]byte, error) {
+	passphraseMu.Lock()
+	defer passphraseMu.Unlock()
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("encrypted key and no terminal to ask its passphrase; load it into ssh-agent")
+	}
+	defer tty.Close()
+	fmt.Fprintf(tty, "Enter passphrase for key %s: ", keyFile)
+	pass, err := term.ReadPassword(int(tty.Fd()))
+	fmt.Fprintln(tty)
+	return pass, err
 }
 
 // checkLocalDest refuses destinations that would destroy data: the source

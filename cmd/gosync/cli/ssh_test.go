@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/engine/treetest"
+	"github.com/gosync/gosync/engine/sshx/sshtest"
+)
+
+// gosync runs the command line in-process. The SSH tests upload this
+// test binary as the remote agent; testscript.Main in TestMain makes it
+// behave as gosync when it runs under that name.
+func gosync(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestSSHSyncEditsDeletes(t *testing.T) {
+	sshtest.Start(t)
+	src := t.TempDir()
+	treetest.Write(t, src, map[string]string{"index.html": "v1", "a/b.txt": "b", "old.txt": "old", "link": "-> index.html"})
+	dst := filepath.Join(t.TempDir(), "www")
+	remote := sshtest.Alias + ":" + dst
+	if code, _, stderr := gosync(t, "sync", src, remote); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	treetest.Equal(t, src, dst, treetest.Options{})
+
+	treetest.Write(t, src, map[string]string{"index.html": "v2 is longer", "new/c.txt": "c"})
+	os.Remove(filepath.Join(src, "old.txt"))
+	code, stdout, stderr := gosync(t, "sync", "--delete", "-i", src, remote)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"updated  file    index.html", "created  file    new/c.txt", "deleted  file    old.txt"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("itemized output lacks %q:\n%s", want, stdout)
+		}
+	}
+	treetest.Equal(t, src, dst, treetest.Options{})
+}
+
+func TestSSHUnreachableMirrorDoesNotStopOthers(t *testing.T) {
+	srv := sshtest.Start(t)
+	srv.AppendConfig(t, "\nHost nowhere\n  HostName 127.0.0.1\n  Port 1\n")
+	src := t.TempDir()
+	treetest.Write(t, src, map[string]string{"f": "f"})
+	good := filepath.Join(t.TempDir(), "good")
+	local := filepath.Join(t.TempDir(), "local")
+	code, _, stderr := gosync(t, "sync", src, "nowhere:/srv/x", sshtest.Alias+":"+good, local)
+	if code != ExitFatal {
+		t.Fatalf("exit %d, want %d", code, ExitFatal)
+	}
+	if !strings.Contains(stderr, "gosync: nowhere:/srv/x:") || !strings.Contains(stderr, "connection refused at 127.0.0.1:1") {
+		t.Fatalf("stderr = %q", stderr)
+	}
+	if strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("want one error line, got:\n%s", stderr)
+	}
+	treetest.Equal(t, src, good, treetest.Options{})
+	treetest.Equal(t, src, local, treetest.Options{})
+}
+
+func TestSSHUnknownHostNothingWritten(t *testing.T) {
+	srv := sshtest.Start(t)
+	os.Remove(srv.KnownHosts)
+	src := t.TempDir()
+	treetest.Write(t, src, map[string]string{"f": "f"})
+	dst := filepath.Join(t.TempDir(), "www")
+	code, _, stderr := gosync(t, "sync", src, sshtest.Alias+":"+dst)
+	if code != ExitFatal || !strings.Contains(stderr, "unknown host key ssh-ed25519 SHA256:") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		t.Fatal("mirror written although the host key was refused")
+	}
+	if code, _, stderr := gosync(t, "sync", "--accept-new-host-key", src, sshtest.Alias+":"+dst); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	treetest.Equal(t, src, dst, treetest.Options{})
+}
+
+// Killing the remote agent in the middle of a large transfer fails the
+// run, leaves nothing half-written in place, and the next run completes.
+func TestSSHConnectionLostMidTransfer(t *testing.T) {
+	sshtest.Start(t)
+	src := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 16<<20/16) // 16 MiB
+	for i := 0; i < 8; i++ {
+		big[i*1000003%len(big)] ^= 0xff
+	}
+	if err := os.WriteFile(filepath.Join(src, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	treetest.Write(t, src, map[string]string{"small.txt": "s"})
+	dst := filepath.Join(t.TempDir(), "www")
+	// An old version is in place: it must stay whole until replaced.
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dst, "big.bin"), []byte("old version"), 0o644)
+
+	done := make(chan int)
+	go func() {
+		code, _, _ := gosync(t, "sync", "--compress-level", "0", src, sshtest.Alias+":"+dst)
+		done <- code
+	}()
+	killed := false
+	deadline := time.Now().Add(20 * time.Second)
+	for !killed && time.Now().Before(deadline) {
+		if len(treetest.Temporaries(t, dst, fstree.TempPrefix)) > 0 {
+			killed = killAgents(t, dst) > 0
+		}
+		select {
+		case code := <-done:
+			if !killed {
+				t.Skipf("transfer finished (exit %d) before it could be interrupted", code)
+			}
+			done <- code
+		default:
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !killed {
+		t.Fatal("never saw the transfer in progress")
+	}
+	if code := <-done; code != ExitFatal {
+		t.Fatalf("interrupted run exited %d, want %d", code, ExitFatal)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "big.bin")); string(b) != "old version" && !bytes.Equal(b, big) {
+		t.Fatalf("big.bin is half-written (%d bytes)", len(b))
+	}
+	if code, _, stderr := gosync(t, "sync", src, sshtest.Alias+":"+dst); code != 0 {
+		t.Fatalf("second run exit %d: %s", code, stderr)
+	}
+	treetest.Equal(t, src, dst, treetest.Options{SkipRootMeta: true})
+	if tmp := treetest.Temporaries(t, dst, fstree.TempPrefix); len(tmp) != 0 {
+		t.Fatalf("temporaries left: %v", tmp)
+	}
+}
+
+// killAgents kills remote agent processes serving dir.
+func killAgents(t *testing.T, dir string) int {
+	n := 0
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) >= 3 && args[1] == "agent" && args[2] == dir {
+			var pid int
+			if _, err := fmtSscanPid(p, &pid); err == nil {
+				if proc, err := os.FindProcess(pid); err == nil && proc.Kill() == nil {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
