@@ -10,10 +10,10 @@ import (
 
 	"github.com/gosync/gosync/engine"
 	"github.com/gosync/gosync/engine/endpoint"
-	"github.com/gosync/gosync/engine/treetest"
 	"github.com/gosync/gosync/engine/mirrortest"
 	"github.com/gosync/gosync/engine/sshx"
 	"github.com/gosync/gosync/engine/sshx/sshtest"
+	"github.com/gosync/gosync/engine/treetest"
 	"github.com/gosync/gosync/engine/wire"
 )
 

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/gosync/gosync/engine/fstree"
-	"github.com/gosync/gosync/engine/treetest"
 	"github.com/gosync/gosync/engine/sshx/sshtest"
+	"github.com/gosync/gosync/engine/treetest"
 )
 
 // gosync runs the command line in-process. The SSH tests upload this
