@@ -114,10 +114,10 @@ type plan struct {
 }
 
 func sync1(ctx context.Context, src *Source, m Mirror, opt Options, res *Result) error {
-	log := opt.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
 	}
+	log := opt.Logger
 	dstList, scanErrs, err := m.Scan(ctx, "", opt.Checksum)
 	if err != nil {
 		return err
@@ -233,9 +233,65 @@ func sync1(ctx context.Context, src *Source, m Mirror, opt Options, res *Result)
 	if err != nil {
 		return err
 	}
+	if opErrs, err = p.retryWhole(ctx, w, opErrs, sigs); err != nil {
+		return err
+	}
 	res.Failed = append(res.Failed, opErrs...)
 	p.emit(opErrs)
 	return nil
+}
+
+// retryWhole sends again, whole, the files whose delta did not reproduce
+// the source on the mirror: a false block match (strong sums are kept
+// short) or a mirror copy that changed after its signature was taken.
+// The agent verified the hash and kept the old file, so nothing wrong was
+// ever visible.
+func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs map[string]*delta.Signature) ([]OpError, error) {
+	var keep []OpError
+	var retry []*fstree.Entry
+	for _, e := range opErrs {
+		if s := p.srcEntry(e.Path); e.Code == wire.CodeVerify && sigs[e.Path] != nil && s != nil {
+			retry = append(retry, s)
+			continue
+		}
+		keep = append(keep, e)
+	}
+	if len(retry) == 0 {
+		return opErrs, nil
+	}
+	for _, s := range retry {
+		p.opt.Logger.Debug("delta did not verify, sending whole", slog.String("path", s.Path))
+		lit, matched, err := p.sendFile(ctx, w, s, nil)
+		if err != nil {
+			var fe *fileError
+			if !errors.As(err, &fe) {
+				return nil, err
+			}
+			keep = append(keep, OpError{Path: s.Path, Msg: fe.msg})
+			continue
+		}
+		for i := range p.items {
+			if it := &p.items[i]; it.Path == s.Path && it.Kind == fstree.File {
+				it.Literal, it.Matched = lit, matched
+			}
+		}
+		// The rename bumped the parent's mtime again.
+		dir := parentDir(s.Path)
+		ds := &p.src.RootEnt
+		if dir != "" {
+			ds = p.srcEntry(dir)
+		}
+		if ds != nil {
+			if err := w.SetMeta(dir, fstree.Dir, p.meta(ds)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	more, err := p.m.Barrier(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(keep, more...), nil
 }
 
 // protectedDirs marks mirror directories that hold ignored entries: they

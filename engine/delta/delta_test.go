@@ -377,7 +377,7 @@ func TestBlockSizeAndStrongLen(t *testing.T) {
 			t.Errorf("BlockSize(%d) = %d, not a multiple of 8", size, bs)
 		}
 		prev = bs
-		if sl := StrongLen(size); sl < 8 || sl > MaxStrongLen {
+		if sl := StrongLen(size); sl < MinStrongLen || sl > MaxStrongLen {
 			t.Errorf("StrongLen(%d) = %d", size, sl)
 		}
 	}

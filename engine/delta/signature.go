@@ -78,18 +78,26 @@ func isqrt(x uint64) uint64 {
 // rsync uses 10; a little more costs at most one byte a block.
 const strongBias = 16
 
+// weakCredit is how many of the weak sum's 32 bits count as filtering
+// before the strong sum is consulted. rsync credits all 32; its a/b sums
+// are poorer than that on text, so we credit 24.
+const weakCredit = 24
+
 // StrongLen returns how many bytes of the per-block strong hash to keep for
-// a basis of that size: enough bits for log2(size * blocks) plus a margin,
-// between 8 and MaxStrongLen bytes. The whole-file hash still catches a
-// collision; this only keeps retries rare.
+// a basis of that size: enough bits, with the weak sum's, for
+// log2(size * blocks) plus a margin, between MinStrongLen and MaxStrongLen
+// bytes. Signatures are most of what a delta of a big file costs on the
+// wire, and a false block match is not a corruption: the whole-file hash
+// catches it and the engine sends that file again whole. For 100 MiB this
+// is 5 bytes (a 9-byte block entry; rsync's is about 7).
 func StrongLen(size int64) int {
 	if size <= 0 {
-		return 8
+		return MinStrongLen
 	}
 	bs := int64(BlockSize(size))
 	nb := (size + bs - 1) / bs
-	need := bits.Len64(uint64(size)) + bits.Len64(uint64(nb)) + strongBias
-	return max(8, min((need+7)/8, MaxStrongLen))
+	need := bits.Len64(uint64(size)) + bits.Len64(uint64(nb)) + strongBias - weakCredit
+	return max(MinStrongLen, min((need+7)/8, MaxStrongLen))
 }
 
 // Signature describes a basis file block by block: a rolling weak checksum

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gosync/gosync/engine"
+	"github.com/gosync/gosync/engine/delta"
 	"github.com/gosync/gosync/engine/fstree"
 	"github.com/gosync/gosync/engine/treetest"
 	"github.com/gosync/gosync/engine/wire"
@@ -46,6 +47,7 @@ func Run(t *testing.T, dial Dial) {
 	t.Run("Compressed", s.compressed)
 	t.Run("SourceChangesWhileRead", s.sourceChanges)
 	t.Run("ConcurrentMirrors", s.concurrentMirrors)
+	t.Run("BasisChangedAfterSignature", s.basisChanged)
 }
 
 type suite struct{ dial Dial }
@@ -555,5 +557,52 @@ func (s *suite) concurrentMirrors(t *testing.T) {
 	for i, d := range dsts {
 		mustSync(t, results[i])
 		treetest.Equal(t, src, d, treetest.Options{})
+	}
+}
+
+// sigHook runs a function right after the mirror has sent its signatures.
+type sigHook struct {
+	engine.Mirror
+	after func()
+}
+
+func (h sigHook) Signatures(ctx context.Context, reqs []engine.SigRequest) ([]*delta.Signature, []error, error) {
+	sigs, errs, err := h.Mirror.Signatures(ctx, reqs)
+	h.after()
+	return sigs, errs, err
+}
+
+// The mirror's copy changes between its signature and the delta against
+// it: the patched file fails verification, the old copy stays in place,
+// and the engine sends the file whole instead; the sync succeeds.
+func (s *suite) basisChanged(t *testing.T) {
+	src, dst := dirs(t)
+	r := rand.New(rand.NewPCG(7, 8))
+	data := randBytes(r, 1<<20)
+	treetest.Write(t, src, map[string]string{"sub/f.bin": string(data)})
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	data[1000] ^= 1
+	if err := os.WriteFile(filepath.Join(src, "sub/f.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := s.dial(t, dst, engine.ClientOptions{Create: true})
+	defer m.Close()
+	hooked := sigHook{Mirror: m, after: func() {
+		// Same size, other bytes, mtime kept: a hand edit on the mirror.
+		p := filepath.Join(dst, "sub/f.bin")
+		fi, _ := os.Stat(p)
+		junk := randBytes(r, 1<<20)
+		os.WriteFile(p, junk, 0o644)
+		os.Chtimes(p, fi.ModTime(), fi.ModTime())
+	}}
+	source, err := engine.ScanSource(context.Background(), src, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer source.Close()
+	res := mustSync(t, engine.Sync(context.Background(), source, hooked, engine.Options{MaxDelete: -1}))
+	treetest.Equal(t, src, dst, treetest.Options{})
+	if res.Stats.Updated != 1 || res.Stats.Literal != 1<<20 {
+		t.Fatalf("stats %+v, want the file sent whole after the failed delta", res.Stats)
 	}
 }
