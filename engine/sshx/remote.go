@@ -237,3 +237,6 @@ func (l *limitedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
+
+// Platform maps `uname -sm` output to Go's GOOS and GOARCH names.
+func Platform(uname string) (goos, goarch string) { return platform(uname) }
