@@ -91,7 +91,7 @@ func Sync(ctx context.Context, src *Source, m Mirror, opt Options) Result {
 	sentBefore := m.BytesSent()
 	res := Result{Mirror: m.Name()}
 	res.Stats.Scanned = len(src.Entries)
-	err := sync1(ctx, src, m, opt, &res)
+	_, err := sync1(ctx, src, m, opt, &res)
 	res.Stats.Sent = m.BytesSent() - sentBefore
 	res.Stats.Duration = time.Since(start)
 	res.Err = err
@@ -99,7 +99,9 @@ func Sync(ctx context.Context, src *Source, m Mirror, opt Options) Result {
 }
 
 type plan struct {
-	src  *Source
+	src     *Source        // for reading files
+	entries []fstree.Entry // the source entries in scope, in walk order
+	root    fstree.Entry   // the source directory itself
 	m    Mirror
 	opt  Options
 	res  *Result
@@ -113,26 +115,33 @@ type plan struct {
 	buf     []byte // file read buffer, reused
 }
 
-func sync1(ctx context.Context, src *Source, m Mirror, opt Options, res *Result) error {
+func sync1(ctx context.Context, src *Source, m Mirror, opt Options, res *Result) (*plan, error) {
+	dstList, scanErrs, err := m.Scan(ctx, "", opt.Checksum)
+	if err != nil {
+		return nil, err
+	}
+	res.Failed = append(res.Failed, scanErrs...)
+	return execute(ctx, src, src.Entries, src.RootEnt, dstList, m, opt, res)
+}
+
+// execute makes the mirror's entries dstList match the source entries
+// (both in walk order, both covering the same scope: the whole tree, or
+// the paths of a watch batch).
+func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstree.Entry, dstList []fstree.Entry, m Mirror, opt Options, res *Result) (*plan, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := opt.Logger
-	dstList, scanErrs, err := m.Scan(ctx, "", opt.Checksum)
-	if err != nil {
-		return err
-	}
-	res.Failed = append(res.Failed, scanErrs...)
-	p := &plan{src: src, m: m, opt: opt, res: res, dst: make(map[string]*fstree.Entry, len(dstList)),
+	p := &plan{src: src, entries: entries, root: root, m: m, opt: opt, res: res, dst: make(map[string]*fstree.Entry, len(dstList)),
 		kids: map[string]int{}, touched: map[string]bool{}, owner: m.SetsOwner()}
 	for i := range dstList {
 		e := &dstList[i]
 		p.dst[e.Path] = e
 		p.kids[parentDir(e.Path)]++
 	}
-	srcSet := make(map[string]*fstree.Entry, len(src.Entries))
-	for i := range src.Entries {
-		srcSet[src.Entries[i].Path] = &src.Entries[i]
+	srcSet := make(map[string]*fstree.Entry, len(entries))
+	for i := range entries {
+		srcSet[entries[i].Path] = &entries[i]
 	}
 
 	// Deletions: what the mirror has and the source does not.
@@ -170,10 +179,10 @@ func sync1(ctx context.Context, src *Source, m Mirror, opt Options, res *Result)
 		gone[d.Path] = d.Kind == fstree.Dir
 	}
 	if opt.MaxDelete >= 0 && deletes > opt.MaxDelete {
-		return fmt.Errorf("%w: %s: would delete %d entries, more than --max-delete %d; nothing was changed", ErrRefused, m.Name(), deletes, opt.MaxDelete)
+		return nil, fmt.Errorf("%w: %s: would delete %d entries, more than --max-delete %d; nothing was changed", ErrRefused, m.Name(), deletes, opt.MaxDelete)
 	}
-	if len(src.Entries) == 0 && len(extras) > 0 && !opt.AllowEmptySource {
-		return fmt.Errorf("%w: source %s is empty and %s is not; refusing to delete everything on it (if that is what you want, pass --allow-empty-source)", ErrRefused, src.Dir, m.Name())
+	if len(entries) == 0 && len(extras) > 0 && !opt.AllowEmptySource {
+		return nil, fmt.Errorf("%w: source %s is empty and %s is not; refusing to delete everything on it (if that is what you want, pass --allow-empty-source)", ErrRefused, src.Dir, m.Name())
 	}
 
 	// Files that get a delta need the mirror's signatures first: one round
@@ -181,8 +190,8 @@ func sync1(ctx context.Context, src *Source, m Mirror, opt Options, res *Result)
 	sigs := map[string]*delta.Signature{}
 	if !opt.WholeFile && !opt.DryRun {
 		var reqs []SigRequest
-		for i := range src.Entries {
-			s := &src.Entries[i]
+		for i := range entries {
+			s := &entries[i]
 			d := p.dst[s.Path]
 			if s.Kind == fstree.File && srcSet[s.Path] != nil && d != nil && d.Kind == fstree.File && d.Size >= DeltaMin && p.contentDiffers(s, d) {
 				reqs = append(reqs, SigRequest{Path: s.Path, Size: d.Size})
@@ -190,7 +199,7 @@ func sync1(ctx context.Context, src *Source, m Mirror, opt Options, res *Result)
 		}
 		got, errs, err := m.Signatures(ctx, reqs)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for i, r := range reqs {
 			if errs[i] == nil {
@@ -204,41 +213,41 @@ func sync1(ctx context.Context, src *Source, m Mirror, opt Options, res *Result)
 	w := m.Writer()
 	for _, d := range conflicts {
 		if err := p.remove(w, d); err != nil {
-			return err
+			return nil, err
 		}
 		p.dst[d.Path] = nil
 	}
-	for i := range src.Entries {
-		s := &src.Entries[i]
+	for i := range entries {
+		s := &entries[i]
 		if srcSet[s.Path] == nil {
 			continue
 		}
 		if err := p.apply(ctx, w, s, sigs[s.Path]); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, d := range extras {
 		if err := p.remove(w, d); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := p.finishDirs(w); err != nil {
-		return err
+		return nil, err
 	}
 	if opt.DryRun {
 		p.emit(nil)
-		return nil
+		return p, nil
 	}
 	opErrs, err := m.Barrier(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if opErrs, err = p.retryWhole(ctx, w, opErrs, sigs); err != nil {
-		return err
+		return nil, err
 	}
 	res.Failed = append(res.Failed, opErrs...)
 	p.emit(opErrs)
-	return nil
+	return p, nil
 }
 
 // retryWhole sends again, whole, the files whose delta did not reproduce
@@ -277,7 +286,7 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 		}
 		// The rename bumped the parent's mtime again.
 		dir := parentDir(s.Path)
-		ds := &p.src.RootEnt
+		ds := &p.root
 		if dir != "" {
 			ds = p.srcEntry(dir)
 		}
@@ -460,7 +469,7 @@ func (p *plan) finishDirs(w Writer) error {
 	for _, dir := range dirs {
 		var s *fstree.Entry
 		if dir == "" {
-			s = &p.src.RootEnt
+			s = &p.root
 		} else {
 			s = p.srcEntry(dir)
 		}
@@ -481,11 +490,11 @@ func (p *plan) finishDirs(w Writer) error {
 }
 
 func (p *plan) srcEntry(pth string) *fstree.Entry {
-	i, ok := slices.BinarySearchFunc(p.src.Entries, pth, func(e fstree.Entry, t string) int { return comparePaths(e.Path, t) })
+	i, ok := slices.BinarySearchFunc(p.entries, pth, func(e fstree.Entry, t string) int { return comparePaths(e.Path, t) })
 	if !ok {
 		return nil
 	}
-	return &p.src.Entries[i]
+	return &p.entries[i]
 }
 
 // comparePaths orders paths as the walk lists them: depth-first with
