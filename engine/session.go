@@ -1,0 +1,287 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/queue"
+)
+
+// Session keeps one mirror in step with the source over time: a full sync
+// first, then targeted syncs of the paths a watcher reported. It
+// remembers what the mirror holds (its listing at the full sync, updated
+// by every acknowledged change), so a batch costs no listing round trip.
+type Session struct {
+	m     Mirror
+	opt   Options
+	state map[string]fstree.Entry
+}
+
+// NewSession starts keeping m in step with options opt.
+func NewSession(m Mirror, opt Options) *Session {
+	return &Session{m: m, opt: opt, state: map[string]fstree.Entry{}}
+}
+
+// Mirror returns the session's mirror.
+func (s *Session) Mirror() Mirror { return s.m }
+
+// Full compares the whole source with the whole mirror and repairs every
+// difference; with checksum it compares content too (reconciliation).
+func (s *Session) Full(ctx context.Context, src *Source, checksum bool) Result {
+	opt := s.opt
+	opt.Checksum = checksum
+	start := time.Now()
+	sent := s.m.BytesSent()
+	res := Result{Mirror: s.m.Name()}
+	res.Stats.Scanned = len(src.Entries)
+	p, err := sync1(ctx, src, s.m, opt, &res)
+	res.Err = err
+	if err == nil && !opt.DryRun {
+		s.state = map[string]fstree.Entry{}
+		s.record(p)
+	}
+	res.Stats.Sent = s.m.BytesSent() - sent
+	res.Stats.Duration = time.Since(start)
+	return res
+}
+
+// ErrSourceGone is returned while the source directory is missing or
+// empty and the batch would delete from the mirror: a build tool
+// recreating the tree must never wipe a mirror.
+var ErrSourceGone = errors.New("source is missing or empty")
+
+// Apply syncs the paths of one batch.
+func (s *Session) Apply(ctx context.Context, src *Source, paths []queue.Path) Result {
+	start := time.Now()
+	sent := s.m.BytesSent()
+	res := Result{Mirror: s.m.Name()}
+	err := s.apply(ctx, src, paths, &res)
+	res.Err = err
+	res.Stats.Sent = s.m.BytesSent() - sent
+	res.Stats.Duration = time.Since(start)
+	return res
+}
+
+func (s *Session) apply(ctx context.Context, src *Source, paths []queue.Path, res *Result) error {
+	root, err := fstree.StatAt(src.fd, ".")
+	if err != nil || root.Kind != fstree.Dir {
+		return fmt.Errorf("%w: %s", ErrSourceGone, src.Dir)
+	}
+	root.Path = ""
+	sc := scope{s: s, src: src, entries: map[string]fstree.Entry{}, dst: map[string]fstree.Entry{}}
+	whole := false
+	for _, p := range paths {
+		if p.Subtree && p.Rel == "" {
+			whole = true
+		}
+		if err := sc.add(ctx, p); err != nil {
+			return err
+		}
+	}
+	entries := sortedEntries(sc.entries)
+	dst := sortedEntries(sc.dst)
+	res.Stats.Scanned = len(entries)
+	res.Failed = append(res.Failed, sc.failed...)
+	opt := s.opt
+	opt.Checksum = false
+	// The empty-source guard only makes sense when the batch covers the
+	// whole tree; a batch that deletes one file has no other entries.
+	opt.AllowEmptySource = s.opt.AllowEmptySource || !whole
+	if !s.opt.AllowEmptySource && sc.deletes() && src.empty() {
+		return fmt.Errorf("%w: %s has no entries; not deleting anything on %s until it has content again", ErrSourceGone, src.Dir, s.m.Name())
+	}
+	p, err := execute(ctx, src, entries, root, dst, s.m, opt, res)
+	if err != nil {
+		return err
+	}
+	if !opt.DryRun {
+		s.record(p)
+	}
+	return nil
+}
+
+// scope collects the source and remembered mirror entries a batch covers.
+type scope struct {
+	s       *Session
+	src     *Source
+	entries map[string]fstree.Entry
+	dst     map[string]fstree.Entry
+	failed  []OpError
+}
+
+func (sc *scope) stat(rel string) (fstree.Entry, bool) {
+	e, err := fstree.StatAt(sc.src.fd, rel)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOTDIR) {
+			sc.failed = append(sc.failed, OpError{Path: rel, Msg: errString(err)})
+		}
+		return e, false
+	}
+	e.Path = rel
+	if e.Kind == fstree.Other || sc.s.opt.Ignore.Ignored(rel, e.Kind == fstree.Dir) {
+		return e, false
+	}
+	return e, true
+}
+
+func (sc *scope) add(ctx context.Context, p queue.Path) error {
+	// Parents: the plan needs them to create missing directories and to
+	// restore their mtimes after their contents change.
+	for dir := parentDir(p.Rel); dir != ""; dir = parentDir(dir) {
+		if _, ok := sc.entries[dir]; ok {
+			break
+		}
+		if e, ok := sc.stat(dir); ok && e.Kind == fstree.Dir {
+			sc.entries[dir] = e
+		}
+		if d, ok := sc.s.state[dir]; ok {
+			sc.dst[dir] = d
+		}
+	}
+	var e fstree.Entry
+	ok := true
+	if p.Rel != "" {
+		e, ok = sc.stat(p.Rel)
+		if ok {
+			sc.entries[p.Rel] = e
+		}
+		if d, had := sc.s.state[p.Rel]; had {
+			sc.dst[p.Rel] = d
+		}
+	}
+	old, had := sc.s.state[p.Rel]
+	subtree := p.Subtree || p.Rel == "" ||
+		(ok && e.Kind == fstree.Dir && (!had || old.Kind != fstree.Dir)) // a new directory: all of it
+	if had && old.Kind == fstree.Dir && (!ok || e.Kind != fstree.Dir) {
+		sc.addMirrorBelow(p.Rel) // a directory went away: so did all below it
+	}
+	if !subtree || !ok && p.Rel != "" {
+		return nil
+	}
+	sc.addMirrorBelow(p.Rel)
+	return sc.walk(ctx, p.Rel)
+}
+
+func (sc *scope) addMirrorBelow(dir string) {
+	prefix := dir + "/"
+	for k, v := range sc.s.state {
+		if dir == "" || strings.HasPrefix(k, prefix) {
+			sc.dst[k] = v
+		}
+	}
+}
+
+// walk adds the source subtree below dir.
+func (sc *scope) walk(ctx context.Context, dir string) error {
+	fd, err := fstree.OpenBeneath(sc.src.fd, dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+			return nil // gone or replaced since: the next batch tells
+		}
+		sc.failed = append(sc.failed, OpError{Path: dir, Msg: err.Error()})
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), dir)
+	defer f.Close()
+	m := sc.s.opt.Ignore
+	return fstree.Walk(ctx, f, fstree.WalkOptions{
+		Prefix: dir,
+		Skip:   func(rel string, isDir bool) bool { return m.Match(rel, isDir) },
+		OnError: func(rel string, err error) {
+			sc.failed = append(sc.failed, OpError{Path: rel, Msg: errString(err)})
+		},
+	}, func(e *fstree.Entry) error {
+		if e.Kind != fstree.Other {
+			sc.entries[e.Path] = *e
+		}
+		return nil
+	})
+}
+
+// deletes reports whether the batch may delete something on the mirror.
+func (sc *scope) deletes() bool {
+	for k := range sc.dst {
+		if _, ok := sc.entries[k]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedEntries(m map[string]fstree.Entry) []fstree.Entry {
+	out := make([]fstree.Entry, 0, len(m))
+	for _, e := range m {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b fstree.Entry) int { return comparePaths(a.Path, b.Path) })
+	return out
+}
+
+// record updates the picture of the mirror after a plan ran: entries it
+// made like the source take the source's state, deleted ones go, failed
+// ones are forgotten (unknown until the next full sync).
+func (s *Session) record(p *plan) {
+	failed := map[string]bool{}
+	for _, f := range p.res.Failed {
+		failed[f.Path] = true
+	}
+	var deleted []string
+	for _, it := range p.items {
+		if it.Action == Deleted && !failed[it.Path] {
+			deleted = append(deleted, it.Path)
+		}
+	}
+	for _, d := range deleted {
+		delete(s.state, d)
+		prefix := d + "/"
+		for k := range s.state {
+			if strings.HasPrefix(k, prefix) {
+				delete(s.state, k)
+			}
+		}
+	}
+	for k, d := range p.dst {
+		if d == nil {
+			delete(s.state, k)
+		} else if _, gone := s.state[k]; !gone && !isDeleted(k, deleted) {
+			s.state[k] = *d
+		}
+	}
+	for i := range p.entries {
+		e := p.entries[i]
+		if failed[e.Path] {
+			delete(s.state, e.Path)
+			continue
+		}
+		s.state[e.Path] = e
+	}
+}
+
+func isDeleted(p string, deleted []string) bool {
+	for _, d := range deleted {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// empty reports whether the source directory has no entries at all.
+func (s *Source) empty() bool {
+	fd, err := unix.Openat(s.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return true
+	}
+	f := os.NewFile(uintptr(fd), s.Dir)
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) == 0
+}
