@@ -102,11 +102,11 @@ type plan struct {
 	src     *Source        // for reading files
 	entries []fstree.Entry // the source entries in scope, in walk order
 	root    fstree.Entry   // the source directory itself
-	m    Mirror
-	opt  Options
-	res  *Result
-	dst  map[string]*fstree.Entry
-	kids map[string]int // dst directory -> number of direct children
+	m       Mirror
+	opt     Options
+	res     *Result
+	dst     map[string]*fstree.Entry
+	kids    map[string]int // dst directory -> number of direct children
 	// touched directories get their metadata set after everything else,
 	// children first, since creating or removing entries bumps their mtime.
 	touched map[string]bool
