@@ -110,19 +110,9 @@ func (q *Queue) Len() int {
 // Take waits until something is pending and returns all of it.
 func (q *Queue) Take(ctx context.Context) (Batch, error) {
 	for {
-		q.mu.Lock()
-		if len(q.pending) > 0 {
-			b := Batch{First: q.first, Paths: make([]Path, 0, len(q.pending))}
-			for k, sub := range q.pending {
-				b.Paths = append(b.Paths, Path{Rel: k, Subtree: sub})
-			}
-			clear(q.pending)
-			q.first = time.Time{}
-			q.mu.Unlock()
-			slices.SortFunc(b.Paths, func(a, b Path) int { return strings.Compare(a.Rel, b.Rel) })
+		if b, ok := q.TryTake(); ok {
 			return b, nil
 		}
-		q.mu.Unlock()
 		select {
 		case <-q.ready:
 		case <-ctx.Done():
@@ -134,3 +124,24 @@ func (q *Queue) Take(ctx context.Context) (Batch, error) {
 // Requeue puts a batch that could not be applied back, merged with
 // whatever arrived meanwhile.
 func (q *Queue) Requeue(b Batch) { q.Add(b.Paths, b.First) }
+
+// Ready has a value when paths may be pending; use it with TryTake to
+// wait for work and other events at once.
+func (q *Queue) Ready() <-chan struct{} { return q.ready }
+
+// TryTake returns the pending paths, if any, without waiting.
+func (q *Queue) TryTake() (Batch, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.pending) == 0 {
+		return Batch{}, false
+	}
+	b := Batch{First: q.first, Paths: make([]Path, 0, len(q.pending))}
+	for k, sub := range q.pending {
+		b.Paths = append(b.Paths, Path{Rel: k, Subtree: sub})
+	}
+	clear(q.pending)
+	q.first = time.Time{}
+	slices.SortFunc(b.Paths, func(a, b Path) int { return strings.Compare(a.Rel, b.Rel) })
+	return b, true
+}

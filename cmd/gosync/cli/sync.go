@@ -75,65 +75,85 @@ func (f *syncFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.allowEmpty, "allow-empty-source", false, "with --delete, let an empty SRC empty the mirrors")
 }
 
-func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var f syncFlags
-	fs := flag.NewFlagSet("gosync sync", flag.ContinueOnError)
+// command is what sync and watch share after parsing.
+type command struct {
+	f       syncFlags
+	log     *slog.Logger
+	src     string
+	dests   []endpoint.Endpoint
+	matcher *ignore.Matcher
+}
+
+// parseCommand parses the flags both commands take, plus extra ones.
+func parseCommand(name, usage string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*command, error) {
+	c := &command{}
+	f := &c.f
+	fs := flag.NewFlagSet("gosync "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	f.register(fs)
+	if extra != nil {
+		extra(fs)
+	}
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: gosync sync [flags] SRC DEST...\n\nMirrors the contents of SRC into each DEST.\n\nFlags:")
+		fmt.Fprintf(stderr, "Usage: gosync %s [flags] SRC DEST...\n\n%s\n\nFlags:\n", name, usage)
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return nil, err
 		}
-		return usagef("%v", err)
+		return nil, usagef("%v", err)
 	}
 	if len(pos) < 2 {
-		return usagef("sync needs SRC and at least one DEST")
+		return nil, usagef("%s needs SRC and at least one DEST", name)
 	}
 	if f.wholeFile && f.noWholeFile {
-		return usagef("--whole-file and --no-whole-file exclude each other")
+		return nil, usagef("--whole-file and --no-whole-file exclude each other")
 	}
 	if f.compressLevel < -1 || f.compressLevel > 4 {
-		return usagef("--compress-level must be 0 to 4, not %d", f.compressLevel)
+		return nil, usagef("--compress-level must be 0 to 4, not %d", f.compressLevel)
 	}
 	if f.ssh.Port < 0 || f.ssh.Port > 65535 {
-		return usagef("--ssh-port must be 1 to 65535, not %d", f.ssh.Port)
+		return nil, usagef("--ssh-port must be 1 to 65535, not %d", f.ssh.Port)
 	}
 	level := slog.LevelInfo
 	if f.verbose {
 		level = slog.LevelDebug
 	}
-	log, err := newLogger(stderr, f.logFormat, level)
-	if err != nil {
-		return err
+	if c.log, err = newLogger(stderr, f.logFormat, level); err != nil {
+		return nil, err
 	}
-	src := pos[0]
-	dests := make([]endpoint.Endpoint, 0, len(pos)-1)
+	c.src = pos[0]
 	for _, d := range pos[1:] {
 		e, err := endpoint.Parse(d)
 		if err != nil {
-			return usagef("%v", err)
+			return nil, usagef("%v", err)
 		}
 		if !e.Remote() {
-			if err := checkLocalDest(src, e.Path); err != nil {
-				return err
+			if err := checkLocalDest(c.src, e.Path); err != nil {
+				return nil, err
 			}
 		}
-		dests = append(dests, e)
+		c.dests = append(c.dests, e)
 	}
-
-	matcher, err := ignore.Load(src, f.excludes)
+	c.matcher, err = ignore.Load(c.src, f.excludes)
 	if err != nil {
 		var pe *ignore.PatternError
 		if errors.As(err, &pe) && pe.File == "--exclude" {
-			return usagef("%v", err)
+			return nil, usagef("%v", err)
 		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseCommand("sync", "Mirrors the contents of SRC into each DEST once.", args, stderr, nil)
+	if err != nil {
 		return err
 	}
+	f, log, src, dests, matcher := c.f, c.log, c.src, c.dests, c.matcher
 	source, err := engine.ScanSource(ctx, src, matcher, f.checksum)
 	if err != nil {
 		return err
