@@ -36,6 +36,7 @@ type Live struct {
 	After func(ctx context.Context, m Mirror, items []Item)
 
 	state string // last logged connection state, to log changes only
+	items []Item // changes of the batch being applied, for After
 }
 
 // BatchReport describes one applied batch (or full sync) of one mirror.
@@ -106,6 +107,7 @@ func (l *Live) options() Options {
 	opt := l.Opt
 	opt.Ignore = l.Ignore.Load()
 	opt.Logger = l.Log
+	opt.OnItem = func(it Item) { l.items = append(l.items, it) }
 	return opt
 }
 
@@ -192,6 +194,7 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 			src.Close()
 			src = newSrc
 		}
+		l.items = l.items[:0]
 		res := sess.Apply(ctx, src, b.Paths)
 		switch {
 		case res.Err == nil:
@@ -209,6 +212,9 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 			continue
 		}
 		l.report(BatchReport{Mirror: l.Name, Kind: "batch", Result: res, Latency: time.Since(b.First)})
+		if l.After != nil && len(l.items) > 0 {
+			l.After(ctx, m, l.items)
+		}
 	}
 }
 

@@ -36,6 +36,10 @@ type Mirror interface {
 	// Barrier waits until every operation written before it is applied
 	// and returns those that failed.
 	Barrier(ctx context.Context) ([]OpError, error)
+	// Run runs a shell command in the mirror directory on the mirror's
+	// host, with stdin as its input, and returns its exit code and the
+	// tail of its output (--on-sync).
+	Run(ctx context.Context, cmd string, stdin []byte) (code int, output string, err error)
 	// BytesSent counts bytes written to the transport so far.
 	BytesSent() int64
 	Close() error
@@ -187,6 +191,8 @@ func (c *Client) read() {
 			m.Sig = append([]byte(nil), m.Sig...) // the frame buffer is reused
 			id = m.ID
 		case *wire.Done:
+			id = m.ID
+		case *wire.RunDone:
 			id = m.ID
 		case *wire.Error:
 			id = m.ID
@@ -374,6 +380,29 @@ func (c *Client) Barrier(ctx context.Context) ([]OpError, error) {
 	c.opErrs = nil
 	c.mu.Unlock()
 	return errs, nil
+}
+
+func (c *Client) Run(ctx context.Context, cmd string, stdin []byte) (int, string, error) {
+	id, ch, err := c.request()
+	if err != nil {
+		return 0, "", err
+	}
+	defer c.forget(id)
+	if err := c.send(&wire.Run{ID: id, Cmd: cmd, Stdin: stdin}); err != nil {
+		return 0, "", err
+	}
+	if err := c.flush(); err != nil {
+		return 0, "", err
+	}
+	m, err := c.wait(ctx, ch)
+	if err != nil {
+		return 0, "", err
+	}
+	d, ok := m.(*wire.RunDone)
+	if !ok {
+		return 0, "", fmt.Errorf("%w: unexpected answer type %d to run", wire.ErrFrame, m.Type())
+	}
+	return d.Code, d.Output, nil
 }
 
 func (c *Client) Writer() Writer { return clientWriter{c} }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,9 +12,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
@@ -176,6 +179,56 @@ func refusedRoot(abs string) string {
 
 func (s *server) send(m wire.Msg) error { return s.conn.WriteMsg(m) }
 
+// runTimeout bounds an --on-sync command: the mirror's next batch waits
+// for it.
+const runTimeout = time.Minute
+
+// run executes an --on-sync command in the mirror directory.
+func (s *server) run(m *wire.Run) *wire.RunDone {
+	done := &wire.RunDone{ID: m.ID, Code: -1}
+	if s.root == nil {
+		done.Output = errNoRoot.Error()
+		return done
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, runTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", m.Cmd)
+	cmd.Dir = s.root.Name()
+	cmd.Stdin = bytes.NewReader(m.Stdin)
+	out := &tailBuffer{max: wire.MaxErrorMsg}
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Run()
+	done.Output = out.String()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		done.Code = 0
+	case ctx.Err() != nil:
+		done.Output += fmt.Sprintf("\n(killed after %s)", runTimeout)
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		done.Code = ee.ExitCode()
+	default:
+		done.Output += err.Error()
+	}
+	return done
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	b   []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.b) }
+
 // opError reports a failed operation to the client.
 func (s *server) opError(id uint64, p string, err error) error {
 	code := wire.CodeOther
@@ -252,6 +305,8 @@ func (s *server) handle(m wire.Msg) error {
 		return s.fileAbort()
 	case *wire.Barrier:
 		return s.send(&wire.Done{ID: m.ID})
+	case *wire.Run:
+		return s.send(s.run(m))
 	default:
 		return fmt.Errorf("%w: unexpected message type %d from client", wire.ErrFrame, m.Type())
 	}

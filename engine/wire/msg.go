@@ -36,6 +36,8 @@ const (
 	TBarrier   Type = 16 // client: acknowledge when everything before is applied
 	TDone      Type = 17 // agent: barrier acknowledgement
 	TError     Type = 18 // agent: an operation failed
+	TRun       Type = 19 // client: run a shell command in the mirror directory (--on-sync)
+	TRunDone   Type = 20 // agent: the command ended
 )
 
 // Limits on what a peer may send.
@@ -167,6 +169,22 @@ const (
 	CodeAborted    = 8
 )
 
+// Run asks the agent to run Cmd with sh -c in the mirror directory, Stdin
+// on its standard input.
+type Run struct {
+	ID    uint64
+	Cmd   string
+	Stdin []byte
+}
+
+// RunDone reports how a Run ended: its exit code (-1 if it could not
+// start or was killed) and the tail of its combined output.
+type RunDone struct {
+	ID     uint64
+	Code   int
+	Output string
+}
+
 type Error struct {
 	ID   uint64
 	Path string
@@ -192,6 +210,8 @@ func (*FileAbort) Type() Type { return TFileAbort }
 func (*Barrier) Type() Type   { return TBarrier }
 func (*Done) Type() Type      { return TDone }
 func (*Error) Type() Type     { return TError }
+func (*Run) Type() Type       { return TRun }
+func (*RunDone) Type() Type   { return TRunDone }
 
 func (m *Hello) appendPayload(e *enc) {
 	e.raw([]byte(Magic))
@@ -278,6 +298,9 @@ func (m *Error) appendPayload(e *enc) {
 	e.str(m.Msg)
 }
 
+func (m *Run) appendPayload(e *enc)     { e.uvarint(m.ID); e.str(m.Cmd); e.bytes(m.Stdin) }
+func (m *RunDone) appendPayload(e *enc) { e.uvarint(m.ID); e.varint(int64(m.Code)); e.str(m.Output) }
+
 // Decode parses one frame payload of type t. The returned message may alias
 // payload (FileData.Data does); copy what must outlive the next read.
 func Decode(t Type, payload []byte) (Msg, error) {
@@ -362,6 +385,17 @@ func Decode(t Type, payload []byte) (Msg, error) {
 		}
 		x.Code = int(code)
 		x.Msg = d.str(MaxErrorMsg)
+		m = x
+	case TRun:
+		m = &Run{ID: d.uvarint(), Cmd: d.str(MaxErrorMsg), Stdin: d.bytes(MaxFrame)}
+	case TRunDone:
+		x := &RunDone{ID: d.uvarint()}
+		code := d.varint()
+		if code < -1 || code > 255 {
+			d.fail(fmt.Errorf("exit code %d out of range", code))
+		}
+		x.Code = int(code)
+		x.Output = d.str(MaxErrorMsg)
 		m = x
 	default:
 		return nil, fmt.Errorf("unknown message type %d", t)

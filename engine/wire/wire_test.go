@@ -37,6 +37,8 @@ func sampleMsgs() []Msg {
 		&Barrier{ID: 8},
 		&Done{ID: 8},
 		&Error{ID: 7, Path: "f", Code: CodeNoSpace, Msg: "disk full"},
+		&Run{ID: 9, Cmd: "systemctl reload php-fpm", Stdin: []byte("a\nb\n")},
+		&RunDone{ID: 9, Code: -1, Output: "killed"},
 	}
 }
 
