@@ -48,6 +48,27 @@ func Run(t *testing.T, dial Dial) {
 	t.Run("SourceChangesWhileRead", s.sourceChanges)
 	t.Run("ConcurrentMirrors", s.concurrentMirrors)
 	t.Run("BasisChangedAfterSignature", s.basisChanged)
+	t.Run("RunCommand", s.runCommand)
+}
+
+// --on-sync commands run in the mirror directory with the paths on stdin;
+// their exit code and output come back, a failure is not an error.
+func (s *suite) runCommand(t *testing.T) {
+	_, dst := dirs(t)
+	m := s.dial(t, dst, engine.ClientOptions{Create: true})
+	defer m.Close()
+	code, out, err := m.Run(context.Background(), "pwd; cat; echo oops >&2; exit 3", []byte("a.txt\nb/c.txt\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, _ := filepath.EvalSymlinks(dst)
+	if code != 3 || !strings.Contains(out, real+"\na.txt\nb/c.txt\noops") {
+		t.Fatalf("code %d output %q", code, out)
+	}
+	// The session goes on after a command.
+	if _, err := m.Barrier(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 type suite struct{ dial Dial }
