@@ -37,6 +37,9 @@ type Live struct {
 
 	state string // last logged connection state, to log changes only
 	items []Item // changes of the batch being applied, for After
+	// hashes keeps source content hashes across reconciliations, so
+	// each costs a metadata walk plus reading what changed.
+	hashes fstree.HashCache
 }
 
 // BatchReport describes one applied batch (or full sync) of one mirror.
@@ -116,7 +119,7 @@ func (l *Live) full(ctx context.Context, sess *Session, kind string, checksum bo
 	start := time.Now()
 	opt := l.options()
 	sess.opt = opt
-	src, err := ScanSource(ctx, l.SourceDir, opt.Ignore, checksum)
+	src, err := ScanSourceCached(ctx, l.SourceDir, opt.Ignore, checksum, &l.hashes)
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,12 @@ var ErrSource = errors.New("source")
 // ScanSource lists dir, leaving out what m ignores. With hash set, regular
 // files get content hashes.
 func ScanSource(ctx context.Context, dir string, m *ignore.Matcher, hash bool) (*Source, error) {
+	return ScanSourceCached(ctx, dir, m, hash, nil)
+}
+
+// ScanSourceCached is ScanSource taking content hashes from cache where
+// files did not change since the cache saw them.
+func ScanSourceCached(ctx context.Context, dir string, m *ignore.Matcher, hash bool, cache *fstree.HashCache) (*Source, error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -63,9 +69,16 @@ func ScanSource(ctx context.Context, dir string, m *ignore.Matcher, hash bool) (
 	unix.CloseOnExec(fd)
 	s := &Source{Dir: dir, Root: root, fd: fd}
 	s.RootEnt, _ = fstree.FromFileInfo("", rfi)
+	wopt := fstree.WalkOptions{Hash: hash}
+	if hash && cache != nil {
+		cache.Begin()
+		defer cache.End()
+		wopt.HashFunc = cache.Hash
+	}
 	err = fstree.Walk(ctx, d, fstree.WalkOptions{
-		Hash: hash,
-		Skip: func(rel string, isDir bool) bool { return m != nil && m.Match(rel, isDir) },
+		Hash:     wopt.Hash,
+		HashFunc: wopt.HashFunc,
+		Skip:     func(rel string, isDir bool) bool { return m != nil && m.Match(rel, isDir) },
 		OnError: func(rel string, err error) {
 			s.Errors = append(s.Errors, OpError{Path: rel, Msg: errString(err)})
 		},

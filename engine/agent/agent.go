@@ -110,8 +110,9 @@ type server struct {
 	gid    int
 	dirs   map[string]int // open directory descriptors by relative path
 	file   *openFile
-	wbuf   *bufio.Writer  // reused by every received file
-	hash   *blake3.Hasher // likewise
+	hashes fstree.HashCache // content hashes across the scans of a session
+	wbuf   *bufio.Writer    // reused by every received file
+	hash   *blake3.Hasher   // likewise
 }
 
 func (s *server) close() {
@@ -386,10 +387,15 @@ func (s *server) walk(sub string, hash bool, onErr func(string, error), fn func(
 	}
 	dir := os.NewFile(uintptr(dupfd), displayPath(sub))
 	defer dir.Close()
+	if hash && sub == "" {
+		s.hashes.Begin()
+		defer s.hashes.End()
+	}
 	return fstree.Walk(s.ctx, dir, fstree.WalkOptions{
-		Prefix:  sub,
-		Hash:    hash,
-		OnError: onErr,
+		Prefix:   sub,
+		Hash:     hash,
+		HashFunc: s.hashes.Hash,
+		OnError:  onErr,
 		Temp: func(rel string) {
 			if err := s.root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				s.log.Warn("cannot remove leftover temporary", slog.String("path", rel), slog.String("err", err.Error()))
