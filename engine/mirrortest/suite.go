@@ -533,6 +533,11 @@ func (s *suite) sourceChanges(t *testing.T) {
 		got, err := os.ReadFile(filepath.Join(dst, "hot.bin"))
 		switch {
 		case len(res.Failed) == 1 && res.Failed[0].Path == "hot.bin":
+			// Caught by the client's stat after the read, not by the agent
+			// refusing a file that is longer or shorter than announced.
+			if !strings.Contains(res.Failed[0].Msg, "changed while being read") {
+				t.Fatalf("reported as %q", res.Failed[0].Msg)
+			}
 			// Reported; whatever is on the mirror must still be whole.
 			if err == nil && !realState(got, versions) {
 				t.Fatal("a torn file is on the mirror")
