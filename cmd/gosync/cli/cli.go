@@ -40,6 +40,7 @@ const usageText = `gosync keeps mirrors of a directory up to date.
 
 Usage:
   gosync sync [flags] SRC DEST...    mirror the contents of SRC into each DEST once
+  gosync watch [flags] SRC DEST...   mirror, then keep every DEST up to date until interrupted
   gosync agent ROOT                  serve a mirror on stdin/stdout (started by gosync itself)
   gosync version
 
@@ -48,18 +49,27 @@ SRC's contents go into DEST, with or without a trailing slash.
 Run 'gosync sync -h' for the flags.
 `
 
-// Main runs the command line and returns the exit code.
+// Main runs the command line and returns the exit code. SIGINT and
+// SIGTERM end it.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return MainContext(ctx, args, stdin, stdout, stderr)
+}
+
+// MainContext is Main ending when ctx does (tests cancel it instead of
+// sending signals).
+func MainContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText)
 		return ExitUsage
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	var err error
 	switch args[0] {
 	case "sync":
 		err = runSync(ctx, args[1:], stdout, stderr)
+	case "watch":
+		err = runWatch(ctx, args[1:], stdout, stderr)
 	case "agent":
 		err = runAgent(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "--version":
@@ -71,7 +81,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usageText)
 		return ExitOK
 	default:
-		err = usagef("unknown command %q (want sync or agent)", args[0])
+		err = usagef("unknown command %q (want sync, watch or agent)", args[0])
 	}
 	return exitCode(err, stderr)
 }
