@@ -30,8 +30,16 @@ func TestNewRejectsMissingOrNonDirectoryRoot(t *testing.T) {
 }
 
 func TestRunTwice(t *testing.T) {
-	h := start(t, Options{}, hooks{}, nil)
-	if err := h.w.Run(context.Background(), make(chan Batch)); err == nil {
+	w, err := New(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := w.Run(ctx, make(chan Batch)); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := w.Run(context.Background(), make(chan Batch)); err == nil {
 		t.Fatal("second Run: no error")
 	}
 }

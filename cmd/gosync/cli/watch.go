@@ -29,7 +29,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var w watchFlags
 	c, err := parseCommand("watch", "Mirrors the contents of SRC into each DEST, then keeps every DEST up to date\nuntil interrupted. Deletes propagate unless --no-delete.", args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&w.noDelete, "no-delete", false, "keep entries on the mirrors that SRC no longer has")
-		fs.DurationVar(&w.debounce, "debounce", 20*time.Millisecond, "quiet `time` after the last change before a batch ships")
+		fs.DurationVar(&w.debounce, "debounce", 10*time.Millisecond, "quiet `time` after the last change before a batch ships")
 		fs.DurationVar(&w.maxDelay, "max-delay", time.Second, "longest `time` a change waits while changes keep coming")
 		fs.DurationVar(&w.reconcile, "reconcile", 5*time.Minute, "compare everything by content every `interval` (0: never)")
 		fs.StringVar(&w.onSync, "on-sync", "", "run `command` on each mirror's host after each applied batch, changed paths on its stdin")

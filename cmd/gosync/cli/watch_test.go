@@ -34,7 +34,9 @@ func (s *syncBuffer) String() string {
 }
 
 // watching runs `gosync watch` until the test ends and returns its log.
-func watching(t *testing.T, args ...string) *syncBuffer {
+func watching(t *testing.T, args ...string) *syncBuffer { return watchingTB(t, args...) }
+
+func watchingTB(t testing.TB, args ...string) *syncBuffer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
@@ -195,7 +197,9 @@ func TestWatchIgnoreFileEdit(t *testing.T) {
 
 func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
 
-func waitFor(t *testing.T, log *syncBuffer, cond func() bool, what string) {
+func waitTB(t testing.TB, log *syncBuffer, cond func() bool) { waitFor(t, log, cond, "wait") }
+
+func waitFor(t testing.TB, log *syncBuffer, cond func() bool, what string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
