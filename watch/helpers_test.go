@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -97,13 +98,22 @@ func checkBatch(t *testing.T, b Batch) {
 	if b.First.IsZero() {
 		t.Errorf("batch without First: %v", b.Changes)
 	}
+	subtrees := make(map[string]bool)
 	for i, c := range b.Changes {
 		if i > 0 && b.Changes[i-1].Path >= c.Path {
-			t.Errorf("batch not sorted or has duplicates at %q: %v", c.Path, b.Changes)
+			t.Errorf("batch not sorted or has duplicates at %q", c.Path)
 		}
-		for _, s := range b.Changes {
-			if s.Subtree && s.Path != c.Path && (s.Path == "" || strings.HasPrefix(c.Path, s.Path+"/")) {
-				t.Errorf("%q listed below subtree %q", c.Path, s.Path)
+		if c.Subtree {
+			subtrees[c.Path] = true
+		}
+	}
+	for _, c := range b.Changes {
+		if c.Path != "" && subtrees[""] {
+			t.Errorf("%q listed beside the root subtree", c.Path)
+		}
+		for i := range len(c.Path) {
+			if c.Path[i] == '/' && subtrees[c.Path[:i]] {
+				t.Errorf("%q listed below subtree %q", c.Path, c.Path[:i])
 			}
 		}
 	}
@@ -122,7 +132,10 @@ func covers(c Change, path string, exact bool) bool {
 // also by a subtree above it) and returns the batches read.
 func (h *harness) waitFor(exact bool, paths ...string) []Batch {
 	h.t.Helper()
-	missing := slices.Clone(paths)
+	missing := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		missing[p] = true
+	}
 	var got []Batch
 	timeout := time.NewTimer(patience)
 	defer timeout.Stop()
@@ -131,11 +144,21 @@ func (h *harness) waitFor(exact bool, paths ...string) []Batch {
 		case b := <-h.out:
 			checkBatch(h.t, b)
 			got = append(got, b)
-			missing = slices.DeleteFunc(missing, func(p string) bool {
-				return slices.ContainsFunc(b.Changes, func(c Change) bool { return covers(c, p, exact) })
-			})
+			for _, c := range b.Changes {
+				if c.Subtree && c.Path == "" && !exact {
+					clear(missing)
+				}
+				delete(missing, c.Path)
+				if c.Subtree && !exact {
+					for p := range missing {
+						if covers(c, p, false) {
+							delete(missing, p)
+						}
+					}
+				}
+			}
 		case <-timeout.C:
-			h.t.Fatalf("not reported within %v: %q; batches read: %v", patience, missing, got)
+			h.t.Fatalf("not reported within %v: %q; batches read: %v", patience, slices.Sorted(maps.Keys(missing)), got)
 		}
 	}
 	return got

@@ -280,6 +280,7 @@ func TestBurstIsBatched(t *testing.T) {
 		write(t, h.path(p), "x")
 	}
 	got := h.waitFor(false, want...)
+	t.Logf("%d files in %d batches", files, len(got))
 	if len(got) > 10 {
 		t.Errorf("%d files written in a burst came in %d batches", files, len(got))
 	}

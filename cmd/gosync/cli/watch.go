@@ -107,7 +107,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if reload {
 			if m, err := ignore.Load(c.src, f.excludes); err != nil {
 				log.Error("ignore rules not reloaded; keeping the previous ones", slog.String("err", err.Error()))
-			} else if m != rules.Load() {
+			} else if !sameRules(m, rules.Load()) {
 				rules.Store(m)
 				watcher.SetIgnore(m)
 				paths = []queue.Path{{Rel: "", Subtree: true}}
@@ -123,6 +123,22 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// sameRules reports whether two matchers hold the same rules, so a
+// rescan that did not change .gosyncignore causes no reload (SetIgnore
+// itself reports a rescan of everything).
+func sameRules(a, b *ignore.Matcher) bool {
+	ra, rb := a.Rules(), b.Rules()
+	if len(ra) != len(rb) {
+		return false
+	}
+	for i := range ra {
+		if ra[i].String() != rb[i].String() {
+			return false
+		}
+	}
+	return true
 }
 
 func logBatch(log *slog.Logger, r engine.BatchReport) {
