@@ -115,24 +115,24 @@ func (l *Live) options() Options {
 }
 
 // full scans the source and compares everything.
-func (l *Live) full(ctx context.Context, sess *Session, kind string, checksum bool) (*Source, error) {
+func (l *Live) full(ctx context.Context, sess *Session, kind string, checksum bool) error {
 	start := time.Now()
 	opt := l.options()
 	sess.opt = opt
 	src, err := ScanSourceCached(ctx, l.SourceDir, opt.Ignore, checksum, &l.hashes)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, e := range src.Errors {
 		l.Log.Warn("cannot read source path; not mirrored", slog.String("path", e.Path), slog.String("err", e.Msg))
 	}
 	res := sess.Full(ctx, src, checksum)
+	src.Close()
 	if res.Err != nil {
-		src.Close()
-		return nil, res.Err
+		return res.Err
 	}
 	l.report(BatchReport{Mirror: l.Name, Kind: kind, Result: res, Latency: time.Since(start)})
-	return src, nil
+	return nil
 }
 
 // serve runs one connection: catch up, then batches until the mirror is
@@ -141,11 +141,9 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 	sess := NewSession(m, l.options())
 	// Everything queued so far is covered by the full sync that follows.
 	l.Queue.TryTake()
-	src, err := l.full(ctx, sess, kind, false)
-	if err != nil {
+	if err := l.full(ctx, sess, kind, false); err != nil {
 		return err
 	}
-	defer func() { src.Close() }()
 	l.setState("connected", slog.LevelInfo)
 
 	var reconcile <-chan time.Time
@@ -161,16 +159,13 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 		case <-ctx.Done():
 			return nil
 		case <-reconcile:
-			newSrc, err := l.full(ctx, sess, "reconcile", true)
-			if err != nil {
+			if err := l.full(ctx, sess, "reconcile", true); err != nil {
 				if errors.Is(err, ErrMirrorLost) || ctx.Err() != nil {
 					return err
 				}
 				l.Log.Error("reconciliation failed", slog.String("mirror", l.Name), slog.String("err", err.Error()))
 				continue
 			}
-			src.Close()
-			src = newSrc
 		case <-l.Queue.Ready():
 		}
 		b, ok := l.Queue.TryTake()
@@ -185,20 +180,17 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 			deferred = nil
 		}
 		sess.opt = l.options()
-		// The source directory replaced (rm -rf site && mkdir site):
-		// reopen it, or reads would go to the old, deleted one.
-		if replaced(src) {
-			newSrc, err := ScanSource(ctx, l.SourceDir, sess.opt.Ignore, false)
-			if err != nil {
-				deferred, deferredFirst = b.Paths, b.First
-				l.Log.Warn("source directory is missing; waiting for it", slog.String("mirror", l.Name), slog.String("err", err.Error()))
-				continue
-			}
-			src.Close()
-			src = newSrc
+		// Opened per batch: a descriptor kept open would keep a removed
+		// source directory alive and hide its removal from the watcher.
+		src, err := OpenSource(l.SourceDir)
+		if err != nil {
+			deferred, deferredFirst = b.Paths, b.First
+			l.Log.Warn("source directory is missing; waiting for it", slog.String("mirror", l.Name), slog.String("err", err.Error()))
+			continue
 		}
 		l.items = l.items[:0]
 		res := sess.Apply(ctx, src, b.Paths)
+		src.Close()
 		switch {
 		case res.Err == nil:
 		case errors.Is(res.Err, ErrMirrorLost):
@@ -228,11 +220,4 @@ func (l *Live) report(r BatchReport) {
 	if l.OnBatch != nil {
 		l.OnBatch(r)
 	}
-}
-
-// replaced reports whether the source directory now is another directory
-// than the one src has open.
-func replaced(src *Source) bool {
-	cur, err := fstree.StatPath(src.Dir)
-	return err != nil || cur.Dev != src.RootEnt.Dev || cur.Ino != src.RootEnt.Ino
 }

@@ -36,53 +36,30 @@ func ScanSource(ctx context.Context, dir string, m *ignore.Matcher, hash bool) (
 // ScanSourceCached is ScanSource taking content hashes from cache where
 // files did not change since the cache saw them.
 func ScanSourceCached(ctx context.Context, dir string, m *ignore.Matcher, hash bool, cache *fstree.HashCache) (*Source, error) {
-	fi, err := os.Stat(dir)
+	s, err := OpenSource(dir)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w %s does not exist", ErrSource, dir)
-		}
-		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, errors.Unwrap(err))
+		return nil, err
 	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("%w %s is not a directory (gosync mirrors a directory's contents)", ErrSource, dir)
+	wopt := fstree.WalkOptions{
+		Hash: hash,
+		Skip: func(rel string, isDir bool) bool { return m != nil && m.Match(rel, isDir) },
+		OnError: func(rel string, err error) {
+			s.Errors = append(s.Errors, OpError{Path: rel, Msg: errString(err)})
+		},
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, errors.Unwrap(err))
-	}
-	d, err := root.Open(".")
-	if err != nil {
-		root.Close()
-		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, errors.Unwrap(err))
-	}
-	defer d.Close()
-	rfi, err := d.Stat()
-	if err != nil {
-		root.Close()
-		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, err)
-	}
-	fd, err := unix.Dup(int(d.Fd()))
-	if err != nil {
-		root.Close()
-		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, err)
-	}
-	unix.CloseOnExec(fd)
-	s := &Source{Dir: dir, Root: root, fd: fd}
-	s.RootEnt, _ = fstree.FromFileInfo("", rfi)
-	wopt := fstree.WalkOptions{Hash: hash}
 	if hash && cache != nil {
 		cache.Begin()
 		defer cache.End()
 		wopt.HashFunc = cache.Hash
 	}
-	err = fstree.Walk(ctx, d, fstree.WalkOptions{
-		Hash:     wopt.Hash,
-		HashFunc: wopt.HashFunc,
-		Skip:     func(rel string, isDir bool) bool { return m != nil && m.Match(rel, isDir) },
-		OnError: func(rel string, err error) {
-			s.Errors = append(s.Errors, OpError{Path: rel, Msg: errString(err)})
-		},
-	}, func(e *fstree.Entry) error {
+	fd, err := unix.Dup(s.fd)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, err)
+	}
+	d := os.NewFile(uintptr(fd), dir)
+	defer d.Close()
+	err = fstree.Walk(ctx, d, wopt, func(e *fstree.Entry) error {
 		if e.Kind == fstree.Other {
 			s.Special = append(s.Special, e.Path)
 			return nil
@@ -97,11 +74,32 @@ func ScanSourceCached(ctx context.Context, dir string, m *ignore.Matcher, hash b
 	return s, nil
 }
 
-// Close releases the source directory.
-func (s *Source) Close() error {
-	unix.Close(s.fd)
-	return s.Root.Close()
+// OpenSource opens the source directory without listing it, for syncing
+// a batch of named paths. Close it soon: an open descriptor keeps a
+// removed directory alive, and the kernel reports its removal to the
+// watcher only when the last one is closed.
+func OpenSource(dir string) (*Source, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		switch {
+		case errors.Is(err, unix.ENOENT):
+			return nil, fmt.Errorf("%w %s does not exist", ErrSource, dir)
+		case errors.Is(err, unix.ENOTDIR):
+			return nil, fmt.Errorf("%w %s is not a directory (gosync mirrors a directory's contents)", ErrSource, dir)
+		}
+		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, err)
+	}
+	root, err := fstree.StatAt(fd, ".")
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, err)
+	}
+	root.Path = ""
+	return &Source{Dir: dir, fd: fd, RootEnt: root}, nil
 }
+
+// Close releases the source directory.
+func (s *Source) Close() error { return unix.Close(s.fd) }
 
 // open opens a regular file of the source for reading, refusing a
 // symlink anywhere on its path (the tree changed since the scan).

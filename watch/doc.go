@@ -28,6 +28,8 @@
 //     keep following the moved directories and report paths as if nothing
 //     happened; nothing tells the watcher that the root path now names
 //     something else.
+//   - A directory reachable under two paths in the tree (a bind mount) is
+//     watched under one of them: inotify has one watch per inode.
 //   - A polled subtree (after the watch limit was hit) costs a walk of it
 //     every PollInterval. Each poll first retries to watch the polled
 //     directories, so raising fs.inotify.max_user_watches ends the polling

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -73,11 +74,14 @@ func (w *Watcher) watchTree(rel string, id devIno, full bool) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		w.log.Warn("cannot list a watched directory", slog.String("path", rel), slog.Any("err", err))
 	}
+	// Only directories, in name order, so that which ones are watched
+	// when the limit is reached does not depend on the listing's order.
+	ents = slices.DeleteFunc(ents, func(e fs.DirEntry) bool {
+		return !e.IsDir() || strings.HasPrefix(e.Name(), TempPrefix)
+	})
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	rules := w.rules.Load()
 	for _, e := range ents {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), TempPrefix) {
-			continue
-		}
 		crel := join(rel, e.Name())
 		if rules.Match(crel, true) {
 			w.ignored[crel] = true

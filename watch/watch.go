@@ -186,7 +186,9 @@ func newWatcher(root string, opt Options, h hooks) (*Watcher, error) {
 // SetIgnore replaces the ignore rules, say after .gosyncignore changed. The
 // watcher then re-walks the tree, watching directories that are no longer
 // ignored and dropping the watches of those that now are, and reports
-// Change{Path: "", Subtree: true}.
+// Change{Path: "", Subtree: true}. That change is the watcher's own doing:
+// a caller that reloads the rules when it sees the root rescanned must not
+// reload again because of it.
 func (w *Watcher) SetIgnore(m *ignore.Matcher) {
 	w.rules.Store(m)
 	select {
@@ -233,6 +235,11 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Batch) error {
 		var flushC, pollC <-chan time.Time
 		if !w.pend.empty() {
 			at := w.pend.due(w.opt.Debounce, w.opt.MaxDelay)
+			if ready != nil {
+				// The receiver is busy: merge into its batch only
+				// once in a while, not after every quiet window.
+				at = w.pend.first.Add(w.opt.MaxDelay)
+			}
 			if !at.Equal(flushAt) {
 				flush.Reset(time.Until(at))
 				flushAt = at
@@ -287,6 +294,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Batch) error {
 			ready = &b
 		case outC <- b:
 			ready = nil
+			flushAt = time.Time{} // due again by the usual rule
 		case <-pollC:
 			pollArmed = false
 			if w.rootGone {

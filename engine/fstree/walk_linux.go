@@ -254,6 +254,3 @@ func entryFromStat(rel string, st *unix.Stat_t) Entry {
 	return e
 }
 
-// StatPath describes the entry at an absolute or working-directory
-// relative path, without following a final symlink.
-func StatPath(path string) (Entry, error) { return StatAt(unix.AT_FDCWD, path) }
