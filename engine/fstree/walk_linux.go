@@ -253,4 +253,3 @@ func entryFromStat(rel string, st *unix.Stat_t) Entry {
 	}
 	return e
 }
-
