@@ -53,6 +53,7 @@ type Writer interface {
 	Symlink(path, target string, meta wire.Meta) error
 	SetMeta(path string, kind fstree.Kind, meta wire.Meta) error
 	Delete(path string, kind fstree.Kind) error
+	Rename(from, to string, kind fstree.Kind) error
 	BeginFile(path string, size int64, meta wire.Meta, blockSize int) error
 	Data(p []byte) error
 	Copy(block uint64, count uint32) error
@@ -435,6 +436,9 @@ func (w clientWriter) SetMeta(p string, kind fstree.Kind, meta wire.Meta) error 
 }
 func (w clientWriter) Delete(p string, kind fstree.Kind) error {
 	return w.c.send(&wire.Delete{ID: w.id(), Path: p, Kind: kind})
+}
+func (w clientWriter) Rename(from, to string, kind fstree.Kind) error {
+	return w.c.send(&wire.Rename{ID: w.id(), From: from, To: to, Kind: kind})
 }
 func (w clientWriter) BeginFile(p string, size int64, meta wire.Meta, blockSize int) error {
 	return w.c.send(&wire.FileBegin{ID: w.id(), Path: p, Size: size, Meta: meta, BlockSize: blockSize})

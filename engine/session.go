@@ -98,7 +98,11 @@ func (s *Session) apply(ctx context.Context, src *Source, paths []queue.Path, re
 	if !s.opt.AllowEmptySource && sc.deletes() && src.empty() {
 		return fmt.Errorf("%w: %s has no entries; not deleting anything on %s until it has content again", ErrSourceGone, src.Dir, s.m.Name())
 	}
-	p, err := execute(ctx, src, entries, root, dst, s.m, opt, res)
+	moves := sc.moves()
+	if len(moves) > 0 {
+		dst = sortedEntries(sc.dst)
+	}
+	p, err := execute(ctx, src, entries, root, dst, moves, s.m, opt, res)
 	if err != nil {
 		return err
 	}
@@ -206,6 +210,62 @@ func (sc *scope) walk(ctx context.Context, dir string) error {
 	})
 }
 
+// moves pairs entries gone from the source with new ones of the same
+// inode: renames in the source. The mirror renames its copy (and, for a
+// directory, everything below moves with it) instead of receiving the
+// content again; sc.dst is rewritten to show the mirror after the move,
+// so the plan only fixes what differs beyond the move.
+func (sc *scope) moves() []move {
+	type id struct{ dev, ino uint64 }
+	fresh := map[id]string{}
+	for k, e := range sc.entries {
+		if _, onMirror := sc.dst[k]; !onMirror && e.Ino != 0 {
+			fresh[id{e.Dev, e.Ino}] = k
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	var moves []move
+	for _, from := range sortedEntries(sc.dst) {
+		if _, still := sc.entries[from.Path]; still || from.Ino == 0 {
+			continue
+		}
+		to, ok := fresh[id{from.Dev, from.Ino}]
+		if !ok || sc.entries[to].Kind != from.Kind || underAny(from.Path, moves) {
+			continue
+		}
+		parent := parentDir(to)
+		if _, ok := sc.dst[parent]; parent != "" && !ok {
+			continue // its new parent is not on the mirror yet: send it
+		}
+		if strings.HasPrefix(to, from.Path+"/") {
+			continue
+		}
+		moves = append(moves, move{from: from.Path, to: to, kind: from.Kind})
+		delete(fresh, id{from.Dev, from.Ino})
+		// The mirror after the move.
+		prefix := from.Path + "/"
+		for k, d := range sc.dst {
+			if k == from.Path || strings.HasPrefix(k, prefix) {
+				delete(sc.dst, k)
+				d.Path = to + k[len(from.Path):]
+				sc.dst[d.Path] = d
+			}
+		}
+	}
+	return moves
+}
+
+func underAny(p string, moves []move) bool {
+	for _, m := range moves {
+		if p == m.from || strings.HasPrefix(p, m.from+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // deletes reports whether the batch may delete something on the mirror.
 func (sc *scope) deletes() bool {
 	for k := range sc.dst {
@@ -235,8 +295,11 @@ func (s *Session) record(p *plan) {
 	}
 	var deleted []string
 	for _, it := range p.items {
-		if it.Action == Deleted && !failed[it.Path] {
+		switch {
+		case it.Action == Deleted && !failed[it.Path]:
 			deleted = append(deleted, it.Path)
+		case it.Action == Renamed:
+			deleted = append(deleted, it.Target) // the old path is gone either way or unknown
 		}
 	}
 	for _, d := range deleted {

@@ -44,6 +44,7 @@ const (
 	Updated Action = "updated"
 	MetaSet Action = "meta"
 	Deleted Action = "deleted"
+	Renamed Action = "renamed" // Target holds the old path
 )
 
 // Item is one change to one path of one mirror.
@@ -64,6 +65,7 @@ type Stats struct {
 	Created  int
 	Updated  int
 	MetaOnly int
+	Renamed  int // moved on the mirror instead of sent again
 	Deleted  int // entries removed, contents of removed directories included
 	Literal  int64
 	Matched  int64
@@ -121,13 +123,22 @@ func sync1(ctx context.Context, src *Source, m Mirror, opt Options, res *Result)
 		return nil, err
 	}
 	res.Failed = append(res.Failed, scanErrs...)
-	return execute(ctx, src, src.Entries, src.RootEnt, dstList, m, opt, res)
+	return execute(ctx, src, src.Entries, src.RootEnt, dstList, nil, m, opt, res)
+}
+
+// move is a rename in the source that the mirror repeats instead of
+// receiving the content again.
+type move struct {
+	from, to string
+	kind     fstree.Kind
 }
 
 // execute makes the mirror's entries dstList match the source entries
 // (both in walk order, both covering the same scope: the whole tree, or
 // the paths of a watch batch).
-func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstree.Entry, dstList []fstree.Entry, m Mirror, opt Options, res *Result) (*plan, error) {
+// moves are applied first; dstList already shows their entries at the
+// new paths.
+func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstree.Entry, dstList []fstree.Entry, moves []move, m Mirror, opt Options, res *Result) (*plan, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -211,6 +222,16 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 	}
 
 	w := m.Writer()
+	for _, mv := range moves {
+		p.items = append(p.items, Item{Mirror: m.Name(), Action: Renamed, Kind: mv.kind, Path: mv.to, Target: mv.from})
+		p.touch(mv.from)
+		p.touch(mv.to)
+		if !opt.DryRun {
+			if err := w.Rename(mv.from, mv.to, mv.kind); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for _, d := range conflicts {
 		if err := p.remove(w, d); err != nil {
 			return nil, err
@@ -552,6 +573,8 @@ func (p *plan) emit(failed []OpError) {
 			st.MetaOnly++
 		case Deleted:
 			st.Deleted += it.Count
+		case Renamed:
+			st.Renamed++
 		}
 		st.Literal += it.Literal
 		st.Matched += it.Matched

@@ -294,6 +294,10 @@ func (s *server) handle(m wire.Msg) error {
 		if err := s.delete(m); err != nil {
 			return s.opError(m.ID, m.Path, err)
 		}
+	case *wire.Rename:
+		if err := s.rename(m); err != nil {
+			return s.opError(m.ID, m.To, err)
+		}
 	case *wire.FileBegin:
 		return s.fileBegin(m)
 	case *wire.FileData:
@@ -675,4 +679,34 @@ func (s *server) delete(m *wire.Delete) error {
 		return s.root.RemoveAll(m.Path)
 	}
 	return s.root.Remove(m.Path)
+}
+
+// rename moves an entry within the mirror: both parents are resolved
+// without symlinks, the source must be of the kind the client saw, and a
+// directory is never replaced.
+func (s *server) rename(m *wire.Rename) error {
+	if m.From == "" || m.To == "" || m.From == m.To || strings.HasPrefix(m.To, m.From+"/") {
+		return &wire.PathError{Path: m.To, Why: "cannot move " + displayPath(m.From) + " there"}
+	}
+	fromDir, err := s.dir(parentOf(m.From))
+	if err != nil {
+		return err
+	}
+	e, err := fstree.StatAt(fromDir, baseOf(m.From))
+	if err != nil {
+		return err
+	}
+	if e.Kind != m.Kind {
+		return fmt.Errorf("%w: %s is a %s, expected a %s", errMismatch, m.From, e.Kind, m.Kind)
+	}
+	toDir, err := s.dir(parentOf(m.To))
+	if err != nil {
+		return err
+	}
+	if t, err := fstree.StatAt(toDir, baseOf(m.To)); err == nil && t.Kind == fstree.Dir {
+		return fmt.Errorf("%w: a directory is in the way", errMismatch)
+	}
+	s.forget(m.From)
+	s.forget(m.To)
+	return unix.Renameat(fromDir, baseOf(m.From), toDir, baseOf(m.To))
 }

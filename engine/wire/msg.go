@@ -38,6 +38,7 @@ const (
 	TError     Type = 18 // agent: an operation failed
 	TRun       Type = 19 // client: run a shell command in the mirror directory (--on-sync)
 	TRunDone   Type = 20 // agent: the command ended
+	TRename    Type = 21 // client: move an entry (a rename in the source)
 )
 
 // Limits on what a peer may send.
@@ -169,6 +170,14 @@ const (
 	CodeAborted    = 8
 )
 
+// Rename moves the entry at From, of kind Kind, to To (replacing a
+// non-directory there); the parent of To must exist.
+type Rename struct {
+	ID       uint64
+	From, To string
+	Kind     fstree.Kind
+}
+
 // Run asks the agent to run Cmd with sh -c in the mirror directory, Stdin
 // on its standard input.
 type Run struct {
@@ -211,6 +220,7 @@ func (*Barrier) Type() Type   { return TBarrier }
 func (*Done) Type() Type      { return TDone }
 func (*Error) Type() Type     { return TError }
 func (*Run) Type() Type       { return TRun }
+func (*Rename) Type() Type    { return TRename }
 func (*RunDone) Type() Type   { return TRunDone }
 
 func (m *Hello) appendPayload(e *enc) {
@@ -298,6 +308,12 @@ func (m *Error) appendPayload(e *enc) {
 	e.str(m.Msg)
 }
 
+func (m *Rename) appendPayload(e *enc) {
+	e.uvarint(m.ID)
+	e.str(m.From)
+	e.str(m.To)
+	e.uvarint(uint64(m.Kind))
+}
 func (m *Run) appendPayload(e *enc)     { e.uvarint(m.ID); e.str(m.Cmd); e.bytes(m.Stdin) }
 func (m *RunDone) appendPayload(e *enc) { e.uvarint(m.ID); e.varint(int64(m.Code)); e.str(m.Output) }
 
@@ -386,6 +402,8 @@ func Decode(t Type, payload []byte) (Msg, error) {
 		x.Code = int(code)
 		x.Msg = d.str(MaxErrorMsg)
 		m = x
+	case TRename:
+		m = &Rename{ID: d.uvarint(), From: d.path(), To: d.path(), Kind: d.kind()}
 	case TRun:
 		m = &Run{ID: d.uvarint(), Cmd: d.str(MaxErrorMsg), Stdin: d.bytes(MaxFrame)}
 	case TRunDone:

@@ -39,6 +39,7 @@ func sampleMsgs() []Msg {
 		&Error{ID: 7, Path: "f", Code: CodeNoSpace, Msg: "disk full"},
 		&Run{ID: 9, Cmd: "systemctl reload php-fpm", Stdin: []byte("a\nb\n")},
 		&RunDone{ID: 9, Code: -1, Output: "killed"},
+		&Rename{ID: 10, From: "a/old.txt", To: "b/new.txt", Kind: fstree.File},
 	}
 }
 

@@ -348,6 +348,8 @@ func formatItem(it engine.Item, multi bool) string {
 	}
 	fmt.Fprintf(&b, "%-8s %-7s %s", it.Action, it.Kind, quotePath(it.Path))
 	switch {
+	case it.Action == engine.Renamed:
+		b.WriteString(" <- " + quotePath(it.Target))
 	case it.Kind == fstree.Symlink && it.Action != engine.Deleted && it.Action != engine.MetaSet:
 		b.WriteString(" -> " + quotePath(it.Target))
 	case it.Kind == fstree.File && (it.Action == engine.Created || it.Action == engine.Updated):

@@ -143,7 +143,7 @@ func sameRules(a, b *ignore.Matcher) bool {
 
 func logBatch(log *slog.Logger, r engine.BatchReport) {
 	s := r.Result.Stats
-	changed := s.Created + s.Updated + s.MetaOnly
+	changed := s.Created + s.Updated + s.MetaOnly + s.Renamed
 	if r.Kind == "batch" && changed == 0 && s.Deleted == 0 && len(r.Result.Failed) == 0 {
 		return // events that changed nothing on the mirror (temporaries, ignored paths)
 	}
