@@ -45,7 +45,9 @@ type WalkOptions struct {
 // root. Symbolic links are reported, never followed; the walk never leaves
 // dir's file system subtree through a link, whatever it says.
 func Walk(ctx context.Context, dir *os.File, opt WalkOptions, fn func(*Entry) error) error {
-	fd, err := unix.Dup(int(dir.Fd()))
+	// A new open file description, not a dup: a dup shares the directory
+	// offset, and a second walk of a cached descriptor would list nothing.
+	fd, err := unix.Openat(int(dir.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("walk %s: %w", dir.Name(), err)
 	}

@@ -49,6 +49,28 @@ func Run(t *testing.T, dial Dial) {
 	t.Run("ConcurrentMirrors", s.concurrentMirrors)
 	t.Run("BasisChangedAfterSignature", s.basisChanged)
 	t.Run("RunCommand", s.runCommand)
+	t.Run("ScanTwiceOneSession", s.scanTwice)
+}
+
+// A watch session lists the mirror again on the same connection at every
+// reconciliation; the second listing must be as complete as the first.
+func (s *suite) scanTwice(t *testing.T) {
+	src, dst := dirs(t)
+	richTree(t, src)
+	mustSync(t, s.sync(t, src, dst, engine.Options{}))
+	m := s.dial(t, dst, engine.ClientOptions{})
+	defer m.Close()
+	var counts []int
+	for _, hash := range []bool{false, true, true, false} {
+		ents, errs, err := m.Scan(context.Background(), "", hash)
+		if err != nil || len(errs) > 0 {
+			t.Fatal(err, errs)
+		}
+		counts = append(counts, len(ents))
+	}
+	if counts[0] == 0 || counts[1] != counts[0] || counts[2] != counts[0] || counts[3] != counts[0] {
+		t.Fatalf("entries per listing: %v", counts)
+	}
 }
 
 // --on-sync commands run in the mirror directory with the paths on stdin;

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,7 +81,14 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			Opt:       o,
 			Reconcile: w.reconcile,
 			Log:       log,
-			OnBatch:   func(r engine.BatchReport) { logBatch(log, r) },
+			OnBatch: func(r engine.BatchReport) {
+				logBatch(log, r)
+				if r.Kind != "batch" {
+					// A full comparison leaves tree-sized garbage; hand it
+					// back now rather than idle with it for minutes.
+					debug.FreeOSMemory()
+				}
+			},
 		}
 		if w.onSync != "" {
 			cmd := w.onSync
