@@ -89,11 +89,30 @@ const maxAttempts = 3
 
 // Sync makes m a copy of src.
 func Sync(ctx context.Context, src *Source, m Mirror, opt Options) Result {
+	return SyncFrom(ctx, func() (*Source, error) { return src, nil }, m, opt)
+}
+
+// SyncFrom is Sync with the source still being scanned: the mirror's
+// listing is requested first, so both trees are walked at once, then
+// source() waits for the source.
+func SyncFrom(ctx context.Context, source func() (*Source, error), m Mirror, opt Options) Result {
 	start := time.Now()
 	sentBefore := m.BytesSent()
 	res := Result{Mirror: m.Name()}
-	res.Stats.Scanned = len(src.Entries)
-	_, err := sync1(ctx, src, m, opt, &res)
+	err := func() error {
+		dstList, scanErrs, err := m.Scan(ctx, "", opt.Checksum)
+		if err != nil {
+			return err
+		}
+		res.Failed = append(res.Failed, scanErrs...)
+		src, err := source()
+		if err != nil {
+			return err
+		}
+		res.Stats.Scanned = len(src.Entries)
+		_, err = execute(ctx, src, src.Entries, src.RootEnt, dstList, nil, m, opt, &res)
+		return err
+	}()
 	res.Stats.Sent = m.BytesSent() - sentBefore
 	res.Stats.Duration = time.Since(start)
 	res.Err = err

@@ -154,18 +154,36 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	f, log, src, dests, matcher := c.f, c.log, c.src, c.dests, c.matcher
-	source, err := engine.ScanSource(ctx, src, matcher, f.checksum)
+	// SRC is checked before anything is created on a mirror; then it is
+	// walked while the mirrors are reached and listed.
+	probe, err := engine.OpenSource(src)
 	if err != nil {
 		return err
 	}
-	defer source.Close()
-	for _, p := range source.Special {
-		log.Warn("skipping special file (FIFO, socket or device)", slog.String("path", p))
-	}
-	partial := false
-	for _, e := range source.Errors {
-		log.Error("cannot read source path; not mirrored", slog.String("path", filepath.Join(src, e.Path)), slog.String("err", e.Msg))
-		partial = true
+	probe.Close()
+	var source *engine.Source
+	var srcErr error
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		source, srcErr = engine.ScanSource(ctx, src, matcher, f.checksum)
+		if srcErr != nil {
+			return
+		}
+		for _, p := range source.Special {
+			log.Warn("skipping special file (FIFO, socket or device)", slog.String("path", p))
+		}
+		for _, e := range source.Errors {
+			log.Error("cannot read source path; not mirrored", slog.String("path", filepath.Join(src, e.Path)), slog.String("err", e.Msg))
+		}
+	}()
+	getSource := func() (*engine.Source, error) {
+		select {
+		case <-scanned:
+			return source, srcErr
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 
 	opt := engine.Options{
@@ -196,10 +214,16 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			o.WholeFile = true // reading the old copy costs as much as writing the new one
 		}
 		wg.Go(func() {
-			results[i] = syncOne(ctx, source, d, o, f, log)
+			results[i] = syncOne(ctx, getSource, d, o, f, log)
 		})
 	}
 	wg.Wait()
+	<-scanned
+	if srcErr != nil {
+		return srcErr
+	}
+	defer source.Close()
+	partial := len(source.Errors) > 0
 
 	failed := false
 	for _, r := range results {
@@ -240,13 +264,13 @@ func mirrorError(r engine.Result) string {
 	return r.Mirror + ": " + msg
 }
 
-func syncOne(ctx context.Context, src *engine.Source, d endpoint.Endpoint, opt engine.Options, f syncFlags, log *slog.Logger) engine.Result {
+func syncOne(ctx context.Context, src func() (*engine.Source, error), d endpoint.Endpoint, opt engine.Options, f syncFlags, log *slog.Logger) engine.Result {
 	m, err := dialMirror(ctx, d, f, log)
 	if err != nil {
 		return engine.Result{Mirror: d.Raw, Err: err}
 	}
 	defer m.Close()
-	return engine.Sync(ctx, src, m, opt)
+	return engine.SyncFrom(ctx, src, m, opt)
 }
 
 // dialMirror connects to a local or remote mirror.
