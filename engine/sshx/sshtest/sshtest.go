@@ -13,6 +13,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -42,7 +43,9 @@ type Server struct {
 	UserKey     string // private key file the client uses
 	HostKey     ssh.PublicKey
 	RemoteCache string // XDG_CACHE_HOME of remote sessions: uploaded agents land below it
+	ConfigFile  string // the client's ssh config
 	cmd         *exec.Cmd
+	log         *os.File
 }
 
 // Start runs sshd for the test and points HOME at a client home that
@@ -50,35 +53,67 @@ type Server struct {
 // keys play no part.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	sshd, err := exec.LookPath("sshd")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/sshd", "/usr/local/sbin/sshd"} {
-			if _, err2 := os.Stat(p); err2 == nil {
-				sshd, err = p, nil
-			}
-		}
-	}
+	sshd, err := FindSSHD()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("sshd not found; CI must install openssh-server (see .ci/run)")
 		}
 		t.Skip("sshd not found; install openssh-server to run the SSH tests")
 	}
-	dir := t.TempDir()
-	s := &Server{Dir: dir, Home: filepath.Join(dir, "home"), RemoteCache: filepath.Join(dir, "remote-cache")}
-	hostKeyFile := filepath.Join(dir, "host_ed25519")
-	s.HostKey = writeKey(t, hostKeyFile)
-	if err := os.MkdirAll(filepath.Join(s.Home, ".ssh"), 0o700); err != nil {
+	s, err := Launch(sshd, t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.Stop)
+	t.Setenv("HOME", s.Home)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	return s
+}
+
+// FindSSHD locates the sshd binary.
+func FindSSHD() (string, error) {
+	if p, err := exec.LookPath("sshd"); err == nil {
+		return p, nil
+	}
+	for _, p := range []string{"/usr/sbin/sshd", "/usr/local/sbin/sshd"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("sshd not found; install openssh-server")
+}
+
+// Launch starts sshd with its files in dir and a client home in dir/home
+// that reaches it as Alias (paths in .ssh/config are absolute, so plain
+// ssh -F works too). Stop ends it. It does not touch the environment.
+func Launch(sshd, dir string) (*Server, error) {
+	s := &Server{Dir: dir, Home: filepath.Join(dir, "home"), RemoteCache: filepath.Join(dir, "remote-cache")}
+	hostKeyFile := filepath.Join(dir, "host_ed25519")
+	var err error
+	if s.HostKey, err = newKey(hostKeyFile); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(s.Home, ".ssh"), 0o700); err != nil {
+		return nil, err
+	}
 	s.UserKey = filepath.Join(s.Home, ".ssh", "id_ed25519")
-	userPub := writeKey(t, s.UserKey)
-	writeFile(t, filepath.Join(dir, "authorized_keys"), string(ssh.MarshalAuthorizedKey(userPub)))
+	userPub, err := newKey(s.UserKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(userPub), 0o600); err != nil {
+		return nil, err
+	}
 	if os.Geteuid() == 0 {
 		os.MkdirAll("/run/sshd", 0o755) // privilege separation directory
 	}
-	s.Port = freePort(t)
-	writeFile(t, filepath.Join(dir, "sshd_config"), fmt.Sprintf(`Port %d
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.Port = l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	config := fmt.Sprintf(`Port %d
 ListenAddress 127.0.0.1
 HostKey %s
 PidFile %s/sshd.pid
@@ -92,21 +127,20 @@ PermitRootLogin yes
 AllowTcpForwarding yes
 SetEnv XDG_CACHE_HOME=%s
 LogLevel ERROR
-`, s.Port, hostKeyFile, dir, dir, s.RemoteCache))
+`, s.Port, hostKeyFile, dir, dir, s.RemoteCache)
+	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(config), 0o600); err != nil {
+		return nil, err
+	}
 	s.cmd = exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
 	logFile, err := os.Create(filepath.Join(dir, "sshd.log"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
+	s.log = logFile
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start sshd: %v", err)
+		return nil, fmt.Errorf("start sshd: %w", err)
 	}
-	t.Cleanup(func() {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-		logFile.Close()
-	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
@@ -115,29 +149,50 @@ LogLevel ERROR
 			break
 		}
 		if time.Now().After(deadline) {
+			s.Stop()
 			log, _ := os.ReadFile(filepath.Join(dir, "sshd.log"))
-			t.Fatalf("sshd did not start listening on %s: %v\n%s", s.Addr(), err, log)
+			return nil, fmt.Errorf("sshd did not start listening on %s: %v\n%s", s.Addr(), err, log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	u, err := user.Current()
 	if err != nil {
-		t.Fatal(err)
+		s.Stop()
+		return nil, err
 	}
 	s.KnownHosts = filepath.Join(s.Home, ".ssh", "known_hosts")
-	writeFile(t, s.KnownHosts, fmt.Sprintf("[127.0.0.1]:%d %s", s.Port, ssh.MarshalAuthorizedKey(s.HostKey)))
-	writeFile(t, filepath.Join(s.Home, ".ssh", "config"), fmt.Sprintf(`Host %s
+	s.ConfigFile = filepath.Join(s.Home, ".ssh", "config")
+	kh := fmt.Sprintf("[127.0.0.1]:%d %s", s.Port, ssh.MarshalAuthorizedKey(s.HostKey))
+	cfg := fmt.Sprintf(`Host %s
   HostName 127.0.0.1
   Port %d
   User %s
-  IdentityFile ~/.ssh/id_ed25519
+  IdentityFile %s
   IdentitiesOnly yes
+  UserKnownHostsFile %s
   StrictHostKeyChecking yes
   ConnectTimeout 10
-`, Alias, s.Port, u.Username))
-	t.Setenv("HOME", s.Home)
-	t.Setenv("SSH_AUTH_SOCK", "")
-	return s
+`, Alias, s.Port, u.Username, s.UserKey, s.KnownHosts)
+	if err := os.WriteFile(s.KnownHosts, []byte(kh), 0o600); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if err := os.WriteFile(s.ConfigFile, []byte(cfg), 0o600); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Stop kills sshd.
+func (s *Server) Stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+	}
+	if s.log != nil {
+		s.log.Close()
+	}
 }
 
 // Addr is host:port of the server.
@@ -159,42 +214,29 @@ func (s *Server) AppendConfig(t testing.TB, text string) {
 // Kill stops the server abruptly, dropping every connection.
 func (s *Server) Kill() { s.cmd.Process.Kill() }
 
-func writeKey(t testing.TB, path string) ssh.PublicKey {
-	t.Helper()
+func newKey(path string) (ssh.PublicKey, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	block, err := ssh.MarshalPrivateKey(priv, "")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	writeFile(t, path, string(pem.EncodeToMemory(block)))
-	sp, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return nil, err
 	}
-	return sp
+	return ssh.NewPublicKey(pub)
 }
 
 // NewKey writes a fresh private key to path and returns its public half.
-func NewKey(t testing.TB, path string) ssh.PublicKey { return writeKey(t, path) }
-
-func writeFile(t testing.TB, path, content string) {
+func NewKey(t testing.TB, path string) ssh.PublicKey {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	k, err := newKey(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return k
 }
 
 // AgentMain lets a test binary serve as the gosync uploaded to the remote
