@@ -88,6 +88,9 @@ func FindSSHD() (string, error) {
 // ssh -F works too). Stop ends it. It does not touch the environment.
 func Launch(sshd, dir string) (*Server, error) {
 	s := &Server{Dir: dir, Home: filepath.Join(dir, "home"), RemoteCache: filepath.Join(dir, "remote-cache")}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	hostKeyFile := filepath.Join(dir, "host_ed25519")
 	var err error
 	if s.HostKey, err = newKey(hostKeyFile); err != nil {

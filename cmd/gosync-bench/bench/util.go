@@ -1,0 +1,267 @@
+package bench
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// measure runs cmd and returns its wall time and peak RSS in KiB.
+func measure(cmd *exec.Cmd) (time.Duration, int64, error) {
+	var errb bytes.Buffer
+	if cmd.Stderr == nil {
+		cmd.Stderr = &errb
+	}
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	var rss int64
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rss = ru.Maxrss
+		}
+	}
+	if err != nil {
+		return d, rss, fmt.Errorf("%s: %v: %s", cmd.Args[0], err, lastLine(errb.String()))
+	}
+	return d, rss, nil
+}
+
+func lastLine(s string) string {
+	s = string(bytes.TrimSpace([]byte(s)))
+	if i := bytes.LastIndexByte([]byte(s), '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// verify checks that dst is a copy of src: the same entries, kinds,
+// permission bits, symlink targets, file sizes, mtimes and contents.
+func verify(src, dst string) error {
+	type ent struct {
+		mode  fs.FileMode
+		size  int64
+		mtime int64
+		link  string
+		sum   [32]byte
+	}
+	list := func(root string) (map[string]ent, error) {
+		out := map[string]ent{}
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			if rel == "." {
+				return nil
+			}
+			fi, err := os.Lstat(p)
+			if err != nil {
+				return err
+			}
+			e := ent{mode: fi.Mode()}
+			switch {
+			case fi.Mode()&fs.ModeSymlink != 0:
+				e.link, _ = os.Readlink(p)
+			case fi.Mode().IsRegular():
+				e.size, e.mtime = fi.Size(), fi.ModTime().UnixNano()
+				f, err := os.Open(p)
+				if err != nil {
+					return err
+				}
+				h := sha256.New()
+				_, err = io.Copy(h, f)
+				f.Close()
+				if err != nil {
+					return err
+				}
+				copy(e.sum[:], h.Sum(nil))
+			}
+			out[rel] = e
+			return nil
+		})
+		return out, err
+	}
+	a, err := list(src)
+	if err != nil {
+		return err
+	}
+	b, err := list(dst)
+	if err != nil {
+		return err
+	}
+	for p, x := range a {
+		y, ok := b[p]
+		if !ok {
+			return fmt.Errorf("mirror lacks %s", p)
+		}
+		if x != y {
+			return fmt.Errorf("mirror's %s differs", p)
+		}
+	}
+	if len(b) != len(a) {
+		return fmt.Errorf("mirror has %d entries, source %d", len(b), len(a))
+	}
+	return nil
+}
+
+// smallTree writes n source-like files of 1-32 KiB in directories of 100.
+func smallTree(dir string, n int, seed uint64) error {
+	r := rand.New(rand.NewPCG(seed, 1))
+	for i := 0; i < n; i++ {
+		d := filepath.Join(dir, fmt.Sprintf("d%04d", i/100))
+		if i%100 == 0 {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+		}
+		size := 1024 + r.IntN(31*1024)
+		line := fmt.Sprintf("export function f%d(x) { return x * %d; } // generated source text\n", i, r.IntN(1000))
+		b := bytes.Repeat([]byte(line), size/len(line)+1)[:size]
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("f%05d.js", i)), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bigFile writes size bytes: the first half random, the second text-like.
+func bigFile(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := rand.New(rand.NewPCG(7, 7))
+	buf := make([]byte, 1<<20)
+	line := []byte("function render(props) { return props.items.map(i => i.name).join(', '); }\n")
+	for written := int64(0); written < size; {
+		n := min(int64(len(buf)), size-written)
+		if written < size/2 {
+			for i := range buf[:n] {
+				buf[i] = byte(r.Uint32())
+			}
+		} else {
+			for i := int64(0); i < n; i++ {
+				buf[i] = line[(written+i)%int64(len(line))]
+			}
+		}
+		if _, err := f.Write(buf[:n]); err != nil {
+			return err
+		}
+		written += n
+	}
+	return nil
+}
+
+// editScattered overwrites count random 100-byte ranges of the file.
+func editScattered(path string, count int, seed uint64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	r := rand.New(rand.NewPCG(seed, 3))
+	for i := 0; i < count; i++ {
+		b := make([]byte, 100)
+		for j := range b {
+			b[j] = byte(r.Uint32())
+		}
+		if _, err := f.WriteAt(b, r.Int64N(fi.Size()-100)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// proxy counts the bytes crossing it in both directions.
+type proxy struct {
+	l     net.Listener
+	bytes atomic.Int64
+	wg    sync.WaitGroup
+}
+
+func newProxy(target string) (*proxy, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &proxy{l: l}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				s, err := net.Dial("tcp", target)
+				if err != nil {
+					c.Close()
+					return
+				}
+				var inner sync.WaitGroup
+				inner.Add(2)
+				pipe := func(dst, src net.Conn) {
+					n, _ := io.Copy(dst, src)
+					p.bytes.Add(n)
+					dst.(*net.TCPConn).CloseWrite()
+					inner.Done()
+				}
+				go pipe(s, c)
+				go pipe(c, s)
+				inner.Wait()
+				c.Close()
+				s.Close()
+			}()
+		}
+	}()
+	return p, nil
+}
+
+func (p *proxy) port() int { return p.l.Addr().(*net.TCPAddr).Port }
+
+// take waits for connections to finish and returns the bytes counted
+// since the last take.
+func (p *proxy) take() int64 {
+	p.wg.Wait()
+	return p.bytes.Swap(0)
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func percentile(xs []float64, p float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
