@@ -54,7 +54,7 @@ func DialLocal(ctx context.Context, name, dir string, opt ClientOptions, log *sl
 type cmdTransport struct {
 	cmd    *exec.Cmd
 	stdin  io.Closer
-	stderr *bytes.Buffer
+	stderr *StderrBuffer
 	once   sync.Once
 	err    error
 }
@@ -79,38 +79,49 @@ func DialCommand(ctx context.Context, name string, argv []string, opt ClientOpti
 	if err != nil {
 		return nil, err
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &limitedBuffer{buf: &stderr, max: 64 << 10}
+	stderr := &StderrBuffer{Max: 64 << 10}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start agent for %s: %w", name, err)
 	}
-	t := &cmdTransport{cmd: cmd, stdin: stdin, stderr: &stderr}
+	t := &cmdTransport{cmd: cmd, stdin: stdin, stderr: stderr}
 	c, err := NewClient(ctx, name, stdout, stdin, t, opt)
 	if err != nil && errors.Is(err, ErrMirrorLost) {
 		t.Close()
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			return nil, fmt.Errorf("%w: agent said: %s", err, lastLine(msg))
+		if msg := stderr.LastLine(); msg != "" {
+			return nil, fmt.Errorf("%w: agent said: %s", err, msg)
 		}
 	}
 	return c, err
 }
 
-type limitedBuffer struct {
+// StderrBuffer keeps the first Max bytes an agent writes to its standard
+// error, for error messages; it is safe for concurrent use.
+type StderrBuffer struct {
+	Max int
 	mu  sync.Mutex
-	buf *bytes.Buffer
-	max int
+	buf bytes.Buffer
 }
 
-func (l *limitedBuffer) Write(p []byte) (int, error) {
+func (l *StderrBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if room := l.max - l.buf.Len(); room > 0 {
+	if room := l.Max - l.buf.Len(); room > 0 {
 		l.buf.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
 }
 
-func lastLine(s string) string {
+// String returns what was kept.
+func (l *StderrBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// LastLine returns the last non-empty line kept: usually the error.
+func (l *StderrBuffer) LastLine() string {
+	s := strings.TrimSpace(l.String())
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
 		return s[i+1:]
 	}

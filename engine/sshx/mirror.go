@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/gosync/gosync/engine"
 	"github.com/gosync/gosync/engine/endpoint"
@@ -45,8 +44,8 @@ func DialMirror(ctx context.Context, ep endpoint.Endpoint, opt Options, bin Bina
 		if errors.As(err, &he) {
 			return nil, fmt.Errorf("%s: %w", ep.Raw, err)
 		}
-		if msg := strings.TrimSpace(st.Stderr()); msg != "" {
-			return nil, fmt.Errorf("%w on %s: %s", ErrAgent, c.Name, lastLine(msg))
+		if msg := st.stderr.LastLine(); msg != "" {
+			return nil, fmt.Errorf("%w on %s: %s", ErrAgent, c.Name, msg)
 		}
 		return nil, fmt.Errorf("%s: %w", ep.Raw, err)
 	}

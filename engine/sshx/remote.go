@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/gosync/gosync/engine"
 )
 
 // Binary is the gosync executable that can be uploaded as an agent.
@@ -146,8 +148,8 @@ func run(ctx context.Context, c *Client, cmd string, stdin io.Reader) (string, e
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
 	if err := sess.Run(cmd); err != nil {
-		if msg := strings.TrimSpace(errb.String()); msg != "" {
-			return out.String(), errors.New(lastLine(msg))
+		if msg := lastLine(strings.TrimSpace(errb.String())); msg != "" {
+			return out.String(), errors.New(msg)
 		}
 		return out.String(), err
 	}
@@ -174,7 +176,7 @@ type Stream struct {
 	Stdin  io.WriteCloser
 	Stdout io.Reader
 	sess   *ssh.Session
-	stderr *limitedBuffer
+	stderr *engine.StderrBuffer
 	once   sync.Once
 	client *Client
 }
@@ -195,7 +197,7 @@ func StartAgent(c *Client, cmd string) (*Stream, error) {
 		sess.Close()
 		return nil, err
 	}
-	st := &Stream{Stdin: stdin, Stdout: stdout, sess: sess, stderr: &limitedBuffer{max: 16 << 10}, client: c}
+	st := &Stream{Stdin: stdin, Stdout: stdout, sess: sess, stderr: &engine.StderrBuffer{Max: 16 << 10}, client: c}
 	sess.Stderr = st.stderr
 	if err := sess.Start(cmd); err != nil {
 		sess.Close()
@@ -204,8 +206,6 @@ func StartAgent(c *Client, cmd string) (*Stream, error) {
 	return st, nil
 }
 
-// Stderr returns what the remote agent wrote to its standard error.
-func (s *Stream) Stderr() string { return s.stderr.String() }
 
 // Close ends the agent session and the SSH connection.
 func (s *Stream) Close() error {
@@ -215,27 +215,6 @@ func (s *Stream) Close() error {
 		s.client.Close()
 	})
 	return nil
-}
-
-type limitedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if room := l.max - l.buf.Len(); room > 0 {
-		l.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (l *limitedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // Platform maps `uname -sm` output to Go's GOOS and GOARCH names.

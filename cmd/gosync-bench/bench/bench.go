@@ -163,7 +163,7 @@ func run(c config, args []string, stdout, stderr io.Writer) error {
 			"Each tool ran %d times per workload, alternating with its peer; figures are medians, the ratio is\n"+
 			"the median of the per-pair ratios (gosync / peer: below 1 means gosync is faster or smaller).\n"+
 			"Every run was checked: the mirror must be a copy of the source (content, mode, mtime).\n"+
-			"RSS is the peak resident memory of the client-side process (for watchers: after the initial sync).\n\n%s\n%s\n",
+			"RSS is the peak resident memory of the client-side process tree, from GNU time (for watchers: VmRSS when idle after the initial sync).\n\n%s\n%s\n",
 			strings.Join(args, " "), time.Now().UTC().Format("2006-01-02"), c.pairs, table, facts)
 		if err := os.WriteFile(c.write, []byte(doc), 0o644); err != nil {
 			return err
@@ -207,7 +207,7 @@ func machineFacts(bin string) string {
 // distribution's packages when they are missing.
 func ensurePeers(log io.Writer) error {
 	var need []string
-	for bin, pkg := range map[string]string{"rsync": "rsync", "lsyncd": "lsyncd", "ssh": "openssh-client"} {
+	for bin, pkg := range map[string]string{"rsync": "rsync", "lsyncd": "lsyncd", "ssh": "openssh-client", "/usr/bin/time": "time"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			need = append(need, pkg)
 		}

@@ -14,24 +14,24 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
-// measure runs cmd and returns its wall time and peak RSS in KiB.
+// measure runs cmd under GNU time and returns its wall time and the peak
+// RSS of its process tree in KiB. (The rusage Go reads itself would
+// include this benchmark's own memory at fork time.)
 func measure(cmd *exec.Cmd) (time.Duration, int64, error) {
 	var errb bytes.Buffer
-	if cmd.Stderr == nil {
-		cmd.Stderr = &errb
-	}
+	timed := exec.Command("/usr/bin/time", append([]string{"-f", "gosync-bench-maxrss %M", cmd.Path}, cmd.Args[1:]...)...)
+	timed.Env, timed.Dir, timed.Stdout = cmd.Env, cmd.Dir, cmd.Stdout
+	timed.Stderr = &errb
 	start := time.Now()
-	err := cmd.Run()
+	err := timed.Run()
 	d := time.Since(start)
 	var rss int64
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			rss = ru.Maxrss
-		}
+	if i := bytes.LastIndex(errb.Bytes(), []byte("gosync-bench-maxrss ")); i >= 0 {
+		fmt.Sscanf(string(errb.Bytes()[i:]), "gosync-bench-maxrss %d", &rss)
+		errb.Truncate(i)
 	}
 	if err != nil {
 		return d, rss, fmt.Errorf("%s: %v: %s", cmd.Args[0], err, lastLine(errb.String()))
