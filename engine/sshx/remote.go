@@ -206,7 +206,6 @@ func StartAgent(c *Client, cmd string) (*Stream, error) {
 	return st, nil
 }
 
-
 // Close ends the agent session and the SSH connection.
 func (s *Stream) Close() error {
 	s.once.Do(func() {
