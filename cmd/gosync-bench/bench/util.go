@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -190,11 +189,23 @@ func editScattered(path string, count int, seed uint64) error {
 	return nil
 }
 
-// proxy counts the bytes crossing it in both directions.
+// proxy counts the bytes crossing it in both directions. Bytes are
+// counted as they are forwarded, so once a tool has finished, all it
+// exchanged is counted.
 type proxy struct {
 	l     net.Listener
 	bytes atomic.Int64
-	wg    sync.WaitGroup
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func newProxy(target string) (*proxy, error) {
@@ -209,25 +220,22 @@ func newProxy(target string) (*proxy, error) {
 			if err != nil {
 				return
 			}
-			p.wg.Add(1)
 			go func() {
-				defer p.wg.Done()
 				s, err := net.Dial("tcp", target)
 				if err != nil {
 					c.Close()
 					return
 				}
-				var inner sync.WaitGroup
-				inner.Add(2)
+				done := make(chan struct{}, 2)
 				pipe := func(dst, src net.Conn) {
-					n, _ := io.Copy(dst, src)
-					p.bytes.Add(n)
+					io.Copy(countingWriter{dst, &p.bytes}, src)
 					dst.(*net.TCPConn).CloseWrite()
-					inner.Done()
+					done <- struct{}{}
 				}
 				go pipe(s, c)
 				go pipe(c, s)
-				inner.Wait()
+				<-done
+				<-done
 				c.Close()
 				s.Close()
 			}()
@@ -238,12 +246,8 @@ func newProxy(target string) (*proxy, error) {
 
 func (p *proxy) port() int { return p.l.Addr().(*net.TCPAddr).Port }
 
-// take waits for connections to finish and returns the bytes counted
-// since the last take.
-func (p *proxy) take() int64 {
-	p.wg.Wait()
-	return p.bytes.Swap(0)
-}
+// take returns the bytes counted since the last take.
+func (p *proxy) take() int64 { return p.bytes.Swap(0) }
 
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
