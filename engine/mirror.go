@@ -103,7 +103,8 @@ type ClientOptions struct {
 	BuildID  string
 }
 
-// Handshake is the agent's half of a handshake failure.
+// HandshakeError is the agent's refusal at the handshake (an unusable
+// mirror directory, another protocol version).
 type HandshakeError struct{ Msg string }
 
 func (e *HandshakeError) Error() string { return e.Msg }

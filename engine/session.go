@@ -30,9 +30,6 @@ func NewSession(m Mirror, opt Options) *Session {
 	return &Session{m: m, opt: opt, state: map[string]fstree.Entry{}}
 }
 
-// Mirror returns the session's mirror.
-func (s *Session) Mirror() Mirror { return s.m }
-
 // Full compares the whole source with the whole mirror and repairs every
 // difference; with checksum it compares content too (reconciliation).
 func (s *Session) Full(ctx context.Context, src *Source, checksum bool) Result {
@@ -41,8 +38,7 @@ func (s *Session) Full(ctx context.Context, src *Source, checksum bool) Result {
 	start := time.Now()
 	sent := s.m.BytesSent()
 	res := Result{Mirror: s.m.Name()}
-	res.Stats.Scanned = len(src.Entries)
-	p, err := sync1(ctx, src, s.m, opt, &res)
+	p, err := sync1(ctx, func() (*Source, error) { return src, nil }, s.m, opt, &res)
 	res.Err = err
 	if err == nil && !opt.DryRun {
 		s.state = map[string]fstree.Entry{}

@@ -99,20 +99,7 @@ func SyncFrom(ctx context.Context, source func() (*Source, error), m Mirror, opt
 	start := time.Now()
 	sentBefore := m.BytesSent()
 	res := Result{Mirror: m.Name()}
-	err := func() error {
-		dstList, scanErrs, err := m.Scan(ctx, "", opt.Checksum)
-		if err != nil {
-			return err
-		}
-		res.Failed = append(res.Failed, scanErrs...)
-		src, err := source()
-		if err != nil {
-			return err
-		}
-		res.Stats.Scanned = len(src.Entries)
-		_, err = execute(ctx, src, src.Entries, src.RootEnt, dstList, nil, m, opt, &res)
-		return err
-	}()
+	_, err := sync1(ctx, source, m, opt, &res)
 	res.Stats.Sent = m.BytesSent() - sentBefore
 	res.Stats.Duration = time.Since(start)
 	res.Err = err
@@ -136,12 +123,19 @@ type plan struct {
 	buf     []byte // file read buffer, reused
 }
 
-func sync1(ctx context.Context, src *Source, m Mirror, opt Options, res *Result) (*plan, error) {
+// sync1 lists the mirror, waits for the source, and runs the plan for the
+// whole tree.
+func sync1(ctx context.Context, source func() (*Source, error), m Mirror, opt Options, res *Result) (*plan, error) {
 	dstList, scanErrs, err := m.Scan(ctx, "", opt.Checksum)
 	if err != nil {
 		return nil, err
 	}
 	res.Failed = append(res.Failed, scanErrs...)
+	src, err := source()
+	if err != nil {
+		return nil, err
+	}
+	res.Stats.Scanned = len(src.Entries)
 	return execute(ctx, src, src.Entries, src.RootEnt, dstList, nil, m, opt, res)
 }
 

@@ -9,7 +9,6 @@ package fstree
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 
 	"github.com/zeebo/blake3"
@@ -85,21 +84,5 @@ func HashReader(r io.Reader) (Hash, int64, error) {
 	return sum, n, nil
 }
 
-// HashFile hashes the regular file at path without following a final
-// symbolic link.
-func HashFile(path string) (Hash, error) {
-	f, err := openNoFollow(path)
-	if err != nil {
-		return Hash{}, err
-	}
-	defer f.Close()
-	sum, _, err := HashReader(f)
-	return sum, err
-}
-
 // NewHasher returns a streaming BLAKE3-256 hasher whose Sum matches HashReader.
 func NewHasher() *blake3.Hasher { return blake3.New() }
-
-func openNoFollow(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
-}

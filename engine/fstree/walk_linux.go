@@ -14,8 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const oNoFollow = unix.O_NOFOLLOW
-
 // WalkOptions tune a walk.
 type WalkOptions struct {
 	// Skip reports whether a path (and, for a directory, all below it) is
@@ -196,13 +194,10 @@ func readlinkat(fd int, name string) (string, error) {
 	}
 }
 
-// Stat describes the entry at rel below the open directory dir without
-// following a final symbolic link. rel's parent components are resolved
-// by the kernel relative to dir, so callers must pass a trusted rel (the
-// agent uses os.Root for untrusted names).
-func Stat(dir *os.File, rel string) (Entry, error) { return StatAt(int(dir.Fd()), rel) }
-
-// StatAt is Stat for a directory descriptor.
+// StatAt describes the entry at rel below the directory open as dirfd
+// without following a final symbolic link. rel's parent components are
+// resolved by the kernel relative to dirfd, so callers pass a trusted rel
+// or a name in a directory resolved with OpenBeneath.
 func StatAt(dirfd int, rel string) (Entry, error) {
 	var st unix.Stat_t
 	if err := unix.Fstatat(dirfd, rel, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {

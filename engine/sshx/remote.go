@@ -143,24 +143,18 @@ func run(ctx context.Context, c *Client, cmd string, stdin io.Reader) (string, e
 		return "", err
 	}
 	defer sess.Close()
-	var out, errb bytes.Buffer
-	sess.Stdout, sess.Stderr, sess.Stdin = &out, &errb, stdin
+	var out bytes.Buffer
+	errb := &engine.StderrBuffer{Max: 16 << 10}
+	sess.Stdout, sess.Stderr, sess.Stdin = &out, errb, stdin
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
 	if err := sess.Run(cmd); err != nil {
-		if msg := lastLine(strings.TrimSpace(errb.String())); msg != "" {
+		if msg := errb.LastLine(); msg != "" {
 			return out.String(), errors.New(msg)
 		}
 		return out.String(), err
 	}
 	return out.String(), nil
-}
-
-func lastLine(s string) string {
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
 }
 
 // shellQuote quotes s for a POSIX shell.

@@ -90,15 +90,10 @@ func TestAgentUploadedOnceThenReused(t *testing.T) {
 	treetest.Equal(t, src, dst, treetest.Options{})
 }
 
+// dialErr connects to the test server, expecting a failure.
 func dialErr(t *testing.T, opt sshx.Options) error {
 	t.Helper()
-	ep := endpoint.Endpoint{Raw: sshtest.Alias + ":" + t.TempDir(), Host: sshtest.Alias, Path: t.TempDir()}
-	m, err := sshx.DialMirror(context.Background(), ep, opt, self(t), engine.ClientOptions{Create: true})
-	if err == nil {
-		m.Close()
-		t.Fatal("connection succeeded")
-	}
-	return err
+	return dialAlias(t, sshtest.Alias, opt)
 }
 
 func TestUnknownHostKeyRefused(t *testing.T) {

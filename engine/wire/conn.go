@@ -14,7 +14,6 @@ import (
 // SSH session). One goroutine may read while another writes; neither side
 // is safe for concurrent use by several goroutines.
 type Conn struct {
-	raw    io.Writer
 	rawBuf *bufio.Writer // frames are written here, or into zenc
 	zenc   *zstd.Encoder
 	wbuf   *bufio.Writer // what WriteMsg writes to
@@ -43,7 +42,7 @@ func (c countWriter) Write(p []byte) (int, error) {
 
 // NewConn frames messages on r and w.
 func NewConn(r io.Reader, w io.Writer) *Conn {
-	c := &Conn{raw: w}
+	c := &Conn{}
 	c.rawBuf = bufio.NewWriterSize(countWriter{w, &c.Written}, 64<<10)
 	c.wbuf = c.rawBuf
 	c.rawR = bufio.NewReaderSize(r, 64<<10)
