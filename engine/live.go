@@ -3,7 +3,10 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +21,16 @@ import (
 // reconnection with capped backoff when the mirror is lost. One Live per
 // mirror, each in its own goroutine: a slow or unreachable mirror never
 // delays the others.
+//
+// Production is live while Live writes to it, so:
+//   - deletes wait until the source has been quiet for Settle and the
+//     path is still gone (a rebuild that removes and regenerates a tree
+//     never leaves a gap);
+//   - with KeepExtras, only what was deleted in the source while
+//     watching is deleted; what only the mirror had is kept;
+//   - a file still open for writing is held back until it is closed, or
+//     sent as it is every MaxHold while it never is;
+//   - a path that failed is retried with backoff.
 type Live struct {
 	Name      string
 	Dial      func(ctx context.Context) (Mirror, error)
@@ -28,11 +41,24 @@ type Live struct {
 	Ignore    *atomic.Pointer[ignore.Matcher]
 	Opt       Options
 	Reconcile time.Duration // 0: never
+	// Settle is how long the source must be quiet before deletes are
+	// applied; 0 applies them right after each batch.
+	Settle time.Duration
+	// MaxHold is the longest a file still open for writing is held back;
+	// then what it holds is sent, and again every MaxHold. 0: never hold.
+	MaxHold time.Duration
+	// KeepExtras keeps what only the mirror has (Session.KeepExtras).
+	KeepExtras bool
+	// Permanent tells a dial error that cannot fix itself (a refused host
+	// key, a refused login, an unusable directory): at the first
+	// connection it ends Run with that error; later ones are retried.
+	Permanent func(error) bool
 	Log       *slog.Logger
 	// OnBatch reports every applied batch and full sync.
 	OnBatch func(BatchReport)
-	// After runs after each applied batch that changed something, with
-	// the changed paths (the --on-sync hook); its failure is only logged.
+	// After runs after each applied batch or full sync that changed
+	// something, with the changes (the --on-sync hook); its failure is
+	// only logged.
 	After func(ctx context.Context, m Mirror, items []Item)
 
 	state string // last logged connection state, to log changes only
@@ -40,42 +66,79 @@ type Live struct {
 	// hashes keeps source content hashes across reconciliations, so
 	// each costs a metadata walk plus reading what changed.
 	hashes fstree.HashCache
+	sess   *Session
+	// connected is set once the first full sync is done: later
+	// connections catch up, and dial errors are retried whatever they are.
+	connected bool
+
+	quiet    time.Time            // when the source last changed, held files aside
+	deletes  map[string]bool      // deletes waiting for the source to settle
+	refused  time.Time            // quiet time at which the delete pass was last refused
+	held     map[string]time.Time // files being written, since when
+	holdPoll time.Time            // when held files were last looked at
+	retry    map[string]*retryState
+}
+
+type retryState struct {
+	attempts int
+	due      time.Time
+	msg      string
 }
 
 // BatchReport describes one applied batch (or full sync) of one mirror.
 type BatchReport struct {
 	Mirror  string
-	Kind    string // "initial", "batch", "catch-up", "reconcile"
+	Kind    string // "initial", "batch", "catch-up", "reconcile", "delete"
 	Result  Result
 	Latency time.Duration // from the first event of the batch to applied
+	// Items are the changes applied (valid during the OnBatch call).
+	Items []Item
 }
 
 const (
 	backoffMin = 250 * time.Millisecond
 	backoffMax = 30 * time.Second
+	// retryMin and retryMax bound the backoff for a path that failed.
+	retryMin = time.Second
+	retryMax = 2 * time.Minute
+	// holdPoll is how often files held back while being written are
+	// looked at again: the kernel tells no watcher when a file is closed.
+	holdPoll = 200 * time.Millisecond
 )
 
-// Run works until ctx ends.
-func (l *Live) Run(ctx context.Context) {
+// Run works until ctx ends. It returns an error only when the first
+// connection fails in a way Permanent says cannot fix itself.
+func (l *Live) Run(ctx context.Context) error {
 	backoff := backoffMin
 	kind := "initial"
+	l.deletes = map[string]bool{}
+	l.held = map[string]time.Time{}
+	l.retry = map[string]*retryState{}
 	for ctx.Err() == nil {
 		m, err := l.Dial(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				return nil
+			}
+			if !l.connected && l.Permanent != nil && l.Permanent(err) {
+				return err
 			}
 			l.setState("unreachable", slog.LevelError, slog.String("err", err.Error()), slog.Duration("retry_in", backoff))
 			sleep(ctx, backoff)
 			backoff = min(2*backoff, backoffMax)
 			continue
 		}
+		// Ctrl-C ends a transfer in flight at once, not when it is done.
+		stop := context.AfterFunc(ctx, func() { m.Close() })
 		err = l.serve(ctx, m, kind)
+		stop()
 		m.Close()
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
-		kind = "catch-up"
+		if l.connected {
+			kind = "catch-up"
+		}
 		if errors.Is(err, ErrMirrorLost) {
 			l.setState("lost", slog.LevelError, slog.String("err", err.Error()))
 			backoff = backoffMin
@@ -87,6 +150,7 @@ func (l *Live) Run(ctx context.Context) {
 		sleep(ctx, backoff)
 		backoff = min(2*backoff, backoffMax)
 	}
+	return nil
 }
 
 func (l *Live) setState(state string, level slog.Level, attrs ...slog.Attr) {
@@ -106,19 +170,38 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (l *Live) options() Options {
+// options are the options of the next batch or full sync.
+func (l *Live) options(deferDeletes bool) Options {
 	opt := l.Opt
 	opt.Ignore = l.Ignore.Load()
 	opt.Logger = l.Log
-	opt.OnItem = func(it Item) { l.items = append(l.items, it) }
+	opt.DeferDeletes = deferDeletes
+	onItem := l.Opt.OnItem
+	opt.OnItem = func(it Item) {
+		l.items = append(l.items, it)
+		if onItem != nil {
+			onItem(it)
+		}
+	}
+	if l.MaxHold > 0 {
+		opt.Writing = l.writing
+	}
 	return opt
 }
 
+// writing holds a file back while it is being written, up to MaxHold.
+func (l *Live) writing(path string) WritingAction {
+	if since, ok := l.held[path]; ok && time.Since(since) >= l.MaxHold {
+		return SendPrefix
+	}
+	return Hold
+}
+
 // full scans the source and compares everything.
-func (l *Live) full(ctx context.Context, sess *Session, kind string, checksum bool) error {
+func (l *Live) full(ctx context.Context, kind string, checksum bool) error {
 	start := time.Now()
-	opt := l.options()
-	sess.opt = opt
+	opt := l.options(true)
+	l.sess.SetOptions(opt)
 	src, err := ScanSourceCached(ctx, l.SourceDir, opt.Ignore, checksum, &l.hashes)
 	if err != nil {
 		return err
@@ -126,24 +209,38 @@ func (l *Live) full(ctx context.Context, sess *Session, kind string, checksum bo
 	for _, e := range src.Errors {
 		l.Log.Warn("cannot read source path; not mirrored", slog.String("path", e.Path), slog.String("err", e.Msg))
 	}
-	res := sess.Full(ctx, src, checksum)
+	l.items = l.items[:0]
+	res := l.sess.Full(ctx, src, checksum)
 	src.Close()
 	if res.Err != nil {
 		return res.Err
 	}
-	l.report(BatchReport{Mirror: l.Name, Kind: kind, Result: res, Latency: time.Since(start)})
+	if kind == "initial" && l.KeepExtras && len(res.Kept) > 0 {
+		l.Log.Warn(fmt.Sprintf("kept %d %s that only the mirror has: %s; --delete removes them", len(res.Kept), plural(len(res.Kept), "entry", "entries"), namesList(res.Kept, l.sess.state, 5)),
+			slog.String("mirror", l.Name))
+	}
+	l.after(res, nil, true)
+	l.report(ctx, BatchReport{Mirror: l.Name, Kind: kind, Result: res, Latency: time.Since(start)})
 	return nil
 }
 
 // serve runs one connection: catch up, then batches until the mirror is
 // lost or ctx ends.
 func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
-	sess := NewSession(m, l.options())
+	if l.sess == nil {
+		l.sess = NewSession(m, l.options(true))
+		l.sess.KeepExtras = l.KeepExtras
+	}
+	l.sess.Attach(m)
 	// Everything queued so far is covered by the full sync that follows.
-	l.Queue.TryTake()
-	if err := l.full(ctx, sess, kind, false); err != nil {
+	if _, ok := l.Queue.TryTake(); ok {
+		l.quiet = time.Now()
+	}
+	if err := l.full(ctx, kind, false); err != nil {
 		return err
 	}
+	l.quiet = time.Now() // deletes the full sync found wait like any other
+	l.connected = true
 	l.setState("connected", slog.LevelInfo)
 
 	var reconcile <-chan time.Time
@@ -152,72 +249,299 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 		defer t.Stop()
 		reconcile = t.C
 	}
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
 	var deferred []queue.Path // a batch held back while the source is gone
 	var deferredFirst time.Time
 	for {
+		wake.Reset(time.Until(l.nextWake()))
+		var paths []queue.Path
+		first := time.Now()
+		kind := "batch"
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-reconcile:
-			if err := l.full(ctx, sess, "reconcile", true); err != nil {
+			if err := l.full(ctx, "reconcile", true); err != nil {
 				if errors.Is(err, ErrMirrorLost) || ctx.Err() != nil {
 					return err
 				}
 				l.Log.Error("reconciliation failed", slog.String("mirror", l.Name), slog.String("err", err.Error()))
+			}
+			continue
+		case <-l.Queue.Ready():
+			b, ok := l.Queue.TryTake()
+			if !ok {
 				continue
 			}
-		case <-l.Queue.Ready():
-		}
-		b, ok := l.Queue.TryTake()
-		if !ok {
-			continue
+			paths, first = b.Paths, b.First
+			if l.changesSettled(paths) {
+				l.quiet = time.Now()
+			}
+		case <-wake.C:
+			paths, kind = l.duePaths()
+			if len(paths) == 0 {
+				continue
+			}
 		}
 		if len(deferred) > 0 {
-			b.Paths = append(b.Paths, deferred...)
-			if deferredFirst.Before(b.First) {
-				b.First = deferredFirst
+			paths = append(paths, deferred...)
+			if deferredFirst.Before(first) {
+				first = deferredFirst
 			}
 			deferred = nil
 		}
-		sess.opt = l.options()
-		// Opened per batch: a descriptor kept open would keep a removed
-		// source directory alive and hide its removal from the watcher.
-		src, err := OpenSource(l.SourceDir)
-		if err != nil {
-			deferred, deferredFirst = b.Paths, b.First
-			l.Log.Warn("source directory is missing; waiting for it", slog.String("mirror", l.Name), slog.String("err", err.Error()))
-			continue
-		}
-		l.items = l.items[:0]
-		res := sess.Apply(ctx, src, b.Paths)
-		src.Close()
+		err := l.apply(ctx, m, paths, first, kind)
 		switch {
-		case res.Err == nil:
-		case errors.Is(res.Err, ErrMirrorLost):
-			l.Queue.Requeue(b)
-			return res.Err
-		case errors.Is(res.Err, ErrSourceGone):
-			deferred, deferredFirst = b.Paths, b.First
-			l.Log.Warn("not applying deletes while the source is missing or empty", slog.String("mirror", l.Name), slog.String("source", l.SourceDir))
-			continue
+		case err == nil:
+		case errors.Is(err, ErrMirrorLost):
+			l.Queue.Requeue(queue.Batch{Paths: paths, First: first})
+			return err
 		case ctx.Err() != nil:
 			return nil
-		default:
-			l.Log.Error("batch not applied", slog.String("mirror", l.Name), slog.String("err", res.Err.Error()))
-			continue
-		}
-		l.report(BatchReport{Mirror: l.Name, Kind: "batch", Result: res, Latency: time.Since(b.First)})
-		if l.After != nil && len(l.items) > 0 {
-			l.After(ctx, m, l.items)
+		case errors.Is(err, ErrSourceGone) && kind != "delete":
+			deferred, deferredFirst = paths, first
+			l.Log.Warn("source directory is missing; waiting for it", slog.String("mirror", l.Name), slog.String("err", err.Error()))
 		}
 	}
 }
 
-func (l *Live) report(r BatchReport) {
-	for _, f := range r.Result.Failed {
-		l.Log.Error("not mirrored", slog.String("mirror", r.Mirror), slog.String("path", f.Path), slog.String("err", f.Msg))
+// changesSettled reports whether a batch holds a change other than to
+// files held back while being written: those do not keep the source
+// from being quiet, or a log written forever would hold deletes forever.
+func (l *Live) changesSettled(paths []queue.Path) bool {
+	for _, p := range paths {
+		if _, ok := l.held[p.Rel]; !ok || p.Subtree {
+			return true
+		}
 	}
+	return false
+}
+
+// nextWake is when the loop has internal work: the delete pass, a look at
+// held files, or a retry.
+func (l *Live) nextWake() time.Time {
+	next := time.Now().Add(time.Hour)
+	if len(l.deletes) > 0 && !l.quiet.Equal(l.refused) {
+		next = l.quiet.Add(l.Settle)
+	}
+	if len(l.held) > 0 {
+		if t := l.holdPoll.Add(holdPoll); t.Before(next) {
+			next = t
+		}
+	}
+	for _, r := range l.retry {
+		if r.due.Before(next) {
+			next = r.due
+		}
+	}
+	return next
+}
+
+// duePaths returns the internal work that is due: the delete pass once
+// the source has settled (it has priority: it must see the source as it
+// is after the quiet window), else held files and retries.
+func (l *Live) duePaths() ([]queue.Path, string) {
+	now := time.Now()
+	if len(l.deletes) > 0 && !l.quiet.Equal(l.refused) && !now.Before(l.quiet.Add(l.Settle)) {
+		paths := make([]queue.Path, 0, len(l.deletes))
+		for k := range l.deletes {
+			// As a subtree: a directory the source has again may still
+			// have old entries below it that it no longer has.
+			paths = append(paths, queue.Path{Rel: k, Subtree: true})
+		}
+		return paths, "delete"
+	}
+	var paths []queue.Path
+	if len(l.held) > 0 && !now.Before(l.holdPoll.Add(holdPoll)) {
+		l.holdPoll = now
+		for k := range l.held {
+			paths = append(paths, queue.Path{Rel: k})
+		}
+	}
+	for k, r := range l.retry {
+		if !now.Before(r.due) {
+			paths = append(paths, queue.Path{Rel: k})
+		}
+	}
+	return coalesce(paths), "batch"
+}
+
+// coalesce drops duplicates and paths below a subtree path, as a batch
+// from the queue has them.
+func coalesce(paths []queue.Path) []queue.Path {
+	slices.SortFunc(paths, func(a, b queue.Path) int { return strings.Compare(a.Rel, b.Rel) })
+	out := paths[:0]
+	for _, p := range paths {
+		if n := len(out); n > 0 && out[n-1].Rel == p.Rel {
+			out[n-1].Subtree = out[n-1].Subtree || p.Subtree
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// apply syncs the paths of one batch (kind "delete": the delete pass).
+func (l *Live) apply(ctx context.Context, m Mirror, paths []queue.Path, first time.Time, kind string) error {
+	l.sess.SetOptions(l.options(kind != "delete"))
+	// Opened per batch: a descriptor kept open would keep a removed
+	// source directory alive and hide its removal from the watcher.
+	src, err := OpenSource(l.SourceDir)
+	if err != nil {
+		if kind == "delete" {
+			l.refuseDeletes(fmt.Errorf("%w: %w", ErrSourceGone, err))
+		}
+		return fmt.Errorf("%w: %w", ErrSourceGone, err)
+	}
+	l.items = l.items[:0]
+	res := l.sess.Apply(ctx, src, paths)
+	src.Close()
+	switch {
+	case res.Err == nil:
+	case errors.Is(res.Err, ErrMirrorLost) || ctx.Err() != nil:
+		return res.Err
+	case kind == "delete":
+		l.refuseDeletes(res.Err)
+		return res.Err
+	case errors.Is(res.Err, ErrSourceGone):
+		return res.Err
+	default:
+		l.Log.Error("batch not applied; retrying", slog.String("mirror", l.Name), slog.String("err", res.Err.Error()))
+		for _, p := range paths {
+			l.failed(p.Rel, res.Err.Error())
+		}
+		return res.Err
+	}
+	if kind == "delete" {
+		clear(l.deletes)
+		l.refused = time.Time{}
+	}
+	for _, d := range res.Deferred {
+		l.deletes[d] = true
+	}
+	l.after(res, paths, false)
+	l.report(ctx, BatchReport{Mirror: l.Name, Kind: kind, Result: res, Latency: time.Since(first)})
+	return nil
+}
+
+// refuseDeletes logs why the delete pass did not run (--max-delete, an
+// empty source) once, and keeps the deletes until the source changes.
+func (l *Live) refuseDeletes(err error) {
+	if !l.refused.IsZero() && l.refused.Equal(l.quiet) {
+		return
+	}
+	l.refused = l.quiet
+	names := make([]string, 0, len(l.deletes))
+	for k := range l.deletes {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	l.Log.Error("deletes held back; they wait until the source changes, or restart with other flags",
+		slog.String("mirror", l.Name), slog.String("err", err.Error()),
+		slog.Int("paths", len(names)), slog.String("would_delete", namesList(names, nil, 5)))
+}
+
+// after updates held files and retries from a result: held files are
+// held since now if they were not already, the rest of the paths are
+// no longer held; failed paths are retried with backoff, the others no
+// longer. whole is a full sync covering every path.
+func (l *Live) after(res Result, paths []queue.Path, whole bool) {
+	covered := func(k string) bool {
+		if whole {
+			return true
+		}
+		for _, p := range paths {
+			if k == p.Rel || p.Subtree && (p.Rel == "" || strings.HasPrefix(k, p.Rel+"/")) {
+				return true
+			}
+		}
+		return false
+	}
+	heldNow := map[string]bool{}
+	now := time.Now()
+	for _, h := range res.Held {
+		heldNow[h] = true
+		if _, ok := l.held[h]; !ok {
+			l.held[h] = now
+			l.Log.Info("waiting for a file that is still being written", slog.String("mirror", l.Name), slog.String("path", h), slog.Duration("max_hold", l.MaxHold))
+		}
+	}
+	if len(l.held) > 0 && l.holdPoll.IsZero() {
+		l.holdPoll = now
+	}
+	for k := range l.held {
+		if !heldNow[k] && covered(k) {
+			delete(l.held, k)
+		}
+	}
+	failedNow := map[string]bool{}
+	for _, f := range res.Failed {
+		failedNow[f.Path] = true
+		l.failed(f.Path, f.Msg)
+	}
+	for k := range l.retry {
+		if !failedNow[k] && covered(k) {
+			delete(l.retry, k)
+		}
+	}
+}
+
+// failed schedules a retry of a path with backoff.
+func (l *Live) failed(path, msg string) {
+	r := l.retry[path]
+	if r == nil {
+		r = &retryState{}
+		l.retry[path] = r
+	}
+	r.attempts++
+	delay := retryMax
+	if r.attempts < 8 {
+		delay = min(retryMin<<(r.attempts-1), retryMax)
+	}
+	r.due = time.Now().Add(delay)
+	level := slog.LevelDebug
+	if r.attempts == 1 || msg != r.msg {
+		level = slog.LevelError
+	}
+	r.msg = msg
+	l.Log.LogAttrs(context.Background(), level, "not mirrored; will retry", slog.String("mirror", l.Name), slog.String("path", path),
+		slog.String("err", msg), slog.Duration("retry_in", delay))
+}
+
+func (l *Live) report(ctx context.Context, r BatchReport) {
+	r.Items = l.items
 	if l.OnBatch != nil {
 		l.OnBatch(r)
 	}
+	if l.After != nil && len(l.items) > 0 && !l.Opt.DryRun {
+		l.After(ctx, l.sess.m, l.items)
+	}
+}
+
+// namesList shows up to n names, directories with a trailing slash, then
+// how many more there are.
+func namesList(names []string, kinds map[string]fstree.Entry, n int) string {
+	var b strings.Builder
+	for i, name := range names {
+		if i == n {
+			fmt.Fprintf(&b, " and %d more", len(names)-n)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(name)
+		if e, ok := kinds[name]; ok && e.Kind == fstree.Dir {
+			b.WriteByte('/')
+		}
+	}
+	return b.String()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

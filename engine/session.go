@@ -23,18 +23,45 @@ type Session struct {
 	m     Mirror
 	opt   Options
 	state map[string]fstree.Entry
+	// KeepExtras makes deletes apply only to what gosync saw come from
+	// the source: an entry the mirror had before it appeared in the
+	// picture (user uploads on a server) is kept, as lsyncd's
+	// delete = 'running' does. Set it before the first Full.
+	KeepExtras bool
+	// only holds the mirror-only entries that KeepExtras spares, until
+	// the source makes one of them its own.
+	only map[string]bool
 }
 
 // NewSession starts keeping m in step with options opt.
 func NewSession(m Mirror, opt Options) *Session {
-	return &Session{m: m, opt: opt, state: map[string]fstree.Entry{}}
+	return &Session{m: m, opt: opt, state: map[string]fstree.Entry{}, only: map[string]bool{}}
 }
+
+// Attach continues the session on a new connection to the same mirror
+// (after a reconnect). What it remembers of the mirror is only a guide
+// until the next Full: the catch-up deletes what the source deleted
+// meanwhile and keeps what appeared on the mirror.
+func (s *Session) Attach(m Mirror) { s.m = m }
+
+// SetOptions replaces the options for the next Full or Apply.
+func (s *Session) SetOptions(opt Options) { s.opt = opt }
 
 // Full compares the whole source with the whole mirror and repairs every
 // difference; with checksum it compares content too (reconciliation).
 func (s *Session) Full(ctx context.Context, src *Source, checksum bool) Result {
 	opt := s.opt
 	opt.Checksum = checksum
+	if s.KeepExtras {
+		prev, only := s.state, s.only
+		opt.Spare = func(path string) bool {
+			if only[path] {
+				return true
+			}
+			_, seen := prev[path]
+			return !seen
+		}
+	}
 	start := time.Now()
 	sent := s.m.BytesSent()
 	res := Result{Mirror: s.m.Name()}
@@ -42,6 +69,12 @@ func (s *Session) Full(ctx context.Context, src *Source, checksum bool) Result {
 	res.Err = err
 	if err == nil && !opt.DryRun {
 		s.state = map[string]fstree.Entry{}
+		s.only = map[string]bool{}
+		if s.KeepExtras {
+			for _, k := range p.kept {
+				s.only[k] = true
+			}
+		}
 		s.record(p)
 	}
 	res.Stats.Sent = s.m.BytesSent() - sent
@@ -88,10 +121,13 @@ func (s *Session) apply(ctx context.Context, src *Source, paths []queue.Path, re
 	res.Failed = append(res.Failed, sc.failed...)
 	opt := s.opt
 	opt.Checksum = false
+	if s.KeepExtras {
+		opt.Spare = func(path string) bool { return s.only[path] }
+	}
 	// The empty-source guard only makes sense when the batch covers the
 	// whole tree; a batch that deletes one file has no other entries.
 	opt.AllowEmptySource = s.opt.AllowEmptySource || !whole
-	if !s.opt.AllowEmptySource && sc.deletes() && src.empty() {
+	if !s.opt.DeferDeletes && !s.opt.AllowEmptySource && sc.deletes() && src.empty() {
 		return fmt.Errorf("%w: %s has no entries; not deleting anything on %s until it has content again", ErrSourceGone, src.Dir, s.m.Name())
 	}
 	moves := sc.moves()
@@ -300,6 +336,7 @@ func (s *Session) record(p *plan) {
 	}
 	for _, d := range deleted {
 		delete(s.state, d)
+		delete(s.only, d)
 		prefix := d + "/"
 		for k := range s.state {
 			if strings.HasPrefix(k, prefix) {
@@ -316,11 +353,15 @@ func (s *Session) record(p *plan) {
 	}
 	for i := range p.entries {
 		e := p.entries[i]
+		if p.held[e.Path] {
+			continue // the mirror still has what it had
+		}
 		if failed[e.Path] {
 			delete(s.state, e.Path)
 			continue
 		}
 		s.state[e.Path] = e
+		delete(s.only, e.Path) // the source's now
 	}
 }
 

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/gosync/gosync/engine/delta"
@@ -30,7 +32,30 @@ type Options struct {
 	// planned). It may be called from several goroutines at once when
 	// several mirrors sync concurrently.
 	OnItem func(Item)
+	// DeferDeletes leaves the extras on the mirror and lists them in
+	// Result.Deferred instead: watch mode deletes only once the source
+	// has been quiet for a while, so a rebuild never leaves a gap. An
+	// entry of another kind in the way of a new one is still replaced.
+	DeferDeletes bool
+	// Spare, if set, names mirror entries that are never deleted as
+	// extras, like ignored ones: what only the mirror had when a watch
+	// started (user uploads).
+	Spare func(path string) bool
+	// Writing decides about a file that another process still has open
+	// for writing; nil sends it as it is, like rsync.
+	Writing func(path string) WritingAction
 }
+
+// WritingAction is what to do with a file still open for writing.
+type WritingAction int
+
+const (
+	// Hold leaves the file alone for now; it is listed in Result.Held.
+	Hold WritingAction = iota
+	// SendPrefix sends what the file holds now, up to its current size,
+	// even if it grows meanwhile (a log that is never closed).
+	SendPrefix
+)
 
 // DeltaMin is the smallest existing file worth a delta: below it the
 // signature round trip costs more than sending the (compressed) file.
@@ -79,6 +104,14 @@ type Result struct {
 	Stats  Stats
 	Failed []OpError // paths not mirrored; the rest was
 	Err    error     // the sync of this mirror stopped
+	// Deferred lists the extras left for later (Options.DeferDeletes),
+	// only the top-most of each removed subtree.
+	Deferred []string
+	// Kept lists extras left on the mirror because deletes are off or
+	// spared, only the top-most of each subtree.
+	Kept []string
+	// Held lists files not sent because they are still being written.
+	Held []string
 }
 
 // ErrRefused wraps every safety refusal: nothing was changed.
@@ -119,6 +152,8 @@ type plan struct {
 	// children first, since creating or removing entries bumps their mtime.
 	touched map[string]bool
 	items   []Item
+	kept    []string        // extras left in place, every one (Session.Full)
+	held    map[string]bool // files not sent because still being written
 	owner   bool
 	buf     []byte // file read buffer, reused
 }
@@ -157,7 +192,7 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 	}
 	log := opt.Logger
 	p := &plan{src: src, entries: entries, root: root, m: m, opt: opt, res: res, dst: make(map[string]*fstree.Entry, len(dstList)),
-		kids: map[string]int{}, touched: map[string]bool{}, owner: m.SetsOwner()}
+		kids: map[string]int{}, touched: map[string]bool{}, held: map[string]bool{}, owner: m.SetsOwner()}
 	for i := range dstList {
 		e := &dstList[i]
 		p.dst[e.Path] = e
@@ -172,12 +207,19 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 	var conflicts, extras []*fstree.Entry
 	deletes := 0
 	protected := p.protectedDirs(dstList)
-	gone := map[string]bool{} // dst directories removed whole
+	gone := map[string]bool{}  // dst directories removed whole
+	later := map[string]bool{} // dst directories whose removal is deferred
+	kept := map[string]bool{}  // dst directories kept as extras
 	for i := range dstList {
 		d := &dstList[i]
-		if gone[parentDir(d.Path)] {
+		dir := parentDir(d.Path)
+		switch {
+		case gone[dir]:
 			gone[d.Path] = d.Kind == fstree.Dir
 			deletes++
+			continue
+		case later[dir]:
+			later[d.Path] = d.Kind == fstree.Dir
 			continue
 		}
 		s := srcSet[d.Path]
@@ -192,10 +234,21 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 				continue
 			}
 			conflicts = append(conflicts, d)
-		case !opt.Delete || p.ignored(d):
+		case p.ignored(d):
+			continue
+		case !opt.Delete || p.spared(d):
+			p.kept = append(p.kept, d.Path)
+			if !kept[dir] {
+				res.Kept = append(res.Kept, d.Path)
+			}
+			kept[d.Path] = d.Kind == fstree.Dir
 			continue
 		case d.Kind == fstree.Dir && protected[d.Path]:
-			continue // holds ignored entries: only its other contents go
+			continue // holds ignored or spared entries: only its other contents go
+		case opt.DeferDeletes:
+			res.Deferred = append(res.Deferred, d.Path)
+			later[d.Path] = d.Kind == fstree.Dir
+			continue
 		default:
 			extras = append(extras, d)
 		}
@@ -212,7 +265,9 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 	// Files that get a delta need the mirror's signatures first: one round
 	// trip for all of them.
 	sigs := map[string]*delta.Signature{}
-	if !opt.WholeFile && !opt.DryRun {
+	// A dry run asks for them too, so it reports the same literal and
+	// matched bytes as the real run would.
+	if !opt.WholeFile && !m.Missing() {
 		var reqs []SigRequest
 		for i := range entries {
 			s := &entries[i]
@@ -305,6 +360,11 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 	for _, s := range retry {
 		p.opt.Logger.Debug("delta did not verify, sending whole", slog.String("path", s.Path))
 		lit, matched, err := p.sendFile(ctx, w, s, nil)
+		if errors.Is(err, errHeld) {
+			p.held[s.Path] = true
+			p.res.Held = append(p.res.Held, s.Path)
+			continue
+		}
 		if err != nil {
 			var fe *fileError
 			if !errors.As(err, &fe) {
@@ -343,7 +403,7 @@ func (p *plan) protectedDirs(dst []fstree.Entry) map[string]bool {
 	prot := map[string]bool{}
 	for i := range dst {
 		d := &dst[i]
-		if !p.ignored(d) {
+		if !p.ignored(d) && !p.spared(d) {
 			continue
 		}
 		for dir := parentDir(d.Path); dir != "" && !prot[dir]; dir = parentDir(dir) {
@@ -356,6 +416,8 @@ func (p *plan) protectedDirs(dst []fstree.Entry) map[string]bool {
 func (p *plan) ignored(d *fstree.Entry) bool {
 	return p.opt.Ignore != nil && p.opt.Ignore.Ignored(d.Path, d.Kind == fstree.Dir)
 }
+
+func (p *plan) spared(d *fstree.Entry) bool { return p.opt.Spare != nil && p.opt.Spare(d.Path) }
 
 // skipBelow drops source entries under dir from this sync.
 func (p *plan) skipBelow(srcSet map[string]*fstree.Entry, dir string) {
@@ -464,14 +526,21 @@ func (p *plan) apply(ctx context.Context, w Writer, s *fstree.Entry, sig *delta.
 			act = Updated
 		}
 		p.touch(s.Path)
+		var lit, matched int64
+		var err error
 		if p.opt.DryRun {
-			p.items = append(p.items, Item{Mirror: name, Action: act, Kind: s.Kind, Path: s.Path, Literal: s.Size})
-			return nil
+			lit, matched, err = p.dryDelta(ctx, s, sig)
+		} else {
+			lit, matched, err = p.sendFile(ctx, w, s, sig)
 		}
-		lit, matched, err := p.sendFile(ctx, w, s, sig)
 		if err != nil {
 			var fe *fileError
-			if errors.As(err, &fe) {
+			switch {
+			case errors.Is(err, errHeld):
+				p.held[s.Path] = true
+				p.res.Held = append(p.res.Held, s.Path)
+				return nil
+			case errors.As(err, &fe):
 				p.res.Failed = append(p.res.Failed, OpError{Path: s.Path, Msg: fe.msg})
 				return nil
 			}
@@ -574,7 +643,7 @@ func (p *plan) emit(failed []OpError) {
 	}
 	st := &p.res.Stats
 	for _, it := range p.items {
-		if bad[it.Path] {
+		if bad[it.Path] || p.held[it.Path] && it.Kind == fstree.File {
 			continue
 		}
 		switch it.Action {
@@ -603,6 +672,10 @@ type fileError struct{ msg string }
 
 func (e *fileError) Error() string { return e.msg }
 
+// errHeld: the file is still open for writing and Options.Writing said
+// to leave it for now.
+var errHeld = errors.New("still being written")
+
 // sendFile streams one file, whole or as a delta against sig, and
 // re-reads it if it changed while being read.
 func (p *plan) sendFile(ctx context.Context, w Writer, s *fstree.Entry, sig *delta.Signature) (lit, matched int64, err error) {
@@ -617,25 +690,43 @@ func (p *plan) sendFile(ctx context.Context, w Writer, s *fstree.Entry, sig *del
 	}
 }
 
-func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, sig *delta.Signature) (lit, matched int64, changed bool, err error) {
-	s := scanned
-	f, err := p.src.open(s.Path)
+// openSource opens a file to send and describes what it holds now. prefix
+// is set when the file is still open for writing elsewhere and only what
+// it holds now is to be sent; errHeld when it is to be left alone.
+func (p *plan) openSource(scanned *fstree.Entry) (f *os.File, s fstree.Entry, prefix bool, err error) {
+	f, err = p.src.open(scanned.Path)
 	if err != nil {
-		return 0, 0, false, &fileError{msg: "open: " + errString(err)}
+		return nil, s, false, &fileError{msg: "open: " + errString(err)}
 	}
-	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return 0, 0, false, &fileError{msg: "stat: " + errString(err)}
+		f.Close()
+		return nil, s, false, &fileError{msg: "stat: " + errString(err)}
 	}
-	before, _ := fstree.FromFileInfo(s.Path, fi)
+	before, _ := fstree.FromFileInfo(scanned.Path, fi)
 	if before.Kind != fstree.File {
-		return 0, 0, false, &fileError{msg: "is no longer a regular file"}
+		f.Close()
+		return nil, s, false, &fileError{msg: "is no longer a regular file"}
+	}
+	if p.opt.Writing != nil && openForWriting(f) {
+		if p.opt.Writing(scanned.Path) == Hold {
+			f.Close()
+			return nil, s, false, errHeld
+		}
+		prefix = true
 	}
 	// The freshest metadata wins: what we read is what we describe. A
 	// copy: the scanned entries are shared by concurrent mirrors.
-	fresh := mergeStat(*scanned, before)
-	s = &fresh
+	return f, mergeStat(*scanned, before), prefix, nil
+}
+
+func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, sig *delta.Signature) (lit, matched int64, changed bool, err error) {
+	f, fresh, prefix, err := p.openSource(scanned)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	defer f.Close()
+	s := &fresh
 	blockSize := 0
 	if sig != nil {
 		blockSize = sig.BlockSize
@@ -644,7 +735,11 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 		return 0, 0, false, err
 	}
 	h := fstree.NewHasher()
-	r := io.TeeReader(io.LimitReader(f, s.Size+1), h)
+	limit := s.Size + 1 // one byte more tells a file that grew
+	if prefix {
+		limit = s.Size
+	}
+	r := io.TeeReader(io.LimitReader(f, limit), h)
 	var readErr error
 	if sig != nil {
 		var st delta.Stats
@@ -661,6 +756,9 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 		}
 		buf := p.buf
 		for err == nil {
+			if err = ctx.Err(); err != nil {
+				break
+			}
 			var n int
 			n, readErr = r.Read(buf)
 			if n > 0 {
@@ -685,12 +783,7 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 	if err != nil {
 		return 0, 0, false, err // the mirror's stream failed, or ctx ended
 	}
-	after, err := f.Stat()
-	if err != nil {
-		return 0, 0, false, &fileError{msg: "stat: " + errString(err)}
-	}
-	ae, _ := fstree.FromFileInfo(s.Path, after)
-	if lit+matched != s.Size || ae.Size != before.Size || ae.MtimeNs != before.MtimeNs || ae.CtimeNs != before.CtimeNs {
+	if lit+matched != s.Size || p.changedWhileRead(f, s, prefix) {
 		if err := w.AbortFile(); err != nil {
 			return 0, 0, false, err
 		}
@@ -702,6 +795,58 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 		return 0, 0, false, err
 	}
 	return lit, matched, false, nil
+}
+
+// changedWhileRead tells whether what was read of f may mix two versions.
+// It looks at the descriptor, not the path: a file renamed away or
+// replaced while it was read (an editor's save) is a consistent snapshot
+// of its inode, and the new version comes with the next batch. Renaming
+// or unlinking changes an inode's ctime but not its mtime or size; a
+// write changes the mtime. A prefix of a file still being appended to
+// only needs the bytes read to stay in place.
+func (p *plan) changedWhileRead(f *os.File, before *fstree.Entry, prefix bool) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return true
+	}
+	after, _ := fstree.FromFileInfo(before.Path, fi)
+	if prefix {
+		return after.Size < before.Size
+	}
+	if after.Size != before.Size || after.MtimeNs != before.MtimeNs {
+		return true
+	}
+	if after.CtimeNs == before.CtimeNs {
+		return false
+	}
+	// Same size and mtime, another ctime: renamed, unlinked, chmod-ed,
+	// or written with its mtime put back. Only the first two are safe.
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
+		return false
+	}
+	now, err := fstree.StatAt(p.src.fd, before.Path)
+	return err == nil && now.Ino == after.Ino && now.Dev == after.Dev
+}
+
+// dryDelta works out what a real run would send of a file: all of it, or
+// with sig the literal and matched bytes of its delta.
+func (p *plan) dryDelta(ctx context.Context, s *fstree.Entry, sig *delta.Signature) (lit, matched int64, err error) {
+	if sig == nil {
+		return s.Size, 0, nil
+	}
+	f, fresh, _, err := p.openSource(s)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	st, err := delta.Diff(ctx, sig, io.LimitReader(f, fresh.Size), func(delta.Op) error { return nil })
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, 0, ctx.Err()
+		}
+		return 0, 0, &fileError{msg: "read: " + errString(err)}
+	}
+	return st.Literal, st.Matched, nil
 }
 
 // readErrTrap records a read error of the source, so a delta that failed

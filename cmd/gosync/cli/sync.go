@@ -399,12 +399,13 @@ func quotePath(p string) string {
 
 func summary(r engine.Result, dry bool) string {
 	s := r.Stats
-	verb := "synced"
 	if dry {
-		verb = "dry run"
+		// Nothing was sent: say what would be, as the real run counts it.
+		return fmt.Sprintf("dry run %s: %d created, %d updated, %d metadata, %d deleted, would send %s of file data (%s reused from the mirror)",
+			r.Mirror, s.Created, s.Updated, s.MetaOnly, s.Deleted, humanBytes(s.Literal), humanBytes(s.Matched))
 	}
-	return fmt.Sprintf("%s %s: %d created, %d updated, %d metadata, %d deleted, %s sent in %s",
-		verb, r.Mirror, s.Created, s.Updated, s.MetaOnly, s.Deleted, humanBytes(s.Sent), s.Duration.Round(time.Millisecond))
+	return fmt.Sprintf("synced %s: %d created, %d updated, %d metadata, %d deleted, %s sent in %s",
+		r.Mirror, s.Created, s.Updated, s.MetaOnly, s.Deleted, humanBytes(s.Sent), s.Duration.Round(time.Millisecond))
 }
 
 func printStats(w io.Writer, r engine.Result, dry bool) {
@@ -422,7 +423,7 @@ func printStats(w io.Writer, r engine.Result, dry bool) {
 		{"failed", len(r.Failed)},
 		{"bytes literal", s.Literal},
 		{"bytes matched", s.Matched},
-		{"bytes sent (stream)", s.Sent},
+		{map[bool]string{false: "bytes sent (stream)", true: "bytes sent (none)"}[dry], map[bool]any{false: s.Sent, true: "-"}[dry]},
 		{"time", s.Duration.Round(time.Millisecond)},
 	}
 	for _, row := range rows {

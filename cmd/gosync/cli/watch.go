@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"runtime/debug"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gosync/gosync/engine"
+	"github.com/gosync/gosync/engine/sshx"
 	"github.com/gosync/gosync/ignore"
 	"github.com/gosync/gosync/queue"
 	"github.com/gosync/gosync/watch"
@@ -23,30 +25,54 @@ type watchFlags struct {
 	debounce  time.Duration
 	maxDelay  time.Duration
 	reconcile time.Duration
+	settle    time.Duration
+	maxHold   time.Duration
 	onSync    string
 }
 
 func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var w watchFlags
-	c, err := parseCommand("watch", "Mirrors the contents of SRC into each DEST, then keeps every DEST up to date\nuntil interrupted. Deletes propagate unless --no-delete.", args, stderr, func(fs *flag.FlagSet) {
-		fs.BoolVar(&w.noDelete, "no-delete", false, "keep entries on the mirrors that SRC no longer has")
+	c, err := parseCommand("watch", `Mirrors the contents of SRC into each DEST, then keeps every DEST up to date
+until interrupted. What is deleted in SRC while watching is deleted on the
+mirrors once SRC has been quiet for --settle; what only a mirror had at the
+start is kept (--delete removes it too, --no-delete keeps everything).
+With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&w.noDelete, "no-delete", false, "never delete anything on the mirrors")
 		fs.DurationVar(&w.debounce, "debounce", 10*time.Millisecond, "quiet `time` after the last change before a batch ships")
 		fs.DurationVar(&w.maxDelay, "max-delay", time.Second, "longest `time` a change waits while changes keep coming")
 		fs.DurationVar(&w.reconcile, "reconcile", 5*time.Minute, "compare everything by content every `interval` (0: never)")
-		fs.StringVar(&w.onSync, "on-sync", "", "run `command` on each mirror's host after each applied batch, changed paths on its stdin")
+		fs.DurationVar(&w.settle, "settle", 2*time.Second, "deletes wait until SRC has been quiet this `long` (0: at once)")
+		fs.DurationVar(&w.maxHold, "max-hold", 30*time.Second, "a file still open for writing waits at most this `long`, then what it holds is sent (0: never wait)")
+		fs.StringVar(&w.onSync, "on-sync", "", "run `command` on each mirror's host after each applied change, changed paths on its stdin")
 	})
 	if err != nil {
 		return err
 	}
 	f, log := c.f, c.log
-	if f.dryRun {
-		return usagef("watch has no --dry-run; use 'gosync sync -n'")
-	}
 	if f.delete && w.noDelete {
 		return usagef("--delete and --no-delete exclude each other")
 	}
-	if w.debounce < 0 || w.maxDelay < w.debounce || w.reconcile < 0 {
-		return usagef("need 0 <= --debounce <= --max-delay and --reconcile >= 0")
+	if w.debounce < 0 || w.maxDelay < w.debounce || w.reconcile < 0 || w.settle < 0 || w.maxHold < 0 {
+		return usagef("need 0 <= --debounce <= --max-delay, and --reconcile, --settle, --max-hold >= 0")
+	}
+	opt := engine.Options{
+		Delete:           !w.noDelete,
+		MaxDelete:        f.maxDelete,
+		WholeFile:        f.wholeFile,
+		AllowEmptySource: f.allowEmpty,
+		DryRun:           f.dryRun,
+	}
+	multi := len(c.dests) > 1
+	var outMu sync.Mutex
+	if f.itemize || f.dryRun {
+		opt.OnItem = func(it engine.Item) {
+			outMu.Lock()
+			defer outMu.Unlock()
+			fmt.Fprintln(stdout, formatItem(it, multi))
+		}
+	}
+	if f.dryRun {
+		return watchDryRun(ctx, c, opt, !f.delete, stdout, stderr)
 	}
 	var rules atomic.Pointer[ignore.Matcher]
 	rules.Store(c.matcher)
@@ -58,12 +84,8 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("watching", slog.String("source", c.src), slog.Int("directories", watcher.Watches()), slog.Int("mirrors", len(c.dests)))
 
-	opt := engine.Options{
-		Delete:           !w.noDelete,
-		MaxDelete:        f.maxDelete,
-		WholeFile:        f.wholeFile,
-		AllowEmptySource: f.allowEmpty,
-	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	queues := make([]*queue.Queue, len(c.dests))
 	var wg sync.WaitGroup
 	for i, d := range c.dests {
@@ -73,17 +95,21 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			o.WholeFile = true
 		}
 		live := &engine.Live{
-			Name:      d.Raw,
-			Dial:      func(ctx context.Context) (engine.Mirror, error) { return dialMirror(ctx, d, f, log) },
-			Queue:     queues[i],
-			SourceDir: c.src,
-			Ignore:    &rules,
-			Opt:       o,
-			Reconcile: w.reconcile,
-			Log:       log,
+			Name:       d.Raw,
+			Dial:       func(ctx context.Context) (engine.Mirror, error) { return dialMirror(ctx, d, f, log) },
+			Queue:      queues[i],
+			SourceDir:  c.src,
+			Ignore:     &rules,
+			Opt:        o,
+			Reconcile:  w.reconcile,
+			Settle:     w.settle,
+			MaxHold:    w.maxHold,
+			KeepExtras: !f.delete,
+			Permanent:  permanentDialError,
+			Log:        log,
 			OnBatch: func(r engine.BatchReport) {
 				logBatch(log, r)
-				if r.Kind != "batch" {
+				if r.Kind != "batch" && r.Kind != "delete" {
 					// A full comparison leaves tree-sized garbage; hand it
 					// back now rather than idle with it for minutes.
 					debug.FreeOSMemory()
@@ -94,7 +120,11 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			cmd := w.onSync
 			live.After = func(ctx context.Context, m engine.Mirror, items []engine.Item) { runOnSync(ctx, log, m, cmd, items) }
 		}
-		wg.Go(func() { live.Run(ctx) })
+		wg.Go(func() {
+			if err := live.Run(ctx); err != nil {
+				cancel(fmt.Errorf("%s: %w", d.Raw, err))
+			}
+		})
 	}
 
 	batches := make(chan watch.Batch, 1)
@@ -126,11 +156,63 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err // a mirror that cannot work at all, e.g. a refused host key
+	}
 	if werr != nil && !errors.Is(werr, context.Canceled) {
 		return werr
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// permanentDialError tells a first connection's failure that retrying
+// cannot fix: watch ends with it, as sync would. Refused connections,
+// timeouts and name lookups are retried.
+func permanentDialError(err error) bool {
+	var he *engine.HandshakeError
+	return errors.As(err, &he) || errors.Is(err, sshx.ErrAuth) || errors.Is(err, sshx.ErrHostKey) || errors.Is(err, sshx.ErrAgent)
+}
+
+// watchDryRun shows what the start of a watch would do to each mirror,
+// with watch's delete rules, and changes nothing.
+func watchDryRun(ctx context.Context, c *command, opt engine.Options, keepExtras bool, stdout, stderr io.Writer) error {
+	src, err := engine.ScanSource(ctx, c.src, c.matcher, false)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	opt.Ignore, opt.Logger = c.matcher, c.log
+	failed := false
+	for _, d := range c.dests {
+		o := opt
+		if !d.Remote() && !c.f.noWholeFile {
+			o.WholeFile = true
+		}
+		m, err := dialMirror(ctx, d, c.f, c.log)
+		if err != nil {
+			fmt.Fprintf(stderr, "gosync: %s\n", mirrorError(engine.Result{Mirror: d.Raw, Err: err}))
+			failed = true
+			continue
+		}
+		sess := engine.NewSession(m, o)
+		sess.KeepExtras = keepExtras
+		res := sess.Full(ctx, src, false)
+		m.Close()
+		if res.Err != nil {
+			fmt.Fprintf(stderr, "gosync: %s\n", mirrorError(res))
+			failed = true
+			continue
+		}
+		if n := len(res.Kept); n > 0 && opt.Delete {
+			fmt.Fprintf(stdout, "kept %d %s that only %s has: %s; --delete removes them\n", n, map[bool]string{true: "entry", false: "entries"}[n == 1], d.Raw, strings.Join(res.Kept, ", "))
+		}
+		fmt.Fprintln(stdout, summary(res, true))
+	}
+	if failed {
+		return errReported
+	}
+	return ctx.Err()
 }
 
 // sameRules reports whether two matchers hold the same rules, so a
@@ -152,16 +234,42 @@ func sameRules(a, b *ignore.Matcher) bool {
 func logBatch(log *slog.Logger, r engine.BatchReport) {
 	s := r.Result.Stats
 	changed := s.Created + s.Updated + s.MetaOnly + s.Renamed
-	if r.Kind == "batch" && changed == 0 && s.Deleted == 0 && len(r.Result.Failed) == 0 {
+	if (r.Kind == "batch" || r.Kind == "delete") && changed == 0 && s.Deleted == 0 && len(r.Result.Failed) == 0 {
 		return // events that changed nothing on the mirror (temporaries, ignored paths)
 	}
-	log.Info(r.Kind,
+	attrs := []slog.Attr{
 		slog.String("mirror", r.Mirror),
 		slog.Int("changed", changed),
 		slog.Int("deleted", s.Deleted),
 		slog.String("sent", humanBytes(s.Sent)),
 		slog.Int64("ms", r.Latency.Milliseconds()),
-	)
+	}
+	if len(r.Items) > 0 {
+		attrs = append(attrs, slog.String("paths", itemPaths(r.Items, 3)))
+	}
+	if n := len(r.Result.Deferred); n > 0 {
+		attrs = append(attrs, slog.Int("deletes_waiting", n))
+	}
+	if n := len(r.Result.Held); n > 0 {
+		attrs = append(attrs, slog.Int("held", n))
+	}
+	log.LogAttrs(context.Background(), slog.LevelInfo, r.Kind, attrs...)
+}
+
+// itemPaths names the first n changed paths, then how many more.
+func itemPaths(items []engine.Item, n int) string {
+	var b strings.Builder
+	for i, it := range items {
+		if i == n {
+			fmt.Fprintf(&b, " and %d more", len(items)-n)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quotePath(it.Path))
+	}
+	return b.String()
 }
 
 // runOnSync runs the --on-sync command on the mirror's host with the
