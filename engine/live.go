@@ -44,6 +44,13 @@ type Live struct {
 	// Settle is how long the source must be quiet before deletes are
 	// applied; 0 applies them right after each batch.
 	Settle time.Duration
+	// Blind, if set, reports that changes to the source currently go
+	// unseen (the watcher lost its root): deletes wait.
+	Blind func() bool
+	// EventDelay is the longest a change may take to reach the queue
+	// (the watcher's maximum batching delay): a source that sent nothing
+	// for Settle+EventDelay has been quiet for at least Settle.
+	EventDelay time.Duration
 	// MaxHold is the longest a file still open for writing is held back;
 	// then what it holds is sent, and again every MaxHold. 0: never hold.
 	MaxHold time.Duration
@@ -77,6 +84,10 @@ type Live struct {
 	held     map[string]time.Time // files being written, since when
 	holdPoll time.Time            // when held files were last looked at
 	retry    map[string]*retryState
+	refresh  []string // retried paths whose mirror side is listed again
+	// sourceMissing is set while batches wait for the source directory
+	// to come back.
+	sourceMissing bool
 }
 
 type retryState struct {
@@ -284,7 +295,7 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 				continue
 			}
 		}
-		if len(deferred) > 0 {
+		if len(deferred) > 0 && kind == "batch" {
 			paths = append(paths, deferred...)
 			if deferredFirst.Before(first) {
 				first = deferredFirst
@@ -303,6 +314,7 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 			deferred, deferredFirst = paths, first
 			l.Log.Warn("source directory is missing; waiting for it", slog.String("mirror", l.Name), slog.String("err", err.Error()))
 		}
+		l.sourceMissing = len(deferred) > 0
 	}
 }
 
@@ -322,8 +334,10 @@ func (l *Live) changesSettled(paths []queue.Path) bool {
 // held files, or a retry.
 func (l *Live) nextWake() time.Time {
 	next := time.Now().Add(time.Hour)
-	if len(l.deletes) > 0 && !l.quiet.Equal(l.refused) {
-		next = l.quiet.Add(l.Settle)
+	if l.deletesDue() {
+		next = l.quiet.Add(l.Settle + l.EventDelay)
+	} else if len(l.deletes) > 0 && l.Blind != nil && l.Blind() {
+		next = time.Now().Add(holdPoll) // look again; the rescan after it resets quiet
 	}
 	if len(l.held) > 0 {
 		if t := l.holdPoll.Add(holdPoll); t.Before(next) {
@@ -338,12 +352,19 @@ func (l *Live) nextWake() time.Time {
 	return next
 }
 
+// deletesDue reports whether deletes wait for the source to settle: not
+// while the source directory is missing (a rebuild in progress), nor
+// while changes are queued, nor after a refusal until the source changes.
+func (l *Live) deletesDue() bool {
+	return len(l.deletes) > 0 && !l.quiet.Equal(l.refused) && !l.sourceMissing && l.Queue.Len() == 0 && (l.Blind == nil || !l.Blind())
+}
+
 // duePaths returns the internal work that is due: the delete pass once
 // the source has settled (it has priority: it must see the source as it
 // is after the quiet window), else held files and retries.
 func (l *Live) duePaths() ([]queue.Path, string) {
 	now := time.Now()
-	if len(l.deletes) > 0 && !l.quiet.Equal(l.refused) && !now.Before(l.quiet.Add(l.Settle)) {
+	if l.deletesDue() && !now.Before(l.quiet.Add(l.Settle+l.EventDelay)) {
 		paths := make([]queue.Path, 0, len(l.deletes))
 		for k := range l.deletes {
 			// As a subtree: a directory the source has again may still
@@ -359,9 +380,14 @@ func (l *Live) duePaths() ([]queue.Path, string) {
 			paths = append(paths, queue.Path{Rel: k})
 		}
 	}
+	l.refresh = l.refresh[:0]
 	for k, r := range l.retry {
 		if !now.Before(r.due) {
 			paths = append(paths, queue.Path{Rel: k})
+			l.refresh = append(l.refresh, k)
+			// Due again later unless it succeeds now, whatever stops
+			// this attempt (a missing source, a lost mirror).
+			r.due = now.Add(retryDelay(r.attempts))
 		}
 	}
 	return coalesce(paths), "batch"
@@ -390,9 +416,21 @@ func (l *Live) apply(ctx context.Context, m Mirror, paths []queue.Path, first ti
 	src, err := OpenSource(l.SourceDir)
 	if err != nil {
 		if kind == "delete" {
-			l.refuseDeletes(fmt.Errorf("%w: %w", ErrSourceGone, err))
+			// Removed since it settled: its return is a change, and the
+			// deletes wait for the source to settle again after it.
+			l.refused = l.quiet
 		}
 		return fmt.Errorf("%w: %w", ErrSourceGone, err)
+	}
+	if len(l.refresh) > 0 {
+		// What failed may have been fixed by hand, or failed halfway:
+		// look at the mirror there again rather than trust the picture.
+		err := l.sess.Refresh(ctx, l.refresh)
+		l.refresh = l.refresh[:0]
+		if err != nil {
+			src.Close()
+			return err
+		}
 	}
 	l.items = l.items[:0]
 	res := l.sess.Apply(ctx, src, paths)
@@ -495,10 +533,7 @@ func (l *Live) failed(path, msg string) {
 		l.retry[path] = r
 	}
 	r.attempts++
-	delay := retryMax
-	if r.attempts < 8 {
-		delay = min(retryMin<<(r.attempts-1), retryMax)
-	}
+	delay := retryDelay(r.attempts)
 	r.due = time.Now().Add(delay)
 	level := slog.LevelDebug
 	if r.attempts == 1 || msg != r.msg {
@@ -507,6 +542,14 @@ func (l *Live) failed(path, msg string) {
 	r.msg = msg
 	l.Log.LogAttrs(context.Background(), level, "not mirrored; will retry", slog.String("mirror", l.Name), slog.String("path", path),
 		slog.String("err", msg), slog.Duration("retry_in", delay))
+}
+
+// retryDelay is the backoff before the next attempt after n failures.
+func retryDelay(n int) time.Duration {
+	if n >= 8 {
+		return retryMax
+	}
+	return min(retryMin<<max(n-1, 0), retryMax)
 }
 
 func (l *Live) report(ctx context.Context, r BatchReport) {

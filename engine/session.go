@@ -28,6 +28,9 @@ type Session struct {
 	// picture (user uploads on a server) is kept, as lsyncd's
 	// delete = 'running' does. Set it before the first Full.
 	KeepExtras bool
+	// root is the mirror root's metadata as last set (haveRoot).
+	root     fstree.Entry
+	haveRoot bool
 	// only holds the mirror-only entries that KeepExtras spares, until
 	// the source makes one of them its own.
 	only map[string]bool
@@ -46,6 +49,29 @@ func (s *Session) Attach(m Mirror) { s.m = m }
 
 // SetOptions replaces the options for the next Full or Apply.
 func (s *Session) SetOptions(opt Options) { s.opt = opt }
+
+// Refresh lists the mirror again at the given paths (and below them),
+// replacing what the session remembers there: a path that failed may have
+// been fixed by hand on the mirror, or have failed halfway.
+func (s *Session) Refresh(ctx context.Context, paths []string) error {
+	for _, p := range paths {
+		entries, _, err := s.m.Scan(ctx, p, false)
+		if err != nil {
+			return err
+		}
+		delete(s.state, p)
+		prefix := p + "/"
+		for k := range s.state {
+			if p == "" || strings.HasPrefix(k, prefix) {
+				delete(s.state, k)
+			}
+		}
+		for _, e := range entries {
+			s.state[e.Path] = e
+		}
+	}
+	return nil
+}
 
 // Full compares the whole source with the whole mirror and repairs every
 // difference; with checksum it compares content too (reconciliation).
@@ -134,7 +160,11 @@ func (s *Session) apply(ctx context.Context, src *Source, paths []queue.Path, re
 	if len(moves) > 0 {
 		dst = sortedEntries(sc.dst)
 	}
-	p, err := execute(ctx, src, entries, root, dst, moves, s.m, opt, res)
+	dstRoot := &s.root
+	if !s.haveRoot {
+		dstRoot = &fstree.Entry{} // unknown: set it once
+	}
+	p, err := execute(ctx, src, entries, root, dstRoot, dst, moves, s.m, opt, res)
 	if err != nil {
 		return err
 	}
@@ -264,7 +294,13 @@ func (sc *scope) moves() []move {
 			continue
 		}
 		to, ok := fresh[id{from.Dev, from.Ino}]
-		if !ok || sc.entries[to].Kind != from.Kind || underAny(from.Path, moves) {
+		if !ok || underAny(from.Path, moves) {
+			continue
+		}
+		// A rename keeps the inode's mtime and size. A new file that got
+		// the inode of a deleted one (file systems reuse them at once)
+		// almost never has both: it is sent, not renamed into place.
+		if e := sc.entries[to]; e.Kind != from.Kind || e.MtimeNs != from.MtimeNs || e.Kind == fstree.File && e.Size != from.Size {
 			continue
 		}
 		parent := parentDir(to)
@@ -321,6 +357,9 @@ func sortedEntries(m map[string]fstree.Entry) []fstree.Entry {
 // made like the source take the source's state, deleted ones go, failed
 // ones are forgotten (unknown until the next full sync).
 func (s *Session) record(p *plan) {
+	if p.rootSet != nil {
+		s.root, s.haveRoot = *p.rootSet, true
+	}
 	failed := map[string]bool{}
 	for _, f := range p.res.Failed {
 		failed[f.Path] = true

@@ -154,6 +154,7 @@ type plan struct {
 	items   []Item
 	kept    []string        // extras left in place, every one (Session.Full)
 	held    map[string]bool // files not sent because still being written
+	rootSet *fstree.Entry   // the root's metadata as set on the mirror
 	owner   bool
 	buf     []byte // file read buffer, reused
 }
@@ -171,7 +172,7 @@ func sync1(ctx context.Context, source func() (*Source, error), m Mirror, opt Op
 		return nil, err
 	}
 	res.Stats.Scanned = len(src.Entries)
-	return execute(ctx, src, src.Entries, src.RootEnt, dstList, nil, m, opt, res)
+	return execute(ctx, src, src.Entries, src.RootEnt, nil, dstList, nil, m, opt, res)
 }
 
 // move is a rename in the source that the mirror repeats instead of
@@ -186,7 +187,9 @@ type move struct {
 // the paths of a watch batch).
 // moves are applied first; dstList already shows their entries at the
 // new paths.
-func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstree.Entry, dstList []fstree.Entry, moves []move, m Mirror, opt Options, res *Result) (*plan, error) {
+// dstRoot is the mirror's root as last set, if known: the root's metadata
+// is set when it differs, not only when a top-level entry changes.
+func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstree.Entry, dstRoot *fstree.Entry, dstList []fstree.Entry, moves []move, m Mirror, opt Options, res *Result) (*plan, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -197,6 +200,9 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 		e := &dstList[i]
 		p.dst[e.Path] = e
 		p.kids[parentDir(e.Path)]++
+	}
+	if dstRoot != nil && p.metaDiffers(&root, dstRoot) {
+		p.touched[""] = true
 	}
 	srcSet := make(map[string]*fstree.Entry, len(entries))
 	for i := range entries {
@@ -578,6 +584,23 @@ func (p *plan) finishDirs(w Writer) error {
 		}
 		if s == nil || s.Kind != fstree.Dir {
 			continue // removed, or not a directory in the source
+		}
+		if !p.opt.DryRun {
+			// As it is now: an entry made in it since it was listed (and
+			// sent, since the walk saw it) changed its mtime, and no later
+			// batch touches it again. A copy: entries may be shared by
+			// concurrent mirrors.
+			rel := dir
+			if rel == "" {
+				rel = "."
+			}
+			if now, err := fstree.StatAt(p.src.fd, rel); err == nil && now.Kind == fstree.Dir {
+				fresh := mergeStat(*s, now)
+				s = &fresh
+			}
+			if dir == "" {
+				p.rootSet = s
+			}
 		}
 		if d := p.dst[dir]; d != nil && dir != "" && p.metaDiffers(s, d) {
 			p.items = append(p.items, Item{Mirror: p.m.Name(), Action: MetaSet, Kind: fstree.Dir, Path: dir})

@@ -88,7 +88,8 @@ type Watcher struct {
 	polled   map[string]*polledTree
 	gen      uint64 // walk generation, to find watches a re-walk did not reach
 	rootGone bool
-	warned   bool // the watch limit warning was logged
+	blind    atomic.Bool // rootGone, for other goroutines
+	warned   bool        // the watch limit warning was logged
 	pend     *pending
 }
 
@@ -197,6 +198,14 @@ func (w *Watcher) SetIgnore(m *ignore.Matcher) {
 	}
 }
 
+// rootPoll is how often a vanished root is looked for.
+const rootPoll = 50 * time.Millisecond
+
+// Blind reports whether the root is gone, so that changes to it go
+// unseen until it is back and rescanned: nothing may be taken for
+// settled meanwhile.
+func (w *Watcher) Blind() bool { return w.blind.Load() }
+
 // Watches returns the number of directories watched.
 func (w *Watcher) Watches() int { return int(w.watches.Load()) }
 
@@ -251,7 +260,13 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Batch) error {
 		}
 		if w.rootGone || len(w.polled) > 0 {
 			if !pollArmed {
-				poll.Reset(w.opt.PollInterval)
+				every := w.opt.PollInterval
+				if w.rootGone {
+					// A rebuild recreates the root within moments; what
+					// it writes meanwhile is seen by no watch.
+					every = min(every, rootPoll)
+				}
+				poll.Reset(every)
 				pollArmed = true
 			}
 			pollC = poll.C
@@ -456,6 +471,7 @@ func (w *Watcher) rootLost() {
 		return
 	}
 	w.rootGone = true
+	w.blind.Store(true)
 	w.unwatchAll()
 	w.log.Warn("the source directory is gone; waiting for it to come back", slog.Duration("poll", w.opt.PollInterval))
 	w.rootBack()
@@ -469,6 +485,7 @@ func (w *Watcher) rootBack() {
 		return
 	}
 	w.rootGone = false
+	w.blind.Store(false)
 	w.note(Change{Path: "", Subtree: true})
 	w.log.Info("the source directory is back; rescanning it")
 }

@@ -103,6 +103,8 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 			Opt:        o,
 			Reconcile:  w.reconcile,
 			Settle:     w.settle,
+			EventDelay: w.maxDelay,
+			Blind:      watcher.Blind,
 			MaxHold:    w.maxHold,
 			KeepExtras: !f.delete,
 			Permanent:  permanentDialError,

@@ -39,10 +39,10 @@ func watching(t *testing.T, args ...string) *syncBuffer { return watchingTB(t, a
 func watchingTB(t testing.TB, args ...string) *syncBuffer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var errb syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- MainContext(ctx, append([]string{"watch", "--log-format", "text"}, args...), strings.NewReader(""), &out, &errb)
+		done <- MainContext(ctx, append([]string{"watch", "--log-format", "text"}, args...), strings.NewReader(""), &errb, &errb) // -i lines go to the log too
 	}()
 	t.Cleanup(func() {
 		cancel()
