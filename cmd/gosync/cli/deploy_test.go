@@ -289,7 +289,10 @@ func TestWatchStartupKeepsMirrorOnly(t *testing.T) {
 	// A path the mirror had first, then the source made its own, then
 	// deleted: the delete propagates.
 	write(t, filepath.Join(src, ".env.production"), "SECRET=2")
-	waitFor(t, log, func() bool { b, _ := os.ReadFile(filepath.Join(dst, ".env.production")); return string(b) == "SECRET=2" }, "claimed by the source")
+	waitFor(t, log, func() bool {
+		b, _ := os.ReadFile(filepath.Join(dst, ".env.production"))
+		return string(b) == "SECRET=2"
+	}, "claimed by the source")
 	must(t, os.Remove(filepath.Join(src, ".env.production")))
 	waitFor(t, log, func() bool { return !exists(filepath.Join(dst, ".env.production")) }, "deleted after the source claimed it")
 }
@@ -341,7 +344,10 @@ func TestWatchHoldsFileOpenForWriting(t *testing.T) {
 		// nothing else.
 		if i == chunks/2 {
 			write(t, filepath.Join(src, "index.html"), "v2 during the copy")
-			waitFor(t, log, func() bool { b, _ := os.ReadFile(filepath.Join(dst, "index.html")); return string(b) == "v2 during the copy" }, "other path during the copy")
+			waitFor(t, log, func() bool {
+				b, _ := os.ReadFile(filepath.Join(dst, "index.html"))
+				return string(b) == "v2 during the copy"
+			}, "other path during the copy")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
