@@ -230,6 +230,9 @@ func (l *Live) full(ctx context.Context, kind string, checksum bool) error {
 		l.Log.Warn(fmt.Sprintf("kept %d %s that only the mirror has: %s; --delete removes them", len(res.Kept), plural(len(res.Kept), "entry", "entries"), namesList(res.Kept, l.sess.state, 5)),
 			slog.String("mirror", l.Name))
 	}
+	for _, d := range res.Deferred {
+		l.deletes[d] = true
+	}
 	l.after(res, nil, true)
 	l.report(ctx, BatchReport{Mirror: l.Name, Kind: kind, Result: res, Latency: time.Since(start)})
 	return nil

@@ -270,6 +270,10 @@ func syncOne(ctx context.Context, src func() (*engine.Source, error), d endpoint
 		return engine.Result{Mirror: d.Raw, Err: err}
 	}
 	defer m.Close()
+	// Ctrl-C ends a transfer in flight at once: closing the connection
+	// fails the blocked write, and the agent removes its temporary.
+	stop := context.AfterFunc(ctx, func() { m.Close() })
+	defer stop()
 	return engine.SyncFrom(ctx, src, m, opt)
 }
 
