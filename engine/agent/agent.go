@@ -308,6 +308,11 @@ func (s *server) run(m *wire.Run) *wire.RunDone {
 	cmd.Stdin = bytes.NewReader(m.Stdin)
 	out := &tailBuffer{max: wire.MaxErrorMsg}
 	cmd.Stdout, cmd.Stderr = out, out
+	// Kill the command's whole process group: a child of sh that kept
+	// the output pipe open would otherwise hold Wait until it exits.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	done.Output = out.String()
 	var ee *exec.ExitError
