@@ -140,6 +140,14 @@ func (p *Peer) Stop() {
 	<-p.done
 }
 
+// WriteRaw writes bytes to the client unframed (a corrupt stream) and then
+// closes the peer's sending end, as an agent that died would.
+func (p *Peer) WriteRaw(b []byte) error {
+	_, err := p.pw.Write(b)
+	p.pw.Close()
+	return err
+}
+
 // Stopped is closed when the test is over or Stop was called.
 func (p *Peer) Stopped() <-chan struct{} { return p.stop }
 
