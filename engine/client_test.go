@@ -330,6 +330,7 @@ func wantIdle(t *testing.T, err error, idle time.Duration) {
 }
 
 func TestClientIdleDeadline(t *testing.T) {
+	t.Parallel()
 	const idle = 300 * time.Millisecond
 	t.Run("never answers", func(t *testing.T) {
 		c, _ := dialPeer(t, engine.ClientOptions{IdleTimeout: idle}, func(p *wiretest.Peer, conn *wire.Conn) error {
@@ -353,7 +354,10 @@ func TestClientIdleDeadline(t *testing.T) {
 		wantIdle(t, err, idle)
 	})
 	t.Run("idle session is never ended", func(t *testing.T) {
-		c, p := dialPeer(t, engine.ClientOptions{IdleTimeout: 50 * time.Millisecond}, func(p *wiretest.Peer, conn *wire.Conn) error {
+		// A deadline generous enough that a loaded machine never trips it
+		// while answering, short against the silence below.
+		const idle = time.Second
+		c, p := dialPeer(t, engine.ClientOptions{IdleTimeout: idle}, func(p *wiretest.Peer, conn *wire.Conn) error {
 			for {
 				b, err := barrierAnswer(conn)
 				if err != nil {
@@ -368,7 +372,7 @@ func TestClientIdleDeadline(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Silence far longer than the deadline, with nothing asked.
-		quiet := time.NewTimer(500 * time.Millisecond)
+		quiet := time.NewTimer(3 * idle)
 		select {
 		case <-quiet.C:
 		case <-p.Done():
@@ -383,6 +387,7 @@ func TestClientIdleDeadline(t *testing.T) {
 // A slow link where the client is still streaming file data must not be
 // taken for a dead mirror: writes that progress are signs of life.
 func TestClientSlowLinkDoesNotTrip(t *testing.T) {
+	t.Parallel()
 	const idle = time.Second
 	p := wiretest.StartWith(t, wiretest.Options{ReadRate: 1 << 20}, func(p *wiretest.Peer, conn *wire.Conn) error {
 		b, err := barrierAnswer(conn)
@@ -421,6 +426,7 @@ type blockingCloser struct{ release chan struct{} }
 func (b blockingCloser) Close() error { <-b.release; return nil }
 
 func TestClientCloseIsBounded(t *testing.T) {
+	t.Parallel()
 	t.Run("unblocks a stuck writer", func(t *testing.T) {
 		c, _ := dialPeer(t, engine.ClientOptions{IdleTimeout: -1}, func(p *wiretest.Peer, conn *wire.Conn) error {
 			return p.Hold()
@@ -524,16 +530,17 @@ func (p *pipePair) Close() error {
 // A long on-sync command keeps the session alive through the agent's
 // heartbeats; without them the same wait trips the deadline.
 func TestAgentHeartbeatKeepsLongOperationAlive(t *testing.T) {
-	const idle = 400 * time.Millisecond
+	t.Parallel()
+	const idle = time.Second
 	dir := t.TempDir()
-	c := dialAgent(t, dir, 40*time.Millisecond, engine.ClientOptions{IdleTimeout: idle})
-	code, out, err := within(t, "Run", func() runResult { return runOf(c, "sleep 1.5; echo done") }).unpack()
+	c := dialAgent(t, dir, 50*time.Millisecond, engine.ClientOptions{IdleTimeout: idle})
+	code, out, err := within(t, "Run", func() runResult { return runOf(c, "sleep 2.5; echo done") }).unpack()
 	if err != nil || code != 0 || strings.TrimSpace(out) != "done" {
 		t.Fatalf("Run = %d, %q, %v", code, out, err)
 	}
 
 	silent := dialAgent(t, t.TempDir(), time.Hour, engine.ClientOptions{IdleTimeout: idle})
-	_, _, err = within(t, "Run", func() runResult { return runOf(silent, "sleep 3") }).unpack()
+	_, _, err = within(t, "Run", func() runResult { return runOf(silent, "sleep 5") }).unpack()
 	wantIdle(t, err, idle)
 }
 
