@@ -5,7 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/gosync/gosync/engine/delta"
 	"github.com/gosync/gosync/engine/fstree"
@@ -74,33 +81,118 @@ type OpError struct {
 	Msg  string
 }
 
-func (e OpError) Error() string { return displayPath(e.Path) + ": " + e.Msg }
+func (e OpError) Error() string { return printable(displayPath(e.Path), false) + ": " + e.Msg }
 
-// ErrMirrorLost is wrapped when the connection to a mirror broke.
+// ErrMirrorLost is wrapped when a session with a mirror ended: the
+// connection broke, the mirror stopped answering, it broke the protocol,
+// or the session was closed.
 var ErrMirrorLost = errors.New("connection to mirror lost")
 
-// Client speaks the agent protocol over a transport stream.
-type Client struct {
-	name      string
-	conn      *wire.Conn
-	transport io.Closer
-	hello     *wire.Hello
+// Session limits. The agent is not trusted: everything it sends is bounded
+// by what was asked.
+const (
+	// DefaultIdleTimeout is how long a client waits for any byte from a
+	// mirror while it expects an answer or a write is stuck. A busy agent
+	// sends a heartbeat every 5 s, so only a dead or stopped one trips it.
+	DefaultIdleTimeout = 30 * time.Second
+	// DefaultMaxScanEntries bounds the entries and per-path errors of one
+	// scan answer: ten times a 400,000-file tree, far below what would
+	// exhaust a developer's machine.
+	DefaultMaxScanEntries = 4 << 20
+	// DefaultMaxScanBytes bounds the memory of one scan answer (entries
+	// with their paths and link targets).
+	DefaultMaxScanBytes = 1 << 30
+	// closeTimeout bounds Close on a transport that will not close.
+	closeTimeout = 2 * time.Second
+	// maxKeptMsg bounds an error message kept from the agent: a failed
+	// batch of many files must not hold megabytes of text.
+	maxKeptMsg = 512
+	// maxWriteChunk is the most handed to the transport in one call, so a
+	// slow link shows progress to the idle deadline between chunks.
+	maxWriteChunk = 64 << 10
+)
 
-	wmu    sync.Mutex // serialises writes
-	nextID uint64
+// entryOverhead approximates what a listed entry costs beyond its strings.
+const entryOverhead = int64(unsafe.Sizeof(fstree.Entry{}))
+
+// Client speaks the agent protocol over a transport stream. Its reader
+// never blocks on anything but the transport: answers are collected into
+// the waiting request, bounded by what that request asked for, and an
+// answer nobody asked for ends the session.
+type Client struct {
+	name       string
+	conn       *wire.Conn
+	transport  io.Closer
+	hello      *wire.Hello
+	idle       time.Duration
+	maxEntries int
+	maxBytes   int64
+
+	wmu sync.Mutex // serialises writes, so ids reach the agent in order
 
 	mu      sync.Mutex
-	waiters map[uint64]chan wire.Msg
-	opErrs  []OpError
-	readErr error
-	done    chan struct{} // closed when the reader ends
+	nextID  uint64
+	waiters map[uint64]*waiter
+	// ops are the write operations sent since the last acknowledged
+	// barrier, ids ascending from opsHead; the agent reports at most one
+	// failure for each, in order.
+	ops     []opRef
+	opsHead int
+	opErrs  []OpError     // failures for the next Barrier
+	err     error         // why the session ended; set once
+	dead    chan struct{} // closed when err is set
+
+	start     time.Time
+	lastAlive atomic.Int64 // time since start of the last byte received, write progress or request
+	pending   atomic.Int32 // registered waiters
+	writing   atomic.Int32 // transport writes in progress
+	sent      atomic.Int64
+	kick      chan struct{} // wakes the idle watchdog
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed when transport.Close returned
+	closeErr  error
+	connOnce  sync.Once
+	done      chan struct{} // closed when the reader ends
+	watchDone chan struct{} // closed when the watchdog ends
 }
 
-// ClientOptions shape the handshake.
+type opRef struct {
+	id   uint64
+	path string
+}
+
+// waiter is one request and its answer, filled in by the reader.
+type waiter struct {
+	req  wire.Type // TScan, TSigReq, TBarrier or TRun
+	path string    // scan: the subtree; signature: the file
+	size int64     // signature: the size asked for
+	done chan struct{}
+	err  error // the session ended first
+
+	entries []fstree.Entry
+	errs    []OpError
+	bytes   int64
+	scanErr string
+	sig     *delta.Signature
+	sigErr  string
+	opErrs  []OpError
+	run     wire.RunDone
+}
+
+// ClientOptions shape the handshake and the session's limits.
 type ClientOptions struct {
 	Compress int  // zstd level, 0 for none
 	Create   bool // create the mirror directory if missing
 	BuildID  string
+	// IdleTimeout ends the session as lost when nothing arrives from the
+	// mirror for this long while a request waits or a write is stuck
+	// (0: DefaultIdleTimeout; negative: never).
+	IdleTimeout time.Duration
+	// MaxScanEntries and MaxScanBytes bound one scan answer
+	// (0: DefaultMaxScanEntries, DefaultMaxScanBytes).
+	MaxScanEntries int
+	MaxScanBytes   int64
 }
 
 // HandshakeError is the agent's refusal at the handshake (an unusable
@@ -110,11 +202,34 @@ type HandshakeError struct{ Msg string }
 func (e *HandshakeError) Error() string { return e.Msg }
 
 // NewClient performs the handshake on r/w and starts reading answers.
-// transport is closed by Close (and when ctx ends) to end the session.
+// transport is closed by Close (and when ctx ends during the handshake)
+// to end the session; closing it must make blocked reads and writes on
+// r and w fail.
 func NewClient(ctx context.Context, name string, r io.Reader, w io.Writer, transport io.Closer, opt ClientOptions) (*Client, error) {
-	c := &Client{name: name, conn: wire.NewConn(r, w), transport: transport, waiters: map[uint64]chan wire.Msg{}, done: make(chan struct{})}
+	c := &Client{
+		name: name, transport: transport, idle: opt.IdleTimeout,
+		maxEntries: opt.MaxScanEntries, maxBytes: opt.MaxScanBytes,
+		waiters: map[uint64]*waiter{}, dead: make(chan struct{}), start: time.Now(), kick: make(chan struct{}, 1),
+		closed: make(chan struct{}), done: make(chan struct{}), watchDone: make(chan struct{}),
+	}
+	if c.idle == 0 {
+		c.idle = DefaultIdleTimeout
+	}
+	if c.maxEntries <= 0 {
+		c.maxEntries = DefaultMaxScanEntries
+	}
+	if c.maxBytes <= 0 {
+		c.maxBytes = DefaultMaxScanBytes
+	}
+	c.conn = wire.NewConn(aliveReader{r, c}, watchedWriter{w, c})
+	var timedOut atomic.Bool
 	stop := context.AfterFunc(ctx, func() { transport.Close() })
 	defer stop()
+	if c.idle > 0 {
+		// A wrong program on the other end may say nothing at all.
+		t := time.AfterFunc(c.idle, func() { timedOut.Store(true); transport.Close() })
+		defer t.Stop()
+	}
 	var flags uint64
 	if opt.Create {
 		flags |= wire.FlagCreate
@@ -133,6 +248,9 @@ func NewClient(ctx context.Context, name string, r io.Reader, w io.Writer, trans
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if timedOut.Load() {
+			return nil, fmt.Errorf("%w: mirror %s did not answer the handshake for %s", ErrMirrorLost, name, c.idle)
+		}
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -145,7 +263,7 @@ func NewClient(ctx context.Context, name string, r io.Reader, w io.Writer, trans
 	}
 	if h.Err != "" {
 		transport.Close()
-		return nil, &HandshakeError{Msg: h.Err}
+		return nil, &HandshakeError{Msg: printable(h.Err, false)}
 	}
 	if h.Version != wire.Version {
 		transport.Close()
@@ -157,176 +275,409 @@ func NewClient(ctx context.Context, name string, r io.Reader, w io.Writer, trans
 		return nil, err
 	}
 	go c.read()
+	if c.idle > 0 {
+		go c.watch()
+	} else {
+		close(c.watchDone)
+	}
 	return c, nil
 }
 
 func (c *Client) Name() string     { return c.name }
 func (c *Client) SetsOwner() bool  { return c.hello.Flags&wire.FlagRoot != 0 }
 func (c *Client) Missing() bool    { return c.hello.Flags&wire.FlagMissing != 0 }
-func (c *Client) BytesSent() int64 { c.wmu.Lock(); defer c.wmu.Unlock(); return c.conn.Written }
+func (c *Client) BytesSent() int64 { return c.sent.Load() }
 
-// read dispatches the agent's messages until the stream ends.
+func (c *Client) now() int64 { return int64(time.Since(c.start)) }
+
+// alive records a sign of life (or the start of a wait, from which the
+// idle deadline counts).
+func (c *Client) alive() { c.lastAlive.Store(c.now()) }
+
+func (c *Client) nudge() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// aliveReader counts every received byte as a sign of life, so a long
+// answer arriving slowly is not taken for silence.
+type aliveReader struct {
+	r io.Reader
+	c *Client
+}
+
+func (a aliveReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		a.c.alive()
+	}
+	return n, err
+}
+
+// watchedWriter lets the idle watchdog see writes stuck in the transport
+// (a full pipe, a closed SSH window) and writes still progressing.
+type watchedWriter struct {
+	w io.Writer
+	c *Client
+}
+
+func (ww watchedWriter) Write(p []byte) (int, error) {
+	c := ww.c
+	c.writing.Add(1)
+	defer c.writing.Add(-1)
+	c.alive()
+	c.nudge()
+	n := 0
+	for n < len(p) {
+		m, err := ww.w.Write(p[n:min(len(p), n+maxWriteChunk)])
+		n += m
+		c.sent.Add(int64(m))
+		if m > 0 {
+			c.alive()
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// watch ends the session when the mirror is silent for the idle deadline
+// while the client waits for it. While nothing is pending it sleeps on
+// kick, so an idle session costs nothing.
+func (c *Client) watch() {
+	defer close(c.watchDone)
+	t := time.NewTimer(c.idle)
+	t.Stop()
+	for {
+		if c.pending.Load() == 0 && c.writing.Load() == 0 {
+			select {
+			case <-c.kick:
+				continue
+			case <-c.dead:
+				return
+			}
+		}
+		quiet := time.Duration(c.now() - c.lastAlive.Load())
+		if quiet >= c.idle {
+			c.fail(fmt.Errorf("%w: mirror %s did not answer for %s", ErrMirrorLost, c.name, c.idle))
+			return
+		}
+		t.Reset(c.idle - quiet)
+		select {
+		case <-t.C:
+		case <-c.dead:
+			t.Stop()
+			return
+		}
+	}
+}
+
+// fail ends the session with err (the first reason wins): every waiter
+// gets it, and the transport is closed so that blocked reads and writes
+// fail. Closing may block (a child that does not exit), so it runs on
+// its own; Close waits for it, for a bounded time.
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	close(c.dead)
+	for id, w := range c.waiters {
+		w.err = err
+		close(w.done)
+		delete(c.waiters, id)
+	}
+	c.pending.Store(0)
+	c.mu.Unlock()
+	c.closeOnce.Do(func() {
+		go func() {
+			c.closeErr = c.transport.Close()
+			close(c.closed)
+		}()
+	})
+}
+
+// sessionErr reports why the session ended, or nil.
+func (c *Client) sessionErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// read dispatches the agent's messages until the stream ends or breaks
+// the protocol.
 func (c *Client) read() {
 	defer close(c.done)
 	for {
 		m, err := c.conn.ReadMsg()
 		if err != nil {
-			c.mu.Lock()
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			c.readErr = fmt.Errorf("%w: %w", ErrMirrorLost, err)
-			for id, ch := range c.waiters {
-				close(ch)
-				delete(c.waiters, id)
-			}
-			c.mu.Unlock()
+			c.fail(fmt.Errorf("%w: %s: %w", ErrMirrorLost, c.name, err))
 			return
 		}
-		var id uint64
-		switch m := m.(type) {
-		case *wire.Entries:
-			id = m.ID
-		case *wire.ScanEnd:
-			id = m.ID
-		case *wire.Sig:
-			m.Sig = append([]byte(nil), m.Sig...) // the frame buffer is reused
-			id = m.ID
-		case *wire.Done:
-			id = m.ID
-		case *wire.RunDone:
-			id = m.ID
-		case *wire.Error:
-			id = m.ID
-		default:
-			c.mu.Lock()
-			c.readErr = fmt.Errorf("%w: unexpected message type %d from agent", wire.ErrFrame, m.Type())
-			c.mu.Unlock()
-			c.transport.Close()
-			continue
+		if err := c.dispatch(m); err != nil {
+			c.fail(err)
+			return
 		}
-		c.mu.Lock()
-		ch := c.waiters[id]
-		if ch == nil {
-			if e, ok := m.(*wire.Error); ok {
-				c.opErrs = append(c.opErrs, OpError{Path: e.Path, Code: e.Code, Msg: e.Msg})
-			}
-			c.mu.Unlock()
-			continue
-		}
-		c.mu.Unlock()
-		ch <- m
 	}
 }
 
-// request registers a waiter for answers to a new request id.
-func (c *Client) request() (uint64, chan wire.Msg, error) {
+// violation is an answer the client did not ask for or cannot accept.
+func (c *Client) violation(format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %w: %s", ErrMirrorLost, c.name, wire.ErrFrame, fmt.Sprintf(format, args...))
+}
+
+// waiterFor finds the request an answer of type got belongs to.
+func (c *Client) waiterFor(id uint64, got, want wire.Type) (*waiter, error) {
+	w := c.waiters[id]
+	if w == nil {
+		return nil, c.violation("answer (message type %d) to request %d, which is not waiting", got, id)
+	}
+	if w.req != want {
+		return nil, c.violation("answer of message type %d to a request of type %d", got, w.req)
+	}
+	return w, nil
+}
+
+func (c *Client) complete(id uint64, w *waiter) {
+	delete(c.waiters, id)
+	c.pending.Add(-1)
+	close(w.done)
+}
+
+func (c *Client) dispatch(m wire.Msg) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.readErr != nil {
-		return 0, nil, c.readErr
+	switch m := m.(type) {
+	case *wire.Heartbeat:
+		return nil // aliveReader saw its bytes
+	case *wire.Entries:
+		w, err := c.waiterFor(m.ID, m.Type(), wire.TScan)
+		if err != nil {
+			return err
+		}
+		for i := range m.Entries {
+			e := &m.Entries[i]
+			if !within(e.Path, w.path) {
+				return c.violation("scan of %s listed %s, outside it", quote(displayPath(w.path)), quote(e.Path))
+			}
+			w.bytes += entryOverhead + int64(len(e.Path)+len(e.Target))
+		}
+		if err := c.scanBounds(w, len(m.Entries)); err != nil {
+			return err
+		}
+		w.entries = append(w.entries, m.Entries...)
+	case *wire.ScanEnd:
+		w, err := c.waiterFor(m.ID, m.Type(), wire.TScan)
+		if err != nil {
+			return err
+		}
+		w.scanErr = printable(m.Err, false)
+		c.complete(m.ID, w)
+	case *wire.Sig:
+		w, err := c.waiterFor(m.ID, m.Type(), wire.TSigReq)
+		if err != nil {
+			return err
+		}
+		if m.Err != "" {
+			w.sigErr = clip(printable(m.Err, false))
+		} else if w.sig, err = c.checkSig(w, m.Sig); err != nil {
+			return err
+		}
+		c.complete(m.ID, w)
+	case *wire.Done:
+		w, err := c.waiterFor(m.ID, m.Type(), wire.TBarrier)
+		if err != nil {
+			return err
+		}
+		c.acked(m.ID)
+		w.opErrs, c.opErrs = c.opErrs, nil
+		c.complete(m.ID, w)
+	case *wire.RunDone:
+		w, err := c.waiterFor(m.ID, m.Type(), wire.TRun)
+		if err != nil {
+			return err
+		}
+		w.run = wire.RunDone{Code: m.Code, Output: printable(m.Output, true)}
+		c.complete(m.ID, w)
+	case *wire.Error:
+		if w := c.waiters[m.ID]; w != nil {
+			if w.req != wire.TScan {
+				return c.violation("error answer to a request of type %d", w.req)
+			}
+			if !within(m.Path, w.path) || wire.ValidPath(m.Path) != nil {
+				return c.violation("scan of %s reported an error at %s, outside it", quote(displayPath(w.path)), quote(m.Path))
+			}
+			w.bytes += entryOverhead + int64(len(m.Path)+min(len(m.Msg), maxKeptMsg))
+			if err := c.scanBounds(w, 1); err != nil {
+				return err
+			}
+			w.errs = append(w.errs, OpError{Path: m.Path, Code: m.Code, Msg: clip(printable(m.Msg, false))})
+			return nil
+		}
+		return c.opFailed(m)
+	default:
+		return c.violation("unexpected message type %d", m.Type())
+	}
+	return nil
+}
+
+func (c *Client) scanBounds(w *waiter, more int) error {
+	if n := len(w.entries) + len(w.errs) + more; n > c.maxEntries {
+		return c.violation("scan answer of more than %d entries", c.maxEntries)
+	}
+	if w.bytes > c.maxBytes {
+		return c.violation("scan answer of more than %d bytes", c.maxBytes)
+	}
+	return nil
+}
+
+// checkSig decodes a signature and checks that it describes a file of the
+// size asked for, in no more blocks than the agent's block size gives, so
+// a batch of signatures costs what its files' sizes say.
+func (c *Client) checkSig(w *waiter, b []byte) (*delta.Signature, error) {
+	sig, err := delta.UnmarshalSignature(b)
+	if err != nil {
+		return nil, c.violation("signature of %s: %v", quote(w.path), err)
+	}
+	if sig.Size != w.size {
+		return nil, c.violation("signature of %s describes %d bytes, %d were asked for", quote(w.path), sig.Size, w.size)
+	}
+	bs := int64(delta.BlockSize(w.size))
+	if most := (w.size + bs - 1) / bs; sig.Blocks() > most {
+		return nil, c.violation("signature of %s has %d blocks for %d bytes", quote(w.path), sig.Blocks(), w.size)
+	}
+	return sig, nil
+}
+
+// opFailed records the failure of a write operation. The agent applies
+// operations in order and reports each at most once, so an error must
+// name a sent operation later than the last one reported.
+func (c *Client) opFailed(m *wire.Error) error {
+	live := c.ops[c.opsHead:]
+	i := sort.Search(len(live), func(i int) bool { return live[i].id >= m.ID })
+	if i == len(live) || live[i].id != m.ID {
+		return c.violation("error for operation %d, which was not sent or was already answered", m.ID)
+	}
+	c.opsHead += i + 1
+	c.opErrs = append(c.opErrs, OpError{Path: live[i].path, Code: m.Code, Msg: clip(printable(m.Msg, false))})
+	return nil
+}
+
+// acked forgets the operations before barrier id: they are all answered.
+func (c *Client) acked(id uint64) {
+	live := c.ops[c.opsHead:]
+	i := sort.Search(len(live), func(i int) bool { return live[i].id > id })
+	live = live[i:]
+	if cap(c.ops) > 1<<16 && len(live) < 1<<10 {
+		c.ops = append([]opRef(nil), live...) // do not pin a huge batch's array
+	} else {
+		c.ops = c.ops[:copy(c.ops, live)]
+	}
+	c.opsHead = 0
+}
+
+func within(p, sub string) bool {
+	return sub == "" || p == sub || strings.HasPrefix(p, sub) && p[len(sub)] == '/'
+}
+
+// ask registers w for the answers to a new request and sends the request.
+func (c *Client) ask(w *waiter, mk func(id uint64) wire.Msg) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return c.err
 	}
 	c.nextID++
-	ch := make(chan wire.Msg, 64)
-	c.waiters[c.nextID] = ch
-	return c.nextID, ch, nil
-}
-
-func (c *Client) forget(id uint64) {
-	c.mu.Lock()
-	delete(c.waiters, id)
+	id := c.nextID
+	w.done = make(chan struct{})
+	c.waiters[id] = w
+	c.pending.Add(1)
 	c.mu.Unlock()
+	c.alive() // the deadline counts from the request, not from the last answer
+	c.nudge()
+	return c.write(mk(id))
 }
 
-func (c *Client) lost() error {
-	<-c.done
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.readErr
+// write sends m; wmu is held. A failed write breaks the stream, so it
+// ends the session.
+func (c *Client) write(m wire.Msg) error {
+	if err := c.conn.WriteMsg(m); err != nil {
+		c.fail(fmt.Errorf("%w: %s: %w", ErrMirrorLost, c.name, err))
+		return c.sessionErr()
+	}
+	return nil
 }
 
 func (c *Client) send(m wire.Msg) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if err := c.conn.WriteMsg(m); err != nil {
-		return fmt.Errorf("%w: %w", ErrMirrorLost, err)
+	if err := c.sessionErr(); err != nil {
+		return err
 	}
-	return nil
+	return c.write(m)
 }
 
 func (c *Client) flush() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if err := c.sessionErr(); err != nil {
+		return err
+	}
 	if err := c.conn.Flush(); err != nil {
-		return fmt.Errorf("%w: %w", ErrMirrorLost, err)
+		c.fail(fmt.Errorf("%w: %s: %w", ErrMirrorLost, c.name, err))
+		return c.sessionErr()
 	}
 	return nil
 }
 
-// wait receives the next answer to a request, giving up with ctx.
-func (c *Client) wait(ctx context.Context, ch chan wire.Msg) (wire.Msg, error) {
+// await waits for w's answer, giving up with ctx.
+func (c *Client) await(ctx context.Context, w *waiter) error {
 	select {
-	case m, ok := <-ch:
-		if !ok {
-			return nil, c.lost()
-		}
-		return m, nil
+	case <-w.done:
+		return w.err
 	case <-ctx.Done():
-		// The stream is now out of step with us: end the session.
-		c.transport.Close()
-		return nil, ctx.Err()
+		// The answer will still come and the stream is out of step with
+		// us: end the session.
+		c.fail(fmt.Errorf("%w: %s: %w", ErrMirrorLost, c.name, ctx.Err()))
+		return ctx.Err()
 	}
 }
 
 func (c *Client) Scan(ctx context.Context, sub string, hash bool) ([]fstree.Entry, []OpError, error) {
-	id, ch, err := c.request()
-	if err != nil {
-		return nil, nil, err
-	}
-	defer c.forget(id)
-	if err := c.send(&wire.Scan{ID: id, Path: sub, Hash: hash}); err != nil {
+	w := &waiter{req: wire.TScan, path: sub}
+	if err := c.ask(w, func(id uint64) wire.Msg { return &wire.Scan{ID: id, Path: sub, Hash: hash} }); err != nil {
 		return nil, nil, err
 	}
 	if err := c.flush(); err != nil {
 		return nil, nil, err
 	}
-	var entries []fstree.Entry
-	var errs []OpError
-	for {
-		m, err := c.wait(ctx, ch)
-		if err != nil {
-			return nil, nil, err
-		}
-		switch m := m.(type) {
-		case *wire.Entries:
-			entries = append(entries, m.Entries...)
-		case *wire.Error:
-			errs = append(errs, OpError{Path: m.Path, Code: m.Code, Msg: m.Msg})
-		case *wire.ScanEnd:
-			if m.Err != "" {
-				return nil, errs, fmt.Errorf("scan %s: %s", c.name, m.Err)
-			}
-			return entries, errs, nil
-		default:
-			return nil, nil, fmt.Errorf("%w: unexpected answer type %d to scan", wire.ErrFrame, m.Type())
-		}
+	if err := c.await(ctx, w); err != nil {
+		return nil, nil, err
 	}
+	if w.scanErr != "" {
+		return nil, w.errs, fmt.Errorf("scan %s: %s", c.name, w.scanErr)
+	}
+	return w.entries, w.errs, nil
 }
 
 func (c *Client) Signatures(ctx context.Context, reqs []SigRequest) ([]*delta.Signature, []error, error) {
 	if len(reqs) == 0 {
 		return nil, nil, nil
 	}
-	ids := make([]uint64, len(reqs))
-	chans := make([]chan wire.Msg, len(reqs))
+	ws := make([]*waiter, len(reqs))
 	for i, r := range reqs {
-		id, ch, err := c.request()
-		if err != nil {
-			return nil, nil, err
-		}
-		defer c.forget(id)
-		ids[i], chans[i] = id, ch
-		if err := c.send(&wire.SigReq{ID: id, Path: r.Path, Size: r.Size}); err != nil {
+		ws[i] = &waiter{req: wire.TSigReq, path: r.Path, size: r.Size}
+		if err := c.ask(ws[i], func(id uint64) wire.Msg { return &wire.SigReq{ID: id, Path: r.Path, Size: r.Size} }); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -335,114 +686,115 @@ func (c *Client) Signatures(ctx context.Context, reqs []SigRequest) ([]*delta.Si
 	}
 	sigs := make([]*delta.Signature, len(reqs))
 	errs := make([]error, len(reqs))
-	for i := range reqs {
-		m, err := c.wait(ctx, chans[i])
-		if err != nil {
+	for i, w := range ws {
+		if err := c.await(ctx, w); err != nil {
 			return nil, nil, err
 		}
-		sm, ok := m.(*wire.Sig)
-		if !ok {
-			return nil, nil, fmt.Errorf("%w: unexpected answer type %d to signature request", wire.ErrFrame, m.Type())
-		}
-		if sm.Err != "" {
-			errs[i] = errors.New(sm.Err)
+		if w.sigErr != "" {
+			errs[i] = errors.New(w.sigErr)
 			continue
 		}
-		sig, err := delta.UnmarshalSignature(sm.Sig)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: signature of %s: %w", wire.ErrFrame, reqs[i].Path, err)
-		}
-		sigs[i] = sig
+		sigs[i] = w.sig
 	}
 	return sigs, errs, nil
 }
 
 func (c *Client) Barrier(ctx context.Context) ([]OpError, error) {
-	id, ch, err := c.request()
-	if err != nil {
-		return nil, err
-	}
-	defer c.forget(id)
-	if err := c.send(&wire.Barrier{ID: id}); err != nil {
+	w := &waiter{req: wire.TBarrier}
+	if err := c.ask(w, func(id uint64) wire.Msg { return &wire.Barrier{ID: id} }); err != nil {
 		return nil, err
 	}
 	if err := c.flush(); err != nil {
 		return nil, err
 	}
-	m, err := c.wait(ctx, ch)
-	if err != nil {
+	if err := c.await(ctx, w); err != nil {
 		return nil, err
 	}
-	if _, ok := m.(*wire.Done); !ok {
-		return nil, fmt.Errorf("%w: unexpected answer type %d to barrier", wire.ErrFrame, m.Type())
-	}
 	// Errors of earlier operations arrived before Done.
-	c.mu.Lock()
-	errs := c.opErrs
-	c.opErrs = nil
-	c.mu.Unlock()
-	return errs, nil
+	return w.opErrs, nil
 }
 
 func (c *Client) Run(ctx context.Context, cmd string, stdin []byte) (int, string, error) {
-	id, ch, err := c.request()
-	if err != nil {
-		return 0, "", err
-	}
-	defer c.forget(id)
-	if err := c.send(&wire.Run{ID: id, Cmd: cmd, Stdin: stdin}); err != nil {
+	w := &waiter{req: wire.TRun}
+	if err := c.ask(w, func(id uint64) wire.Msg { return &wire.Run{ID: id, Cmd: cmd, Stdin: stdin} }); err != nil {
 		return 0, "", err
 	}
 	if err := c.flush(); err != nil {
 		return 0, "", err
 	}
-	m, err := c.wait(ctx, ch)
-	if err != nil {
+	if err := c.await(ctx, w); err != nil {
 		return 0, "", err
 	}
-	d, ok := m.(*wire.RunDone)
-	if !ok {
-		return 0, "", fmt.Errorf("%w: unexpected answer type %d to run", wire.ErrFrame, m.Type())
-	}
-	return d.Code, d.Output, nil
+	return w.run.Code, w.run.Output, nil
 }
 
 func (c *Client) Writer() Writer { return clientWriter{c} }
 
-// Close ends the session: the agent sees the end of its input and exits.
+// Close ends the session: the transport is closed, so the agent sees the
+// end of its input and every blocked call returns an error wrapping
+// ErrMirrorLost. It returns within about two seconds even when the
+// transport will not close (a stopped agent process); its resources are
+// then released when the transport finally gives up.
 func (c *Client) Close() error {
-	err := c.transport.Close()
-	<-c.done
-	c.conn.Close()
-	return err
+	c.fail(fmt.Errorf("%w: %s: session closed", ErrMirrorLost, c.name))
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	for _, ch := range []chan struct{}{c.closed, c.done, c.watchDone} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: close %s: the transport did not close within %s", ErrMirrorLost, c.name, closeTimeout)
+		}
+	}
+	// Writers check the session before touching the encoder.
+	c.connOnce.Do(func() {
+		c.wmu.Lock()
+		c.conn.Close()
+		c.wmu.Unlock()
+	})
+	return c.closeErr
 }
 
 type clientWriter struct{ c *Client }
 
-func (w clientWriter) id() uint64 {
-	w.c.mu.Lock()
-	defer w.c.mu.Unlock()
-	w.c.nextID++
-	return w.c.nextID
+// op sends a write operation, remembering its path: the agent's report of
+// its failure must name it, and the path reported is the one sent.
+func (w clientWriter) op(path string, mk func(id uint64) wire.Msg) error {
+	c := w.c
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return c.err
+	}
+	c.nextID++
+	id := c.nextID
+	c.ops = append(c.ops, opRef{id, path})
+	c.mu.Unlock()
+	return c.write(mk(id))
 }
 
 func (w clientWriter) Mkdir(p string, meta wire.Meta) error {
-	return w.c.send(&wire.Mkdir{ID: w.id(), Path: p, Meta: meta})
+	return w.op(p, func(id uint64) wire.Msg { return &wire.Mkdir{ID: id, Path: p, Meta: meta} })
 }
 func (w clientWriter) Symlink(p, target string, meta wire.Meta) error {
-	return w.c.send(&wire.Symlink{ID: w.id(), Path: p, Target: target, Meta: meta})
+	return w.op(p, func(id uint64) wire.Msg { return &wire.Symlink{ID: id, Path: p, Target: target, Meta: meta} })
 }
 func (w clientWriter) SetMeta(p string, kind fstree.Kind, meta wire.Meta) error {
-	return w.c.send(&wire.SetMeta{ID: w.id(), Path: p, Kind: kind, Meta: meta})
+	return w.op(p, func(id uint64) wire.Msg { return &wire.SetMeta{ID: id, Path: p, Kind: kind, Meta: meta} })
 }
 func (w clientWriter) Delete(p string, kind fstree.Kind) error {
-	return w.c.send(&wire.Delete{ID: w.id(), Path: p, Kind: kind})
+	return w.op(p, func(id uint64) wire.Msg { return &wire.Delete{ID: id, Path: p, Kind: kind} })
 }
 func (w clientWriter) Rename(from, to string, kind fstree.Kind) error {
-	return w.c.send(&wire.Rename{ID: w.id(), From: from, To: to, Kind: kind})
+	// The agent reports a failed rename at its destination.
+	return w.op(to, func(id uint64) wire.Msg { return &wire.Rename{ID: id, From: from, To: to, Kind: kind} })
 }
 func (w clientWriter) BeginFile(p string, size int64, meta wire.Meta, blockSize int) error {
-	return w.c.send(&wire.FileBegin{ID: w.id(), Path: p, Size: size, Meta: meta, BlockSize: blockSize})
+	return w.op(p, func(id uint64) wire.Msg {
+		return &wire.FileBegin{ID: id, Path: p, Size: size, Meta: meta, BlockSize: blockSize}
+	})
 }
 func (w clientWriter) Data(p []byte) error {
 	for len(p) > 0 {
@@ -465,4 +817,62 @@ func displayPath(p string) string {
 		return "."
 	}
 	return p
+}
+
+// printable escapes what a terminal would interpret in a string from the
+// peer: control characters (but newlines and tabs if multiline), C1
+// controls and invalid UTF-8.
+func printable(s string, multiline bool) string {
+	clean := true
+	for _, r := range s {
+		if !safeRune(r, multiline) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if safeRune(r, multiline) {
+			b.WriteString(s[i : i+n])
+		} else if r == utf8.RuneError || r < 0x100 {
+			for _, c := range []byte(s[i : i+n]) {
+				fmt.Fprintf(&b, "\\x%02x", c)
+			}
+		} else {
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+		i += n
+	}
+	return b.String()
+}
+
+func safeRune(r rune, multiline bool) bool {
+	switch {
+	case r == utf8.RuneError:
+		return false
+	case r == '\n' || r == '\t':
+		return multiline
+	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
+		return false
+	case r == 0x2028 || r == 0x2029 || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069:
+		return false // line separators and bidirectional overrides
+	}
+	return true
+}
+
+// quote shows a path from the peer in a message.
+func quote(p string) string { return strconv.Quote(p) }
+
+// clip keeps the start and the end of a long message: the end usually
+// says what went wrong.
+func clip(s string) string {
+	if len(s) <= maxKeptMsg {
+		return s
+	}
+	head, tail := s[:maxKeptMsg/4], s[len(s)-maxKeptMsg*3/4:]
+	return strings.ToValidUTF8(head, "") + "..." + strings.ToValidUTF8(tail, "")
 }

@@ -15,6 +15,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,7 +33,15 @@ type Options struct {
 	Root    string // the mirror directory
 	BuildID string // reported in the handshake
 	Logger  *slog.Logger
+	// Heartbeat is how often a busy agent tells the client it is alive
+	// (0: DefaultHeartbeat). It must stay well below the client's idle
+	// deadline.
+	Heartbeat time.Duration
 }
+
+// DefaultHeartbeat is a sixth of the client's default idle deadline, so a
+// late tick or two on a loaded host never looks like a dead agent.
+const DefaultHeartbeat = 5 * time.Second
 
 // Serve speaks the protocol on r and w until the client closes its side
 // (a nil return) or something fails. Errors of single operations go back
@@ -41,9 +51,11 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	conn := wire.NewConn(r, w)
+	s := &server{ctx: ctx, log: log, isRoot: os.Geteuid() == 0, uid: os.Geteuid(), gid: os.Getegid(), rootFD: -1, dirs: map[string]int{},
+		start: time.Now(), wake: make(chan struct{}, 1)}
+	conn := wire.NewConn(activityReader{r, s}, w)
+	s.conn = conn
 	defer conn.Close()
-	s := &server{ctx: ctx, conn: conn, log: log, isRoot: os.Geteuid() == 0, uid: os.Geteuid(), gid: os.Getegid(), rootFD: -1, dirs: map[string]int{}}
 	defer s.close()
 
 	first, err := conn.ReadMsg()
@@ -80,9 +92,23 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 	if err := conn.StartCompression(hello.Compress); err != nil {
 		return err
 	}
+	every := opt.Heartbeat
+	if every <= 0 {
+		every = DefaultHeartbeat
+	}
+	stop := make(chan struct{})
+	beats := make(chan struct{})
+	go func() {
+		defer close(beats)
+		s.heartbeat(stop, every)
+	}()
+	defer func() {
+		close(stop)
+		<-beats
+	}()
 	for {
 		if !conn.Buffered() {
-			if err := conn.Flush(); err != nil {
+			if err := s.flush(); err != nil {
 				return err
 			}
 		}
@@ -93,26 +119,100 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 			}
 			return err
 		}
-		if err := s.handle(m); err != nil {
+		s.busy.Store(true)
+		err = s.handle(m)
+		s.busy.Store(false)
+		if err != nil {
 			return err
 		}
 	}
 }
 
+// activityReader notes when bytes arrive, so a client still streaming a
+// big file gets heartbeats even between whole messages.
+type activityReader struct {
+	r io.Reader
+	s *server
+}
+
+func (a activityReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		a.s.lastRead.Store(int64(time.Since(a.s.start)))
+		select {
+		case a.s.wake <- struct{}{}:
+		default:
+		}
+	}
+	return n, err
+}
+
+// heartbeat sends a Heartbeat every interval while the agent is busy:
+// handling a message, or having received bytes within the last interval.
+// It sleeps on wake while idle, so an idle session costs no timer and no
+// bytes.
+func (s *server) heartbeat(stop <-chan struct{}, every time.Duration) {
+	t := time.NewTimer(every)
+	t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-s.wake:
+		}
+		for {
+			t.Reset(every)
+			select {
+			case <-stop:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			if !s.busy.Load() && time.Since(s.start)-time.Duration(s.lastRead.Load()) >= every {
+				break
+			}
+			if err := s.beat(stop); err != nil {
+				return // the main loop sees the broken stream too
+			}
+		}
+	}
+}
+
+func (s *server) beat(stop <-chan struct{}) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	select {
+	case <-stop:
+		return io.EOF // Serve is returning: the stream may be gone
+	default:
+	}
+	if err := s.conn.WriteMsg(&wire.Heartbeat{}); err != nil {
+		return err
+	}
+	return s.conn.Flush()
+}
+
 type server struct {
-	ctx    context.Context
-	conn   *wire.Conn
-	log    *slog.Logger
-	root   *os.Root // nil when the root is missing (dry run)
-	rootFD int      // the root directory, for *at system calls
-	isRoot bool
-	uid    int // the agent's own ids: new files already have them
-	gid    int
-	dirs   map[string]int // open directory descriptors by relative path
-	file   *openFile
-	hashes fstree.HashCache // content hashes across the scans of a session
-	wbuf   *bufio.Writer    // reused by every received file
-	hash   *blake3.Hasher   // likewise
+	ctx   context.Context
+	conn  *wire.Conn
+	wmu   sync.Mutex // the heartbeat writes too
+	busy  atomic.Bool
+	start time.Time
+	// lastRead is when bytes last arrived, as time since start (a
+	// monotonic clock).
+	lastRead atomic.Int64
+	wake     chan struct{}
+	log      *slog.Logger
+	root     *os.Root // nil when the root is missing (dry run)
+	rootFD   int      // the root directory, for *at system calls
+	isRoot   bool
+	uid      int // the agent's own ids: new files already have them
+	gid      int
+	dirs     map[string]int // open directory descriptors by relative path
+	file     *openFile
+	hashes   fstree.HashCache // content hashes across the scans of a session
+	wbuf     *bufio.Writer    // reused by every received file
+	hash     *blake3.Hasher   // likewise
 }
 
 func (s *server) close() {
@@ -178,7 +278,17 @@ func refusedRoot(abs string) string {
 	return ""
 }
 
-func (s *server) send(m wire.Msg) error { return s.conn.WriteMsg(m) }
+func (s *server) send(m wire.Msg) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.conn.WriteMsg(m)
+}
+
+func (s *server) flush() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.conn.Flush()
+}
 
 // runTimeout bounds an --on-sync command: the mirror's next batch waits
 // for it.
@@ -198,6 +308,11 @@ func (s *server) run(m *wire.Run) *wire.RunDone {
 	cmd.Stdin = bytes.NewReader(m.Stdin)
 	out := &tailBuffer{max: wire.MaxErrorMsg}
 	cmd.Stdout, cmd.Stderr = out, out
+	// Kill the command's whole process group: a child of sh that kept
+	// the output pipe open would otherwise hold Wait until it exits.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	done.Output = out.String()
 	var ee *exec.ExitError

@@ -8,7 +8,7 @@ import (
 
 // Version is the protocol version. Client and agent must agree exactly;
 // a client that finds another version re-deploys its own agent.
-const Version = 1
+const Version = 2
 
 // Magic opens every Hello so that a shell banner or a wrong program on the
 // other end is recognised at once instead of being parsed as frames.
@@ -39,6 +39,7 @@ const (
 	TRun       Type = 19 // client: run a shell command in the mirror directory (--on-sync)
 	TRunDone   Type = 20 // agent: the command ended
 	TRename    Type = 21 // client: move an entry (a rename in the source)
+	THeartbeat Type = 22 // agent: still working; sent only while busy (protocol 2)
 )
 
 // Limits on what a peer may send.
@@ -194,6 +195,11 @@ type RunDone struct {
 	Output string
 }
 
+// Heartbeat tells the client that a busy agent is alive: it is working on
+// a message or still receiving one. The client's idle deadline only runs
+// while it waits for the agent, so an idle session sends none.
+type Heartbeat struct{}
+
 type Error struct {
 	ID   uint64
 	Path string
@@ -222,6 +228,7 @@ func (*Error) Type() Type     { return TError }
 func (*Run) Type() Type       { return TRun }
 func (*Rename) Type() Type    { return TRename }
 func (*RunDone) Type() Type   { return TRunDone }
+func (*Heartbeat) Type() Type { return THeartbeat }
 
 func (m *Hello) appendPayload(e *enc) {
 	e.raw([]byte(Magic))
@@ -314,8 +321,9 @@ func (m *Rename) appendPayload(e *enc) {
 	e.str(m.To)
 	e.uvarint(uint64(m.Kind))
 }
-func (m *Run) appendPayload(e *enc)     { e.uvarint(m.ID); e.str(m.Cmd); e.bytes(m.Stdin) }
-func (m *RunDone) appendPayload(e *enc) { e.uvarint(m.ID); e.varint(int64(m.Code)); e.str(m.Output) }
+func (m *Heartbeat) appendPayload(e *enc) {}
+func (m *Run) appendPayload(e *enc)       { e.uvarint(m.ID); e.str(m.Cmd); e.bytes(m.Stdin) }
+func (m *RunDone) appendPayload(e *enc)   { e.uvarint(m.ID); e.varint(int64(m.Code)); e.str(m.Output) }
 
 // Decode parses one frame payload of type t. The returned message may alias
 // payload (FileData.Data does); copy what must outlive the next read.
@@ -415,6 +423,8 @@ func Decode(t Type, payload []byte) (Msg, error) {
 		x.Code = int(code)
 		x.Output = d.str(MaxErrorMsg)
 		m = x
+	case THeartbeat:
+		m = &Heartbeat{}
 	default:
 		return nil, fmt.Errorf("unknown message type %d", t)
 	}

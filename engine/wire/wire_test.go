@@ -40,6 +40,7 @@ func sampleMsgs() []Msg {
 		&Run{ID: 9, Cmd: "systemctl reload php-fpm", Stdin: []byte("a\nb\n")},
 		&RunDone{ID: 9, Code: -1, Output: "killed"},
 		&Rename{ID: 10, From: "a/old.txt", To: "b/new.txt", Kind: fstree.File},
+		&Heartbeat{},
 	}
 }
 
@@ -124,6 +125,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"trailing bytes", TBarrier, []byte{1, 2}, "trailing"},
 		{"truncated", TFileBegin, []byte{1, 5, 'a'}, "truncated"},
 		{"too many entries", TEntries, []byte{1, 0xff, 0xff, 0xff, 0x0f}, "exceed limit"},
+		{"heartbeat with payload", THeartbeat, []byte{0}, "trailing"},
 		{"negative size", TSigReq, encode(&SigReq{ID: 1, Path: "f", Size: -3}), "negative size"},
 	}
 	for _, tt := range tests {

@@ -23,10 +23,11 @@ import (
 
 // Exit codes, documented in README.md.
 const (
-	ExitOK      = 0
-	ExitFatal   = 1  // nothing or not everything could be done: a mirror failed, a refusal
-	ExitUsage   = 2  // bad flags or arguments
-	ExitPartial = 23 // every mirror synced, but some paths could not be (rsync's code)
+	ExitOK          = 0
+	ExitFatal       = 1   // nothing or not everything could be done: a mirror failed, a refusal
+	ExitUsage       = 2   // bad flags or arguments
+	ExitPartial     = 23  // every mirror synced, but some paths could not be (rsync's code)
+	ExitInterrupted = 130 // a second SIGINT or SIGTERM: 128 + SIGINT, as shells report it
 )
 
 // usageError is a mistake in the command line.
@@ -49,12 +50,46 @@ SRC's contents go into DEST, with or without a trailing slash.
 Run 'gosync sync -h' for the flags.
 `
 
-// Main runs the command line and returns the exit code. SIGINT and
-// SIGTERM end it.
+// Main runs the command line and returns the exit code. The first SIGINT
+// or SIGTERM ends it in order (temporaries removed, sessions closed); a
+// second one exits at once with ExitInterrupted.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyInterrupt(context.Background(), stderr, os.Exit, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return MainContext(ctx, args, stdin, stdout, stderr)
+}
+
+// notifyInterrupt returns a context that the first of sigs cancels; the
+// second calls exit(ExitInterrupted), for a user who will not wait for a
+// mirror that is slow to let go. stop ends the watch on signals.
+func notifyInterrupt(parent context.Context, stderr io.Writer, exit func(int), sigs ...os.Signal) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, sigs...)
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 0; ; n++ {
+			select {
+			case <-quit:
+				return
+			case <-ch:
+			}
+			if n > 0 {
+				fmt.Fprintln(stderr, "gosync: interrupted again, exiting now")
+				exit(ExitInterrupted)
+				return
+			}
+			cancel()
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(quit)
+		<-done
+		cancel()
+	}
 }
 
 // MainContext is Main ending when ctx does (tests cancel it instead of
