@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gosync/gosync/engine/agent"
 )
@@ -62,10 +63,26 @@ type cmdTransport struct {
 func (t *cmdTransport) Close() error {
 	t.once.Do(func() {
 		t.stdin.Close()
+		// An agent that does not exit at the end of its input (stopped,
+		// or stuck in the kernel) is killed after a grace period, so its
+		// output closes and nothing waits for it for ever.
+		exited := make(chan struct{})
+		kill := time.AfterFunc(agentGrace, func() {
+			select {
+			case <-exited:
+			default:
+				t.cmd.Process.Kill()
+			}
+		})
 		t.err = t.cmd.Wait()
+		close(exited)
+		kill.Stop()
 	})
 	return t.err
 }
+
+// agentGrace is how long an agent child has to exit after its input ends.
+const agentGrace = time.Second
 
 // DialCommand starts argv (a `gosync agent ROOT` command, possibly through
 // another program) and speaks the protocol on its stdin and stdout.

@@ -27,7 +27,7 @@ const (
 	ExitFatal       = 1   // nothing or not everything could be done: a mirror failed, a refusal
 	ExitUsage       = 2   // bad flags or arguments
 	ExitPartial     = 23  // every mirror synced, but some paths could not be (rsync's code)
-	ExitInterrupted = 130 // a second SIGINT or SIGTERM: 128 + SIGINT, as shells report it
+	ExitInterrupted = 130 // sync interrupted, or a second SIGINT/SIGTERM: 128 + SIGINT, as shells report it
 )
 
 // usageError is a mistake in the command line.
@@ -144,7 +144,7 @@ func exitCode(err error, stderr io.Writer) int {
 		return ExitFatal
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "gosync: interrupted")
-		return ExitFatal
+		return ExitInterrupted
 	default:
 		fmt.Fprintf(stderr, "gosync: %s\n", err)
 		return ExitFatal
