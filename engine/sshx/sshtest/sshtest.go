@@ -47,6 +47,11 @@ type Server struct {
 	UserKey     string // private key file the client uses
 	HostKey     ssh.PublicKey
 	RemoteCache string // XDG_CACHE_HOME of remote sessions: uploaded agents land below it
+	// RemoteHome is $HOME in remote sessions, so ~/x lands in the test's
+	// directory. ~root/x still means root's home from passwd, and the
+	// sessions start in that home too (sshd does not follow SetEnv
+	// there), so a relative remote path is below it, not below RemoteHome.
+	RemoteHome string
 	ConfigFile  string // the client's ssh config
 	cmd         *exec.Cmd
 	log         *os.File
@@ -93,13 +98,16 @@ func FindSSHD() (string, error) {
 // that reaches it as Alias (paths in .ssh/config are absolute, so plain
 // ssh -F works too). Stop ends it. It does not touch the environment.
 func Launch(sshd, dir string) (*Server, error) {
-	s := &Server{Dir: dir, Home: filepath.Join(dir, "home"), RemoteCache: filepath.Join(dir, "remote-cache")}
+	s := &Server{Dir: dir, Home: filepath.Join(dir, "home"), RemoteCache: filepath.Join(dir, "remote-cache"), RemoteHome: filepath.Join(dir, "remote-home")}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	hostKeyFile := filepath.Join(dir, "host_ed25519")
 	var err error
 	if s.HostKey, err = newKey(hostKeyFile); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(s.RemoteHome, 0o700); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(s.Home, ".ssh"), 0o700); err != nil {
@@ -134,9 +142,9 @@ KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 PermitRootLogin yes
 AllowTcpForwarding yes
-SetEnv XDG_CACHE_HOME=%s
+SetEnv XDG_CACHE_HOME=%s HOME=%s
 LogLevel ERROR
-`, s.Port, hostKeyFile, dir, dir, s.RemoteCache)
+`, s.Port, hostKeyFile, dir, dir, s.RemoteCache, s.RemoteHome)
 	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(config), 0o600); err != nil {
 		return nil, err
 	}
