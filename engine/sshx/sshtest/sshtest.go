@@ -52,11 +52,11 @@ type Server struct {
 	// sessions start in that home too (sshd does not follow SetEnv
 	// there), so a relative remote path is below it, not below RemoteHome.
 	RemoteHome string
-	ConfigFile  string // the client's ssh config
-	cmd         *exec.Cmd
-	log         *os.File
-	release     chan struct{} // closed by Stop: lets the thread that forked sshd exit
-	stopOnce    sync.Once
+	ConfigFile string // the client's ssh config
+	cmd        *exec.Cmd
+	log        *os.File
+	release    chan struct{} // closed by Stop: lets the thread that forked sshd exit
+	stopOnce   sync.Once
 }
 
 // Start runs sshd for the test and points HOME at a client home that
