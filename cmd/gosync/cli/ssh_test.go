@@ -2,13 +2,19 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gosync/gosync/engine/endpoint"
 	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/engine/sshx"
 	"github.com/gosync/gosync/engine/sshx/sshtest"
 	"github.com/gosync/gosync/engine/treetest"
 )
@@ -174,4 +180,33 @@ func killAgents(t *testing.T, dir string) int {
 		}
 	}
 	return n
+}
+
+// The watch loop decides between giving up and retrying with
+// sshx.Permanent on what dialMirror returns: its wrapping must keep the
+// cause visible.
+func TestSSHDialErrorsStayClassifiable(t *testing.T) {
+	srv := sshtest.Start(t)
+	srv.AppendConfig(t, "\nHost nowhere\n  HostName 127.0.0.1\n  Port 1\n")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dial := func(dest string) error {
+		t.Helper()
+		d, err := endpoint.Parse(dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := dialMirror(context.Background(), d, syncFlags{compressLevel: -1}, log)
+		if err == nil {
+			m.Close()
+			t.Fatalf("dial %s succeeded", dest)
+		}
+		return err
+	}
+	if err := dial("nowhere:/srv/x"); sshx.Permanent(err) {
+		t.Errorf("refused connection taken for permanent: %v", err)
+	}
+	os.Remove(srv.KnownHosts)
+	if err := dial(sshtest.Alias + ":" + t.TempDir()); !errors.Is(err, sshx.ErrHostKey) || !sshx.Permanent(err) {
+		t.Errorf("unknown host key not permanent: %v", err)
+	}
 }
