@@ -45,7 +45,10 @@ func startProxy(t *testing.T, target string) *freezeProxy {
 	return p
 }
 
-func (p *freezeProxy) port() string { _, port, _ := net.SplitHostPort(p.l.Addr().String()); return port }
+func (p *freezeProxy) port() string {
+	_, port, _ := net.SplitHostPort(p.l.Addr().String())
+	return port
+}
 
 func (p *freezeProxy) accept() {
 	defer p.wg.Done()
