@@ -12,8 +12,11 @@ import (
 
 // Endpoint is a parsed destination.
 type Endpoint struct {
-	Raw  string // as the user wrote it
-	Path string // local path, or the remote path ("" or relative: under the remote home)
+	Raw string // as the user wrote it
+	// Path is the local path, or the remote path: "" or relative is under
+	// the remote user's home; "~", "~/x", "~user/x" are expanded on the
+	// remote host, as scp and rsync do.
+	Path string
 	// Remote only:
 	User string
 	Host string // without brackets for IPv6
@@ -55,8 +58,41 @@ func Parse(s string) (Endpoint, error) {
 	if err := checkHost(s, user, host); err != nil {
 		return e, err
 	}
+	if err := checkTilde(s, p); err != nil {
+		return e, err
+	}
 	e.User, e.Host, e.Path = user, host, p
 	return e, nil
+}
+
+// checkTilde refuses a remote ~user whose name the remote shell could
+// take for something else than a user name.
+func checkTilde(raw, p string) error {
+	if !strings.HasPrefix(p, "~") {
+		return nil
+	}
+	user, _, _ := strings.Cut(p[1:], "/")
+	if user != "" && !ValidTildeUser(user) {
+		return fmt.Errorf("destination %q: %q after ~ is not a user name (write ./~%s for a directory of that name)", raw, user, p[1:])
+	}
+	return nil
+}
+
+// ValidTildeUser reports whether name may follow ~ in a remote path: the
+// portable login names (letters, digits, '.', '_', '-', not starting with
+// '-'), which a POSIX shell's tilde expansion takes literally.
+func ValidTildeUser(name string) bool {
+	if name == "" || name[0] == '-' {
+		return false
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func splitUser(s string) (user, host string) {
@@ -95,6 +131,9 @@ func parseBracketed(s string) (Endpoint, error) {
 	if err := checkHost(s, user, host); err != nil {
 		return e, err
 	}
+	if err := checkTilde(s, rest[end+2:]); err != nil {
+		return e, err
+	}
 	e.User, e.Host, e.Path = user, host, rest[end+2:]
 	return e, nil
 }
@@ -129,5 +168,13 @@ func parseURL(s string) (Endpoint, error) {
 		return e, fmt.Errorf("destination %q: missing path (ssh://host/abs/path)", s)
 	}
 	e.Path = u.Path
+	// As in OpenSSH's scp and sftp URIs, /~/x and /~user/x are under a
+	// home directory.
+	if strings.HasPrefix(e.Path, "/~") {
+		e.Path = e.Path[1:]
+		if err := checkTilde(s, e.Path); err != nil {
+			return e, err
+		}
+	}
 	return e, nil
 }

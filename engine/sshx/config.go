@@ -1,6 +1,7 @@
 package sshx
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/kevinburke/ssh_config"
 )
+
+// ErrConfig wraps errors in the ssh configuration.
+var ErrConfig = errors.New("ssh config")
 
 // Options are what the command line can override; empty fields come from
 // ssh_config, then OpenSSH's defaults.
@@ -27,6 +31,14 @@ type Options struct {
 	Passphrase func(keyFile string) ([]byte, error)
 }
 
+// Keepalive defaults when ssh_config sets none: a silent link is closed
+// (DefaultAliveCountMax+1)*DefaultAliveInterval after the last byte
+// received, 20 s.
+const (
+	DefaultAliveInterval = 5 * time.Second
+	DefaultAliveCountMax = 3
+)
+
 // hostConfig is the resolved configuration for one host.
 type hostConfig struct {
 	Alias          string // as the user wrote it
@@ -41,6 +53,17 @@ type hostConfig struct {
 	AliveInterval  time.Duration
 	AliveCountMax  int
 	ProxyJump      string
+	HostKeyAlias   string // the name known_hosts holds the key under, instead of host and port
+}
+
+// dialTimeout bounds the TCP connect and the SSH handshake: ConnectTimeout,
+// or without it the time keepalives take to give up on a silent link, so
+// a frozen link cannot hang a dial where it would not hang a session.
+func (hc *hostConfig) dialTimeout() time.Duration {
+	if hc.ConnectTimeout > 0 || hc.AliveInterval <= 0 {
+		return hc.ConnectTimeout
+	}
+	return time.Duration(hc.AliveCountMax+1) * hc.AliveInterval
 }
 
 // settings reads ssh_config files for hosts, user file first.
@@ -52,7 +75,7 @@ type settings struct {
 func loadSettings(opt Options) (*settings, error) {
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return nil, fmt.Errorf("find home directory for ~/.ssh: %w", err)
+		return nil, fmt.Errorf("%w: find home directory for ~/.ssh: %w", ErrConfig, err)
 	}
 	s := &settings{home: home}
 	userFile := opt.ConfigFile
@@ -74,12 +97,12 @@ func decodeFile(path string, must bool) (*ssh_config.Config, error) {
 		if os.IsNotExist(err) && !must {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("ssh config %s: %w", path, err)
+		return nil, fmt.Errorf("%w %s: %w", ErrConfig, path, err)
 	}
 	defer f.Close()
 	cfg, err := ssh_config.Decode(f)
 	if err != nil {
-		return nil, fmt.Errorf("ssh config %s: %w; fix the file or pass --ssh-config", path, err)
+		return nil, fmt.Errorf("%w %s: %w; fix the file or pass --ssh-config", ErrConfig, path, err)
 	}
 	return cfg, nil
 }
@@ -113,7 +136,7 @@ func (s *settings) getAll(alias, key string) []string {
 
 // resolve computes the configuration for alias with opt's overrides.
 func (s *settings) resolve(alias string, opt Options) (*hostConfig, error) {
-	hc := &hostConfig{Alias: alias, HostName: alias, Port: 22, Strict: "ask", AliveCountMax: 3}
+	hc := &hostConfig{Alias: alias, HostName: alias, Port: 22, Strict: "ask", AliveCountMax: DefaultAliveCountMax}
 	if v := s.get(alias, "HostName"); v != "" {
 		hc.HostName = strings.ReplaceAll(v, "%h", alias)
 	}
@@ -126,7 +149,7 @@ func (s *settings) resolve(alias string, opt Options) (*hostConfig, error) {
 	if v := s.get(alias, "Port"); v != "" {
 		p, err := strconv.Atoi(v)
 		if err != nil || p < 1 || p > 65535 {
-			return nil, fmt.Errorf("ssh config for %s: bad Port %q", alias, v)
+			return nil, fmt.Errorf("%w for %s: bad Port %q", ErrConfig, alias, v)
 		}
 		hc.Port = p
 	}
@@ -184,7 +207,7 @@ func (s *settings) resolve(alias string, opt Options) (*hostConfig, error) {
 		case "yes", "accept-new", "no", "off", "ask":
 			hc.Strict = v
 		default:
-			return nil, fmt.Errorf("ssh config for %s: bad StrictHostKeyChecking %q", alias, v)
+			return nil, fmt.Errorf("%w for %s: bad StrictHostKeyChecking %q", ErrConfig, alias, v)
 		}
 	}
 	if opt.AcceptNew {
@@ -194,17 +217,25 @@ func (s *settings) resolve(alias string, opt Options) (*hostConfig, error) {
 	if hc.ConnectTimeout, err = seconds(alias, "ConnectTimeout", s.get(alias, "ConnectTimeout")); err != nil {
 		return nil, err
 	}
-	if hc.AliveInterval, err = seconds(alias, "ServerAliveInterval", s.get(alias, "ServerAliveInterval")); err != nil {
-		return nil, err
+	// On by default, unlike OpenSSH: a watch must notice a link that went
+	// silent (a NAT entry dropped, a host frozen) without waiting for the
+	// kernel's TCP timeouts, which take minutes to hours. An explicit 0
+	// turns them off, as in OpenSSH.
+	hc.AliveInterval = DefaultAliveInterval
+	if v := s.get(alias, "ServerAliveInterval"); v != "" {
+		if hc.AliveInterval, err = seconds(alias, "ServerAliveInterval", v); err != nil {
+			return nil, err
+		}
 	}
 	if v := s.get(alias, "ServerAliveCountMax"); v != "" {
-		if hc.AliveCountMax, err = strconv.Atoi(v); err != nil {
-			return nil, fmt.Errorf("ssh config for %s: bad ServerAliveCountMax %q", alias, v)
+		if hc.AliveCountMax, err = strconv.Atoi(v); err != nil || hc.AliveCountMax < 0 {
+			return nil, fmt.Errorf("%w for %s: bad ServerAliveCountMax %q", ErrConfig, alias, v)
 		}
 	}
 	if v := s.get(alias, "ProxyJump"); v != "" && !strings.EqualFold(v, "none") {
 		hc.ProxyJump = v
 	}
+	hc.HostKeyAlias = s.get(alias, "HostKeyAlias")
 	return hc, nil
 }
 
@@ -214,7 +245,7 @@ func seconds(alias, key, v string) (time.Duration, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("ssh config for %s: bad %s %q", alias, key, v)
+		return 0, fmt.Errorf("%w for %s: bad %s %q", ErrConfig, alias, key, v)
 	}
 	return time.Duration(n) * time.Second, nil
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/skeema/knownhosts"
@@ -22,27 +24,50 @@ var ErrHostKey = errors.New("host key refused")
 // ErrAuth wraps authentication failures.
 var ErrAuth = errors.New("authentication failed")
 
+// ErrUnresponsive is why a connection whose server stopped answering
+// keepalives was closed.
+var ErrUnresponsive = errors.New("SSH server not responding")
+
 // Client is an SSH connection to one host, with what is needed to close
 // the jump hosts it went through.
 type Client struct {
 	*ssh.Client
-	Name    string // user@host as resolved, for messages
-	closers []func() error
-	stop    chan struct{}
+	Name      string // user@host as resolved, for messages
+	closers   []func() error
+	stop      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	lost      atomic.Pointer[error]
 }
 
 // Close closes the connection and the jump connections under it.
 func (c *Client) Close() error {
-	select {
-	case <-c.stop:
-	default:
+	c.closeOnce.Do(func() {
 		close(c.stop)
+		c.closeErr = c.Client.Close()
+		for i := len(c.closers) - 1; i >= 0; i-- {
+			c.closers[i]()
+		}
+	})
+	return c.closeErr
+}
+
+// Lost returns why gosync closed the connection under its users (the
+// server stopped answering keepalives), or nil. Reads and writes on the
+// connection fail with io.EOF or a closed-connection error then, which
+// say nothing to a user; the streams of this package return Lost instead.
+func (c *Client) Lost() error {
+	if e := c.lost.Load(); e != nil {
+		return *e
 	}
-	err := c.Client.Close()
-	for i := len(c.closers) - 1; i >= 0; i-- {
-		c.closers[i]()
-	}
-	return err
+	return nil
+}
+
+// lose records why the connection is closed before closing it, so a
+// read or write that fails because of the close already sees the cause.
+func (c *Client) lose(err error) {
+	c.lost.CompareAndSwap(nil, &err)
+	c.Close()
 }
 
 // Dial connects and authenticates to the host alias (a name from the
@@ -57,7 +82,7 @@ func Dial(ctx context.Context, alias string, opt Options) (*Client, error) {
 
 func dial(ctx context.Context, s *settings, alias string, opt Options, depth int) (*Client, error) {
 	if depth > 8 {
-		return nil, fmt.Errorf("%s: ProxyJump chain too long (a loop in ssh config?)", alias)
+		return nil, fmt.Errorf("%s: %w: ProxyJump chain too long (a loop in ssh config?)", alias, ErrConfig)
 	}
 	hc, err := s.resolve(alias, opt)
 	if err != nil {
@@ -79,7 +104,7 @@ func dial(ctx context.Context, s *settings, alias string, opt Options, depth int
 		Auth:              auth,
 		HostKeyCallback:   hostKeys,
 		HostKeyAlgorithms: algos,
-		Timeout:           hc.ConnectTimeout,
+		Timeout:           hc.dialTimeout(),
 	}
 
 	// Through jump hosts, the last one opens the TCP connection.
@@ -114,10 +139,10 @@ func dial(ctx context.Context, s *settings, alias string, opt Options, depth int
 			return nil, fmt.Errorf("%s: jump host could not connect: %w", name, err)
 		}
 	} else {
-		d := net.Dialer{Timeout: hc.ConnectTimeout}
+		d := net.Dialer{Timeout: hc.dialTimeout()}
 		conn, err = d.DialContext(ctx, "tcp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s", name, describeDialError(err, hc))
+			return nil, fmt.Errorf("%s: %w", name, describeDialError(err, hc))
 		}
 	}
 	return handshake(ctx, conn, addr, cfg, name, hc, tried, closers)
@@ -141,7 +166,7 @@ func dialVia(ctx context.Context, s *settings, via *Client, alias string, opt Op
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	cfg := &ssh.ClientConfig{User: hc.User, Auth: auth, HostKeyCallback: hostKeys, HostKeyAlgorithms: algos, Timeout: hc.ConnectTimeout}
+	cfg := &ssh.ClientConfig{User: hc.User, Auth: auth, HostKeyCallback: hostKeys, HostKeyAlgorithms: algos, Timeout: hc.dialTimeout()}
 	return handshake(ctx, conn, addr, cfg, name, hc, tried, nil)
 }
 
@@ -158,9 +183,10 @@ func parseJump(j string) (string, Options) {
 	return j, o
 }
 
-func handshake(ctx context.Context, conn net.Conn, addr string, cfg *ssh.ClientConfig, name string, hc *hostConfig, tried []string, closers []func() error) (*Client, error) {
-	if hc.ConnectTimeout > 0 {
-		conn.SetDeadline(time.Now().Add(hc.ConnectTimeout))
+func handshake(ctx context.Context, raw net.Conn, addr string, cfg *ssh.ClientConfig, name string, hc *hostConfig, tried []string, closers []func() error) (*Client, error) {
+	conn := newAliveConn(raw)
+	if t := hc.dialTimeout(); t > 0 {
+		conn.SetDeadline(time.Now().Add(t))
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
@@ -181,66 +207,113 @@ func handshake(ctx context.Context, conn net.Conn, addr string, cfg *ssh.ClientC
 			return nil, fmt.Errorf("%s: %w: tried %s; add your public key to the host's ~/.ssh/authorized_keys, load it into ssh-agent, or name it with --ssh-identity", name, ErrAuth, strings.Join(tried, ", "))
 		}
 		if os.IsTimeout(err) || errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, fmt.Errorf("%s: SSH handshake timed out after %s", name, hc.ConnectTimeout)
+			return nil, fmt.Errorf("%s: SSH handshake timed out after %s: %w", name, hc.dialTimeout(), os.ErrDeadlineExceeded)
 		}
 		return nil, fmt.Errorf("%s: SSH handshake: %w", name, err)
 	}
 	conn.SetDeadline(time.Time{})
 	cl := &Client{Client: ssh.NewClient(c, chans, reqs), Name: name, closers: closers, stop: make(chan struct{})}
 	if hc.AliveInterval > 0 {
-		go cl.keepAlive(hc.AliveInterval, hc.AliveCountMax)
+		go cl.keepAlive(conn, hc.AliveInterval, hc.AliveCountMax)
 	}
 	return cl, nil
 }
 
+// aliveConn remembers when the server last sent anything: any byte proves
+// the link alive, so a keepalive is only needed on a silent link, and a
+// reply stuck behind megabytes of our own upload on a slow link does not
+// count as missed while the server's window adjustments arrive.
+type aliveConn struct {
+	net.Conn
+	start time.Time    // monotonic base for last
+	last  atomic.Int64 // since start, when a read last returned data
+}
+
+func newAliveConn(c net.Conn) *aliveConn { return &aliveConn{Conn: c, start: time.Now()} }
+
+func (c *aliveConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.last.Store(int64(time.Since(c.start)))
+	}
+	return n, err
+}
+
+// silence is how long the server has sent nothing.
+func (c *aliveConn) silence() time.Duration {
+	return time.Since(c.start) - time.Duration(c.last.Load())
+}
+
 // keepAlive closes a connection whose server stopped answering, as
-// OpenSSH's ServerAliveInterval does, so a dead link fails instead of
-// hanging.
-func (c *Client) keepAlive(every time.Duration, maxMissed int) {
-	t := time.NewTicker(every)
-	defer t.Stop()
+// OpenSSH's ServerAliveInterval does: after every interval of silence a
+// keepalive@openssh.com request goes out, and after maxMissed of them
+// with still nothing heard the connection is closed, so a frozen link
+// (packets dropped, no reset) fails (maxMissed+1)*every after the last
+// byte received instead of hanging until TCP gives up.
+func (c *Client) keepAlive(conn *aliveConn, every time.Duration, maxMissed int) {
+	timer := time.NewTimer(every)
+	defer timer.Stop()
 	missed := 0
+	var reply chan error // nil while no request is out
 	for {
 		select {
 		case <-c.stop:
 			return
-		case <-t.C:
-		}
-		res := make(chan error, 1)
-		go func() {
-			_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
-			res <- err
-		}()
-		select {
-		case err := <-res:
+		case err := <-reply:
+			reply = nil
 			if err != nil {
-				return // connection closed
+				return // the connection is closed
 			}
+			continue
+		case <-timer.C:
+		}
+		if quiet := conn.silence(); quiet < every {
 			missed = 0
-		case <-time.After(every):
-			missed++
-			if missed >= maxMissed {
-				c.Client.Close()
-				return
-			}
-		case <-c.stop:
+			timer.Reset(every - quiet)
+			continue
+		}
+		if missed >= maxMissed {
+			c.lose(fmt.Errorf("%s: %w: nothing received for %s (ServerAliveInterval %s, ServerAliveCountMax %d); connection closed",
+				c.Name, ErrUnresponsive, conn.silence().Round(time.Second), every, maxMissed))
 			return
 		}
+		missed++
+		if reply == nil {
+			// Ends when the answer comes or the connection closes; the
+			// channel has room, so it never waits for this loop.
+			reply = make(chan error, 1)
+			go func(reply chan<- error) {
+				_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
+				reply <- err
+			}(reply)
+		}
+		timer.Reset(every)
 	}
 }
 
-func describeDialError(err error, hc *hostConfig) string {
+// describeDialError says what a failed TCP connect means for the user,
+// keeping the cause for errors.Is and errors.As.
+func describeDialError(err error, hc *hostConfig) error {
 	var dnsErr *net.DNSError
 	switch {
 	case errors.As(err, &dnsErr):
-		return fmt.Sprintf("cannot resolve host name %q; check the name or HostName in ~/.ssh/config", hc.HostName)
+		return &describedError{fmt.Sprintf("cannot resolve host name %q; check the name or HostName in ~/.ssh/config", hc.HostName), err}
 	case errors.Is(err, errConnRefused()):
-		return fmt.Sprintf("connection refused at %s:%d; is sshd running there, on that port?", hc.HostName, hc.Port)
+		return &describedError{fmt.Sprintf("connection refused at %s:%d; is sshd running there, on that port?", hc.HostName, hc.Port), err}
 	case os.IsTimeout(err):
-		return fmt.Sprintf("connection to %s:%d timed out after %s", hc.HostName, hc.Port, hc.ConnectTimeout)
+		return &describedError{fmt.Sprintf("connection to %s:%d timed out after %s", hc.HostName, hc.Port, hc.dialTimeout()), err}
 	}
-	return err.Error()
+	return err
 }
+
+// describedError is a cause with a message written for users.
+type describedError struct {
+	msg   string
+	cause error
+}
+
+func (e *describedError) Error() string { return e.msg }
+func (e *describedError) Unwrap() error { return e.cause }
 
 // authMethods offers ssh-agent keys and the identity files, naming what it
 // tried for the error message.
@@ -348,6 +421,12 @@ func (e *hostKeyError) Unwrap() error { return ErrHostKey }
 // algorithms known for the host, so a server preferring another key type
 // is not mistaken for a changed key.
 func hostKeyCheck(hc *hostConfig, addr string) (ssh.HostKeyCallback, []string, error) {
+	// As OpenSSH does, HostKeyAlias replaces host and port in known_hosts
+	// (lookup and recording alike); port 22 makes Normalize keep it bare.
+	keyName := addr
+	if hc.HostKeyAlias != "" {
+		keyName = net.JoinHostPort(hc.HostKeyAlias, "22")
+	}
 	var files []string
 	for _, f := range hc.KnownHosts {
 		if _, err := os.Stat(f); err == nil {
@@ -364,13 +443,13 @@ func hostKeyCheck(hc *hostConfig, addr string) (ssh.HostKeyCallback, []string, e
 	}
 	var algos []string
 	if db != nil {
-		algos = db.HostKeyAlgorithms(addr)
+		algos = db.HostKeyAlgorithms(keyName)
 	}
 	userFile := hc.KnownHosts[0]
 	cb := func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		var err error
 		if db != nil {
-			err = db.HostKeyCallback()(hostname, remote, key)
+			err = db.HostKeyCallback()(keyName, remote, key)
 			if err == nil {
 				return nil
 			}
@@ -378,25 +457,34 @@ func hostKeyCheck(hc *hostConfig, addr string) (ssh.HostKeyCallback, []string, e
 		fp := ssh.FingerprintSHA256(key)
 		if db != nil && knownhosts.IsHostKeyChanged(err) {
 			return &hostKeyError{msg: fmt.Sprintf("HOST KEY CHANGED: the %s key of %s is now %s, which does not match known_hosts; this can be an attack. If the host was really reinstalled, remove its old line with: ssh-keygen -R %s -f %s",
-				key.Type(), addr, fp, knownHostsName(addr), userFile)}
+				key.Type(), hostKeyName(addr, hc), fp, knownHostsName(keyName), userFile)}
 		}
 		if db != nil && err != nil && !knownhosts.IsHostUnknown(err) {
 			return &hostKeyError{msg: "known_hosts check failed: " + err.Error()}
 		}
 		switch hc.Strict {
 		case "accept-new", "no", "off":
-			if err := appendKnownHost(userFile, addr, key); err != nil {
+			if err := appendKnownHost(userFile, keyName, key); err != nil {
 				return &hostKeyError{msg: fmt.Sprintf("cannot record host key in %s: %v", userFile, err)}
 			}
 			return nil
 		}
 		return &hostKeyError{msg: fmt.Sprintf("unknown host key %s %s for %s; check it with the host's admin, then accept it with --accept-new-host-key, or StrictHostKeyChecking accept-new in ~/.ssh/config, or once with: ssh -p %s %s true",
-			key.Type(), fp, addr, portOf(addr), hostOf(addr))}
+			key.Type(), fp, hostKeyName(addr, hc), portOf(addr), hostOf(addr))}
 	}
 	return cb, algos, nil
 }
 
 func knownHostsName(addr string) string { return knownhosts.Normalize(addr) }
+
+// hostKeyName names the host in host key messages: with HostKeyAlias,
+// known_hosts holds the key under the alias, which the user must see.
+func hostKeyName(addr string, hc *hostConfig) string {
+	if hc.HostKeyAlias != "" {
+		return addr + " (HostKeyAlias " + hc.HostKeyAlias + ")"
+	}
+	return addr
+}
 
 func hostOf(addr string) string { h, _, _ := net.SplitHostPort(addr); return h }
 func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }

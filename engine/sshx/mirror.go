@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gosync/gosync/engine"
 	"github.com/gosync/gosync/engine/endpoint"
@@ -39,6 +40,9 @@ func DialMirror(ctx context.Context, ep endpoint.Endpoint, opt Options, bin Bina
 	}
 	m, err := engine.NewClient(ctx, ep.Raw, st.Stdout, st.Stdin, st, copt)
 	if err != nil {
+		// An agent that could not start said why on stderr, which is
+		// copied by its own goroutine: let it finish before reading.
+		st.waitExit(2 * time.Second)
 		st.Close()
 		var he *engine.HandshakeError
 		if errors.As(err, &he) {

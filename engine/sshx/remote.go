@@ -12,10 +12,12 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gosync/gosync/engine"
+	"github.com/gosync/gosync/engine/endpoint"
 )
 
 // Binary is the gosync executable that can be uploaded as an agent.
@@ -53,10 +55,15 @@ var ErrAgent = errors.New("remote agent")
 const cacheDir = `${XDG_CACHE_HOME:-$HOME/.cache}/gosync`
 
 // AgentCommand finds or uploads gosync on the remote host and returns the
-// shell command that starts `gosync agent root` there.
+// shell command that starts `gosync agent root` there. A root starting
+// with ~ or ~user is expanded by the remote shell, as scp and rsync do.
 func AgentCommand(ctx context.Context, c *Client, bin Binary, root, remoteGosync string) (string, error) {
+	setup, rootArg, err := rootWord(root)
+	if err != nil {
+		return "", err
+	}
 	if remoteGosync != "" {
-		return shellQuote(remoteGosync) + " agent " + shellQuote(root), nil
+		return setup + shellQuote(remoteGosync) + " agent " + rootArg, nil
 	}
 	short := bin.Hash[:16]
 	cached := cacheDir + "/" + short + "/gosync"
@@ -71,9 +78,9 @@ func AgentCommand(ctx context.Context, c *Client, bin Binary, root, remoteGosync
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		switch {
 		case line == "cached":
-			return `"` + cached + `" agent ` + shellQuote(root), nil
+			return setup + `"` + cached + `" agent ` + rootArg, nil
 		case strings.HasPrefix(line, "path ") && strings.Contains(line, fmt.Sprintf(" protocol %d", bin.Protocol)):
-			return "gosync agent " + shellQuote(root), nil
+			return setup + "gosync agent " + rootArg, nil
 		case strings.HasPrefix(line, "uname "):
 			uname = strings.TrimPrefix(line, "uname ")
 		}
@@ -86,7 +93,36 @@ func AgentCommand(ctx context.Context, c *Client, bin Binary, root, remoteGosync
 	if err := upload(ctx, c, bin, cacheDir+"/"+short); err != nil {
 		return "", err
 	}
-	return `"` + cached + `" agent ` + shellQuote(root), nil
+	return setup + `"` + cached + `" agent ` + rootArg, nil
+}
+
+// ErrRemotePath wraps a remote path that cannot be used as written.
+var ErrRemotePath = errors.New("remote path")
+
+// rootWord turns the mirror root into shell text for the agent command:
+// setup runs first, arg is the argument. Only a leading ~ or ~user is
+// left to the shell's tilde expansion (so the remote user's home is
+// found by the remote side, in its passwd or $HOME); the user name is
+// checked to be a plain login name, and the rest of the path is quoted,
+// so nothing else in it is ever expanded or executed. An unknown user
+// fails instead of becoming a directory named ~user, as bash would leave
+// it.
+func rootWord(root string) (setup, arg string, err error) {
+	if !strings.HasPrefix(root, "~") {
+		return "", shellQuote(root), nil
+	}
+	user, rest, slash := strings.Cut(root[1:], "/")
+	if user != "" && !endpoint.ValidTildeUser(user) {
+		return "", "", fmt.Errorf("%w %q: %q is not a user name that ~ can expand", ErrRemotePath, root, user)
+	}
+	setup = `h=~` + user + `; case "$h" in "~"*|"") echo ` +
+		shellQuote("gosync: cannot expand ~"+user+" on the remote host: no such user, or no HOME") +
+		` >&2; exit 1;; esac; `
+	arg = `"$h"`
+	if slash {
+		arg += shellQuote("/" + rest)
+	}
+	return setup, arg, nil
 }
 
 // upload copies the binary into dir atomically: a temporary name, a hash
@@ -109,7 +145,7 @@ func upload(ctx context.Context, c *Client, bin Binary, dir string) error {
 		case strings.Contains(msg, "Permission denied"):
 			return fmt.Errorf("%w: cannot run an uploaded agent on %s (is the home directory mounted noexec?): %s; install gosync there in PATH or pass --remote-gosync PATH", ErrAgent, c.Name, msg)
 		}
-		return fmt.Errorf("%w: upload to %s: %s", ErrAgent, c.Name, msg)
+		return fmt.Errorf("%w: upload to %s: %w", ErrAgent, c.Name, err)
 	}
 	return nil
 }
@@ -135,12 +171,14 @@ func platform(uname string) (goos, goarch string) {
 	return goos, goarch
 }
 
-// run executes a shell command on the host and returns its stdout; a
-// failure carries the last line of stderr.
+// run executes a shell command on the host and returns its stdout. When
+// the command fails, the error is the last line of its stderr; when the
+// connection fails under it, the error wraps errConnLost, so callers can
+// tell a host that refuses from a link that broke.
 func run(ctx context.Context, c *Client, cmd string, stdin io.Reader) (string, error) {
 	sess, err := c.NewSession()
 	if err != nil {
-		return "", err
+		return "", sessionError(c, err)
 	}
 	defer sess.Close()
 	var out bytes.Buffer
@@ -149,12 +187,47 @@ func run(ctx context.Context, c *Client, cmd string, stdin io.Reader) (string, e
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
 	if err := sess.Run(cmd); err != nil {
+		if ctx.Err() != nil {
+			return out.String(), ctx.Err()
+		}
+		var exit *ssh.ExitError
+		if !errors.As(err, &exit) {
+			return out.String(), sessionError(c, err)
+		}
 		if msg := errb.LastLine(); msg != "" {
-			return out.String(), errors.New(msg)
+			return out.String(), &commandError{msg: msg, exit: exit}
 		}
 		return out.String(), err
 	}
 	return out.String(), nil
+}
+
+// commandError is a remote command that exited non-zero, told by the
+// last line of its stderr.
+type commandError struct {
+	msg  string
+	exit *ssh.ExitError
+}
+
+func (e *commandError) Error() string { return e.msg }
+func (e *commandError) Unwrap() error { return e.exit }
+
+// errConnLost marks failures of the connection itself while setting up
+// the agent: they say nothing about the host, and the next dial may work.
+var errConnLost = errors.New("SSH connection lost")
+
+// sessionError explains a session that failed without an exit status:
+// the keepalive's verdict if it closed the connection, else a lost
+// connection. A server refusing to open the session at all is not lost.
+func sessionError(c *Client, err error) error {
+	if lost := c.Lost(); lost != nil {
+		return lost
+	}
+	var refused *ssh.OpenChannelError
+	if errors.As(err, &refused) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errConnLost, err)
 }
 
 // shellQuote quotes s for a POSIX shell.
@@ -179,7 +252,7 @@ type Stream struct {
 func StartAgent(c *Client, cmd string) (*Stream, error) {
 	sess, err := c.NewSession()
 	if err != nil {
-		return nil, fmt.Errorf("%w: open session on %s: %w", ErrAgent, c.Name, err)
+		return nil, fmt.Errorf("%w: open session on %s: %w", ErrAgent, c.Name, sessionError(c, err))
 	}
 	stdin, err := sess.StdinPipe()
 	if err != nil {
@@ -191,13 +264,64 @@ func StartAgent(c *Client, cmd string) (*Stream, error) {
 		sess.Close()
 		return nil, err
 	}
-	st := &Stream{Stdin: stdin, Stdout: stdout, sess: sess, stderr: &engine.StderrBuffer{Max: 16 << 10}, client: c}
+	st := &Stream{Stdin: lostWriter{stdin, c}, Stdout: lostReader{stdout, c}, sess: sess, stderr: &engine.StderrBuffer{Max: 16 << 10}, client: c}
 	sess.Stderr = st.stderr
 	if err := sess.Start(cmd); err != nil {
 		sess.Close()
-		return nil, fmt.Errorf("%w: start on %s: %w", ErrAgent, c.Name, err)
+		return nil, fmt.Errorf("%w: start on %s: %w", ErrAgent, c.Name, sessionError(c, err))
 	}
 	return st, nil
+}
+
+// lostReader and lostWriter replace the bare io.EOF or closed-connection
+// error of a connection the keepalive closed with its reason.
+type lostReader struct {
+	r io.Reader
+	c *Client
+}
+
+func (l lostReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if err != nil {
+		if lost := l.c.Lost(); lost != nil {
+			err = lost
+		}
+	}
+	return n, err
+}
+
+type lostWriter struct {
+	w io.WriteCloser
+	c *Client
+}
+
+func (l lostWriter) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if err != nil {
+		if lost := l.c.Lost(); lost != nil {
+			err = lost
+		}
+	}
+	return n, err
+}
+
+func (l lostWriter) Close() error { return l.w.Close() }
+
+// waitExit waits, at most d, for the remote command to end and its
+// stderr to be copied.
+func (s *Stream) waitExit(d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		s.sess.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		// Close ends the session, and with it the goroutine.
+	}
 }
 
 // Close ends the agent session and the SSH connection.

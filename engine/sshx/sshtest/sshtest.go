@@ -20,12 +20,16 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
 
 	"github.com/gosync/gosync/engine/agent"
 	"github.com/gosync/gosync/engine/wire"
@@ -43,9 +47,16 @@ type Server struct {
 	UserKey     string // private key file the client uses
 	HostKey     ssh.PublicKey
 	RemoteCache string // XDG_CACHE_HOME of remote sessions: uploaded agents land below it
-	ConfigFile  string // the client's ssh config
-	cmd         *exec.Cmd
-	log         *os.File
+	// RemoteHome is $HOME in remote sessions, so ~/x lands in the test's
+	// directory. ~root/x still means root's home from passwd, and the
+	// sessions start in that home too (sshd does not follow SetEnv
+	// there), so a relative remote path is below it, not below RemoteHome.
+	RemoteHome string
+	ConfigFile string // the client's ssh config
+	cmd        *exec.Cmd
+	log        *os.File
+	release    chan struct{} // closed by Stop: lets the thread that forked sshd exit
+	stopOnce   sync.Once
 }
 
 // Start runs sshd for the test and points HOME at a client home that
@@ -87,13 +98,16 @@ func FindSSHD() (string, error) {
 // that reaches it as Alias (paths in .ssh/config are absolute, so plain
 // ssh -F works too). Stop ends it. It does not touch the environment.
 func Launch(sshd, dir string) (*Server, error) {
-	s := &Server{Dir: dir, Home: filepath.Join(dir, "home"), RemoteCache: filepath.Join(dir, "remote-cache")}
+	s := &Server{Dir: dir, Home: filepath.Join(dir, "home"), RemoteCache: filepath.Join(dir, "remote-cache"), RemoteHome: filepath.Join(dir, "remote-home")}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	hostKeyFile := filepath.Join(dir, "host_ed25519")
 	var err error
 	if s.HostKey, err = newKey(hostKeyFile); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(s.RemoteHome, 0o700); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(s.Home, ".ssh"), 0o700); err != nil {
@@ -128,9 +142,9 @@ KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 PermitRootLogin yes
 AllowTcpForwarding yes
-SetEnv XDG_CACHE_HOME=%s
+SetEnv XDG_CACHE_HOME=%s HOME=%s
 LogLevel ERROR
-`, s.Port, hostKeyFile, dir, dir, s.RemoteCache)
+`, s.Port, hostKeyFile, dir, dir, s.RemoteCache, s.RemoteHome)
 	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(config), 0o600); err != nil {
 		return nil, err
 	}
@@ -141,7 +155,13 @@ LogLevel ERROR
 	}
 	s.log = logFile
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	if err := s.cmd.Start(); err != nil {
+	// t.Cleanup does not run when go test -timeout panics, and a leaked
+	// sshd outlives the test binary: the kernel kills it when its parent
+	// goes (Pdeathsig), and Stop kills its whole process group.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	if err := s.start(); err != nil {
+		logFile.Close()
 		return nil, fmt.Errorf("start sshd: %w", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -187,15 +207,131 @@ LogLevel ERROR
 	return s, nil
 }
 
-// Stop kills sshd.
+// start forks sshd from a goroutine that holds its OS thread until Stop.
+// Pdeathsig fires when the forking thread exits, not the process: on an
+// unlocked goroutine, Go could retire that thread at any time and the
+// kernel would kill a healthy sshd in the middle of a test.
+func (s *Server) start() error {
+	started := make(chan error, 1)
+	s.release = make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		err := s.cmd.Start()
+		started <- err
+		if err == nil {
+			<-s.release
+		}
+		// Returning while locked ends the thread; sshd is already dead.
+	}()
+	return <-started
+}
+
+// Stop kills sshd and everything it forked (the per-connection sshd
+// processes call setsid, so killing sshd's process group misses them,
+// and so do the commands they run), then waits for them.
 func (s *Server) Stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
+	s.stopOnce.Do(func() {
+		if s.cmd != nil && s.cmd.Process != nil {
+			pid := s.cmd.Process.Pid
+			// Stopped processes cannot fork: freeze the tree, then kill it.
+			syscall.Kill(pid, syscall.SIGSTOP)
+			tree := freezeDescendants(pid)
+			for _, p := range tree {
+				syscall.Kill(p, syscall.SIGKILL)
+			}
+			// Before Wait: sshd's pid, and so its group id, cannot be
+			// reused until it is reaped.
+			syscall.Kill(-pid, syscall.SIGKILL)
+			s.cmd.Wait()
+			close(s.release)
+			reap(tree)
+		}
+		if s.log != nil {
+			s.log.Close()
+		}
+	})
+}
+
+// freezeDescendants stops every descendant of pid, repeating until a scan
+// finds no new one (a process may fork between being seen and stopped).
+func freezeDescendants(pid int) []int {
+	seen := map[int]bool{pid: true}
+	var tree []int
+	for {
+		found := false
+		for p, parent := range processParents() {
+			if seen[parent] && !seen[p] {
+				seen[p] = true
+				syscall.Kill(p, syscall.SIGSTOP)
+				tree = append(tree, p)
+				found = true
+			}
+		}
+		if !found {
+			return tree
+		}
 	}
-	if s.log != nil {
-		s.log.Close()
+}
+
+// processParents maps every pid to its parent pid, from /proc.
+func processParents() map[int]int {
+	m := map[int]int{}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(d + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name may hold spaces and parentheses: the fixed
+		// fields start after its last ')': state, then parent.
+		st := string(b)
+		i := strings.LastIndexByte(st, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(st[i+1:])
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil {
+			m[pid] = ppid
+		}
 	}
+	return m
+}
+
+// reap collects the killed processes that were handed to this process as
+// their parents died (Launch makes it a child subreaper); without that,
+// an init that never reaps (some containers) keeps them as zombies.
+func reap(pids []int) {
+	deadline := time.Now().Add(5 * time.Second)
+	// Reparenting happens as a parent exits: wait until all are dead.
+	for _, p := range pids {
+		for alive(p) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for _, p := range pids {
+		var ws syscall.WaitStatus
+		syscall.Wait4(p, &ws, syscall.WNOHANG, nil) // ECHILD: its own parent reaps it
+	}
+}
+
+// alive reports whether pid runs; a zombie still answers kill(0) but has
+// exited.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	st := string(b)
+	i := strings.LastIndexByte(st, ')')
+	f := strings.Fields(st[i+1:])
+	return len(f) > 0 && f[0] != "Z"
 }
 
 // Addr is host:port of the server.
@@ -214,8 +350,9 @@ func (s *Server) AppendConfig(t testing.TB, text string) {
 	}
 }
 
-// Kill stops the server abruptly, dropping every connection.
-func (s *Server) Kill() { s.cmd.Process.Kill() }
+// Kill stops the server abruptly, dropping every connection. Stop must
+// still be called (Start's cleanup does) to reap it.
+func (s *Server) Kill() { syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL) }
 
 func newKey(path string) (ssh.PublicKey, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
