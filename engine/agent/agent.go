@@ -247,6 +247,10 @@ func (s *server) openRoot(dir string, create bool) (missing bool, err error) {
 			return false, fmt.Errorf("create mirror directory %s: %w", dir, errors.Unwrap(err))
 		}
 	case errors.Is(err, fs.ErrNotExist):
+		// A dry run creates nothing, but fails where the real run would.
+		if err := creatable(abs); err != nil {
+			return false, fmt.Errorf("create mirror directory %s: %w", dir, err)
+		}
 		return true, nil
 	case err != nil:
 		return false, fmt.Errorf("mirror directory %s: %w", dir, errors.Unwrap(err))
@@ -264,6 +268,27 @@ func (s *server) openRoot(dir string, create bool) (missing bool, err error) {
 	}
 	s.root, s.rootFD = root, fd
 	return false, nil
+}
+
+// creatable tells why MkdirAll(abs) would fail, without creating
+// anything: the nearest existing ancestor must be a directory this
+// process may add entries to.
+func creatable(abs string) error {
+	for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && dir != filepath.Dir(dir):
+			continue
+		case err != nil:
+			return errors.Unwrap(err)
+		case !fi.IsDir():
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		if err := unix.Faccessat(unix.AT_FDCWD, dir, unix.W_OK|unix.X_OK, unix.AT_EACCESS); err != nil {
+			return err
+		}
+		return nil
+	}
 }
 
 func refusedRoot(abs string) string {

@@ -430,3 +430,77 @@ func TestWatchRetriesFailedPath(t *testing.T) {
 	must(t, os.RemoveAll(filepath.Join(dst, "report"))) // the admin clears the way
 	waitFor(t, log, func() bool { b, _ := os.ReadFile(filepath.Join(dst, "report")); return string(b) == "the new report" }, "retried without a new event")
 }
+
+// At the start, an error that cannot fix itself ends watch with exit 1
+// and the message, as sync would; a refused connection is retried.
+func TestWatchPermanentErrorAtStartEnds(t *testing.T) {
+	srv := sshtest.Start(t)
+	os.Remove(srv.KnownHosts)
+	src := t.TempDir()
+	treetest.Write(t, src, map[string]string{"f": "f"})
+	dst := filepath.Join(t.TempDir(), "www")
+	done := make(chan struct{})
+	var code int
+	var stderr string
+	go func() {
+		defer close(done)
+		code, _, stderr = gosync(t, "watch", src, sshtest.Alias+":"+dst)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("watch kept running after the host key was refused")
+	}
+	if code != ExitFatal || !strings.Contains(stderr, "unknown host key ssh-ed25519 SHA256:") {
+		t.Fatalf("exit %d, want %d with the host key message; stderr:\n%s", code, ExitFatal, stderr)
+	}
+	if exists(dst) {
+		t.Fatal("mirror written although the host key was refused")
+	}
+}
+
+func TestWatchRefusedConnectionRetried(t *testing.T) {
+	srv := sshtest.Start(t)
+	srv.AppendConfig(t, "\nHost later\n  HostName 127.0.0.1\n  Port 1\n")
+	src := t.TempDir()
+	treetest.Write(t, src, map[string]string{"f": "f"})
+	dst := filepath.Join(t.TempDir(), "www")
+	log := watching(t, src, "later:"+dst, filepath.Join(t.TempDir(), "local"))
+	waitFor(t, log, func() bool { return strings.Count(log.String(), "mirror unreachable") >= 1 }, "refused connection logged")
+	time.Sleep(600 * time.Millisecond) // past the first retries: watch must still run (the harness checks exit 0 at the end)
+	if strings.Contains(log.String(), "stopped") {
+		t.Fatalf("watch stopped on a refused connection:\n%s", log.String())
+	}
+}
+
+// A dry run reports the literal and matched bytes the real run then
+// sends, and no "sent".
+func TestDryRunReportsRealDeltaSplit(t *testing.T) {
+	sshtest.Start(t)
+	src := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20/16)
+	must(t, os.WriteFile(filepath.Join(src, "big.bin"), big, 0o644))
+	dst := filepath.Join(t.TempDir(), "www")
+	remote := sshtest.Alias + ":" + dst
+	if code, _, stderr := gosync(t, "sync", src, remote); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	copy(big[500000:], "a small edit in the middle")
+	must(t, os.WriteFile(filepath.Join(src, "big.bin"), big, 0o644))
+	_, dry, _ := gosync(t, "sync", "-n", "-i", src, remote)
+	_, real, _ := gosync(t, "sync", "-i", src, remote)
+	line := func(out string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "big.bin") {
+				return l
+			}
+		}
+		return ""
+	}
+	if line(dry) == "" || line(dry) != line(real) || strings.Contains(line(dry), "matched=0") {
+		t.Fatalf("dry run and real run itemize big.bin differently:\ndry:  %s\nreal: %s", line(dry), line(real))
+	}
+	if strings.Contains(dry, " sent") || !strings.Contains(dry, "would send") {
+		t.Fatalf("dry run summary:\n%s", dry)
+	}
+}

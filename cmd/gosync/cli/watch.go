@@ -107,7 +107,7 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 			Blind:      watcher.Blind,
 			MaxHold:    w.maxHold,
 			KeepExtras: !f.delete,
-			Permanent:  permanentDialError,
+			Permanent:  sshx.Permanent,
 			Log:        log,
 			OnBatch: func(r engine.BatchReport) {
 				logBatch(log, r)
@@ -166,14 +166,6 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// permanentDialError tells a first connection's failure that retrying
-// cannot fix: watch ends with it, as sync would. Refused connections,
-// timeouts and name lookups are retried.
-func permanentDialError(err error) bool {
-	var he *engine.HandshakeError
-	return errors.As(err, &he) || errors.Is(err, sshx.ErrAuth) || errors.Is(err, sshx.ErrHostKey) || errors.Is(err, sshx.ErrAgent)
 }
 
 // watchDryRun shows what the start of a watch would do to each mirror,
