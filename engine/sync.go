@@ -44,6 +44,21 @@ type Options struct {
 	// Writing decides about a file that another process still has open
 	// for writing; nil sends it as it is, like rsync.
 	Writing func(path string) WritingAction
+	// Progress, if set, hears what a sync is about to send and how far
+	// it got. Each mirror needs its own: it is called from that mirror's
+	// goroutine only.
+	Progress Progress
+}
+
+// Progress follows the file data of one sync of one mirror.
+type Progress interface {
+	// Plan is called once the comparison is done, with the files whose
+	// content will be sent and their total size.
+	Plan(files int, bytes int64)
+	// File is called when a file starts, Read as its data is read
+	// (again from the start if the file is read again).
+	File(path string, size int64)
+	Read(n int64)
 }
 
 // WritingAction is what to do with a file still open for writing.
@@ -293,6 +308,18 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 				log.Debug("no signature, sending whole file", slog.String("path", r.Path), slog.String("err", errs[i].Error()))
 			}
 		}
+	}
+
+	if opt.Progress != nil && !opt.DryRun {
+		files, bytes := 0, int64(0)
+		for i := range entries {
+			s := &entries[i]
+			if d := p.dst[s.Path]; s.Kind == fstree.File && srcSet[s.Path] != nil && (d == nil || d.Kind != fstree.File || p.contentDiffers(s, d)) {
+				files++
+				bytes += s.Size
+			}
+		}
+		opt.Progress.Plan(files, bytes)
 	}
 
 	w := m.Writer()
@@ -762,7 +789,12 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 	if prefix {
 		limit = s.Size
 	}
-	r := io.TeeReader(io.LimitReader(f, limit), h)
+	var in io.Reader = io.LimitReader(f, limit)
+	if pr := p.opt.Progress; pr != nil {
+		pr.File(s.Path, s.Size)
+		in = progressReader{in, pr}
+	}
+	r := io.TeeReader(in, h)
 	var readErr error
 	if sig != nil {
 		var st delta.Stats
@@ -870,6 +902,19 @@ func (p *plan) dryDelta(ctx context.Context, s *fstree.Entry, sig *delta.Signatu
 		return 0, 0, &fileError{msg: "read: " + errString(err)}
 	}
 	return st.Literal, st.Matched, nil
+}
+
+type progressReader struct {
+	r  io.Reader
+	pr Progress
+}
+
+func (r progressReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.pr.Read(int64(n))
+	}
+	return n, err
 }
 
 // readErrTrap records a read error of the source, so a delta that failed
