@@ -61,6 +61,8 @@ type Live struct {
 	// connection it ends Run with that error; later ones are retried.
 	Permanent func(error) bool
 	Log       *slog.Logger
+	// Progress, if set, follows the first full sync (and only it).
+	Progress Progress
 	// OnBatch reports every applied batch and full sync.
 	OnBatch func(BatchReport)
 	// After runs after each applied batch or full sync that changed
@@ -212,6 +214,9 @@ func (l *Live) writing(path string) WritingAction {
 func (l *Live) full(ctx context.Context, kind string, checksum bool) error {
 	start := time.Now()
 	opt := l.options(true)
+	if kind == "initial" {
+		opt.Progress = l.Progress
+	}
 	l.sess.SetOptions(opt)
 	src, err := ScanSourceCached(ctx, l.SourceDir, opt.Ignore, checksum, &l.hashes)
 	if err != nil {
