@@ -298,6 +298,7 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 				l.quiet = time.Now()
 			}
 		case <-wake.C:
+			first = time.Now() // internal work: report how long it took
 			paths, kind = l.duePaths()
 			if len(paths) == 0 {
 				continue
