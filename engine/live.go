@@ -280,6 +280,15 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-m.Lost():
+			// Noticed while idle (a keepalive gave up): reconnect now,
+			// so the next change does not wait for a dead link.
+			if err := m.Err(); err != nil && !errors.Is(err, ErrMirrorLost) {
+				return fmt.Errorf("%w: %w", ErrMirrorLost, err)
+			} else if err != nil {
+				return err
+			}
+			return ErrMirrorLost
 		case <-reconcile:
 			if err := l.full(ctx, "reconcile", true); err != nil {
 				if errors.Is(err, ErrMirrorLost) || ctx.Err() != nil {

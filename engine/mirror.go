@@ -49,6 +49,11 @@ type Mirror interface {
 	Run(ctx context.Context, cmd string, stdin []byte) (code int, output string, err error)
 	// BytesSent counts bytes written to the transport so far.
 	BytesSent() int64
+	// Lost is closed when the session has ended (the connection broke,
+	// a keepalive gave up, the mirror broke the protocol); Err says why.
+	// A watch waiting for changes learns of a dead link from it.
+	Lost() <-chan struct{}
+	Err() error
 	Close() error
 }
 
@@ -287,6 +292,10 @@ func (c *Client) Name() string     { return c.name }
 func (c *Client) SetsOwner() bool  { return c.hello.Flags&wire.FlagRoot != 0 }
 func (c *Client) Missing() bool    { return c.hello.Flags&wire.FlagMissing != 0 }
 func (c *Client) BytesSent() int64 { return c.sent.Load() }
+
+func (c *Client) Lost() <-chan struct{} { return c.dead }
+
+func (c *Client) Err() error { return c.sessionErr() }
 
 func (c *Client) now() int64 { return int64(time.Since(c.start)) }
 
