@@ -18,7 +18,6 @@ import (
 
 	"github.com/gosync/gosync/engine/wire"
 	"github.com/lmittmann/tint"
-	"golang.org/x/term"
 )
 
 // Exit codes, documented in README.md.
@@ -175,8 +174,8 @@ func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, erro
 		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
 	case "text", "auto", "":
 		color := false
-		if f, ok := w.(*os.File); ok && format != "text" {
-			color = term.IsTerminal(int(f.Fd()))
+		if format != "text" {
+			color = isTerminal(w)
 		}
 		return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: "15:04:05.000", NoColor: !color})), nil
 	}

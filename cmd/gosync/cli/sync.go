@@ -39,6 +39,7 @@ type syncFlags struct {
 	noCompress    bool
 	logFormat     string
 	allowEmpty    bool
+	noProgress    bool
 	ssh           sshx.Options
 }
 
@@ -73,6 +74,7 @@ func (f *syncFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.ssh.RemoteGosync, "remote-gosync", "", "`path` of gosync on the remote hosts; nothing is looked up or uploaded")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "log format: auto, text or json")
 	fs.BoolVar(&f.allowEmpty, "allow-empty-source", false, "with --delete, let an empty SRC empty the mirrors")
+	fs.BoolVar(&f.noProgress, "no-progress", false, "show no progress while file data is sent (by default: live lines on a terminal, a log line every 5 s elsewhere)")
 }
 
 // command is what sync and watch share after parsing.
@@ -82,6 +84,8 @@ type command struct {
 	src     string
 	dests   []endpoint.Endpoint
 	matcher *ignore.Matcher
+	// progress shows how far each mirror's sync got (nil methods when off).
+	progress *progressOut
 }
 
 // parseCommand parses the flags both commands take, plus extra ones.
@@ -121,9 +125,12 @@ func parseCommand(name, usage string, args []string, stderr io.Writer, extra fun
 	if f.verbose {
 		level = slog.LevelDebug
 	}
-	if c.log, err = newLogger(stderr, f.logFormat, level); err != nil {
+	c.progress = newProgressOut(progressModeFor(*f, stderr), stderr, f.logFormat == "json")
+	// On a terminal with bars, log lines are printed above them.
+	if c.log, err = newLogger(c.progress.writer(stderr), f.logFormat, level); err != nil {
 		return nil, err
 	}
+	c.progress.log = c.log
 	c.src = pos[0]
 	for _, d := range pos[1:] {
 		e, err := endpoint.Parse(d)
@@ -199,10 +206,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var outMu sync.Mutex
 	if f.itemize || f.dryRun && f.verbose {
 		multi := len(dests) > 1
+		items := c.progress.writer(stdout)
 		opt.OnItem = func(it engine.Item) {
 			outMu.Lock()
 			defer outMu.Unlock()
-			fmt.Fprintln(stdout, formatItem(it, multi))
+			fmt.Fprintln(items, formatItem(it, multi))
 		}
 	}
 
@@ -213,7 +221,12 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if !d.Remote() && !f.noWholeFile {
 			o.WholeFile = true // reading the old copy costs as much as writing the new one
 		}
+		pr := c.progress.mirror(d.Raw)
+		if pr != nil {
+			o.Progress = pr
+		}
 		wg.Go(func() {
+			defer pr.done() // before the summary lines
 			results[i] = syncOne(ctx, getSource, d, o, f, log)
 		})
 	}

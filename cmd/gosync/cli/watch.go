@@ -65,10 +65,11 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 	multi := len(c.dests) > 1
 	var outMu sync.Mutex
 	if f.itemize || f.dryRun {
+		items := c.progress.writer(stdout)
 		opt.OnItem = func(it engine.Item) {
 			outMu.Lock()
 			defer outMu.Unlock()
-			fmt.Fprintln(stdout, formatItem(it, multi))
+			fmt.Fprintln(items, formatItem(it, multi))
 		}
 	}
 	if f.dryRun {
@@ -94,6 +95,7 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 		if !d.Remote() && !f.noWholeFile {
 			o.WholeFile = true
 		}
+		pr := c.progress.mirror(d.Raw) // the initial sync's
 		live := &engine.Live{
 			Name:       d.Raw,
 			Dial:       func(ctx context.Context) (engine.Mirror, error) { return dialMirror(ctx, d, f, log) },
@@ -110,6 +112,9 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 			Permanent:  sshx.Permanent,
 			Log:        log,
 			OnBatch: func(r engine.BatchReport) {
+				if r.Kind == "initial" {
+					pr.done()
+				}
 				logBatch(log, r)
 				if r.Kind != "batch" && r.Kind != "delete" {
 					// A full comparison leaves tree-sized garbage; hand it
@@ -122,8 +127,13 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 			cmd := w.onSync
 			live.After = func(ctx context.Context, m engine.Mirror, items []engine.Item) { runOnSync(ctx, log, m, cmd, items) }
 		}
+		if pr != nil {
+			live.Progress = pr
+		}
 		wg.Go(func() {
-			if err := live.Run(ctx); err != nil {
+			err := live.Run(ctx)
+			pr.done()
+			if err != nil {
 				cancel(fmt.Errorf("%s: %w", d.Raw, err))
 			}
 		})
