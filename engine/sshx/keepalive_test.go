@@ -3,147 +3,15 @@ package sshx_test
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/gosync/gosync/engine/sshx"
 	"github.com/gosync/gosync/engine/sshx/sshtest"
 )
-
-// freezeProxy forwards TCP connections from 127.0.0.1 to target until
-// frozen; then it forwards nothing in either direction but keeps both
-// sockets open, as a link whose packets are silently dropped.
-type freezeProxy struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	cond   *sync.Cond
-	frozen bool
-	closed bool
-	conns  []net.Conn
-	wg     sync.WaitGroup
-}
-
-func startProxy(t *testing.T, target string) *freezeProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &freezeProxy{l: l, target: target}
-	p.cond = sync.NewCond(&p.mu)
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *freezeProxy) port() string {
-	_, port, _ := net.SplitHostPort(p.l.Addr().String())
-	return port
-}
-
-func (p *freezeProxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		u, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			c.Close()
-			u.Close()
-			return
-		}
-		p.conns = append(p.conns, c, u)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pipe(u, c)
-		go p.pipe(c, u)
-	}
-}
-
-func (p *freezeProxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if !p.pass() {
-				return
-			}
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			dst.(*net.TCPConn).CloseWrite()
-			return
-		}
-	}
-}
-
-// pass waits while the proxy is frozen; false once it is closed.
-func (p *freezeProxy) pass() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for p.frozen && !p.closed {
-		p.cond.Wait()
-	}
-	return !p.closed
-}
-
-func (p *freezeProxy) freeze() {
-	p.mu.Lock()
-	p.frozen = true
-	p.mu.Unlock()
-}
-
-func (p *freezeProxy) close() {
-	p.mu.Lock()
-	p.closed = true
-	p.cond.Broadcast()
-	conns := p.conns
-	p.mu.Unlock()
-	p.l.Close()
-	for _, c := range conns {
-		c.Close()
-	}
-	p.wg.Wait()
-}
-
-// viaProxy adds a Host alias reaching srv through a new freezeProxy, with
-// extra ssh_config lines, and trusts srv's host key under the proxy's
-// address.
-func viaProxy(t *testing.T, srv *sshtest.Server, alias, extra string) *freezeProxy {
-	t.Helper()
-	p := startProxy(t, srv.Addr())
-	srv.AppendConfig(t, "\nHost "+alias+"\n  HostName 127.0.0.1\n  Port "+p.port()+"\n  IdentityFile "+srv.UserKey+
-		"\n  UserKnownHostsFile "+srv.KnownHosts+"\n  StrictHostKeyChecking yes\n"+extra)
-	f, err := os.OpenFile(srv.KnownHosts, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString("\n[127.0.0.1]:" + p.port() + " " + string(ssh.MarshalAuthorizedKey(srv.HostKey))); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // result is what a goroutine blocked on the connection ended with.
 type result struct {
@@ -156,7 +24,7 @@ type result struct {
 // and a dial through the frozen link fails too, all in bounded time.
 func TestKeepaliveClosesFrozenLink(t *testing.T) {
 	srv := sshtest.Start(t)
-	p := viaProxy(t, srv, "frozen", "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n")
+	p := srv.ViaProxy(t, "frozen", "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n")
 	c, err := sshx.Dial(context.Background(), "frozen", sshx.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +64,7 @@ func TestKeepaliveClosesFrozenLink(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	p.freeze()
+	p.Freeze()
 	frozen := time.Now()
 	// Expected after (2+1)*1 s of silence; the bound leaves room for a
 	// loaded machine.
@@ -291,7 +159,7 @@ func TestKeepaliveDefaultsMeasure(t *testing.T) {
 		t.Skip("a measurement, not a check; set GOSYNC_MEASURE_KEEPALIVE=1 to run it")
 	}
 	srv := sshtest.Start(t)
-	p := viaProxy(t, srv, "frozen-defaults", "")
+	p := srv.ViaProxy(t, "frozen-defaults", "")
 	c, err := sshx.Dial(context.Background(), "frozen-defaults", sshx.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -306,7 +174,7 @@ func TestKeepaliveDefaultsMeasure(t *testing.T) {
 		t.Fatal(err)
 	}
 	sess.Close()
-	p.freeze()
+	p.Freeze()
 	frozen := time.Now()
 	closed := make(chan struct{})
 	go func() {

@@ -504,3 +504,24 @@ func TestDryRunReportsRealDeltaSplit(t *testing.T) {
 		t.Fatalf("dry run summary:\n%s", dry)
 	}
 }
+
+// A link that goes silent without a reset, while watch is idle, is noticed
+// by keepalives, logged once as lost, and reconnected; an edit made while
+// it was frozen arrives after.
+func TestWatchFrozenLinkNoticedAndReconnected(t *testing.T) {
+	srv := sshtest.Start(t)
+	proxy := srv.ViaProxy(t, "flaky", "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n")
+	src := t.TempDir()
+	treetest.Write(t, src, map[string]string{"index.html": "v1"})
+	dst := filepath.Join(t.TempDir(), "www")
+	log := watching(t, "--reconcile", "0", src, "flaky:"+dst)
+	converge(t, src, dst, log, "initial sync")
+	proxy.Freeze()
+	waitFor(t, log, func() bool { return strings.Contains(log.String(), "mirror lost") }, "frozen link noticed while idle")
+	write(t, filepath.Join(src, "index.html"), "v2 while frozen")
+	proxy.Thaw()
+	converge(t, src, dst, log, "after the link came back")
+	if n := strings.Count(log.String(), "mirror lost mirror="); n != 1 {
+		t.Errorf("mirror lost logged %d times, want once:\n%s", n, log.String())
+	}
+}

@@ -1,0 +1,151 @@
+package sshtest
+
+import (
+	"net"
+	"os"
+	"sync"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Proxy forwards TCP connections from 127.0.0.1 to target until
+// frozen; then it forwards nothing in either direction but keeps both
+// sockets open, as a link whose packets are silently dropped.
+type Proxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	cond   *sync.Cond
+	frozen bool
+	closed bool
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+// StartProxy forwards 127.0.0.1:Port() to target until the test ends.
+func StartProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{l: l, target: target}
+	p.cond = sync.NewCond(&p.mu)
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Port is the port the proxy listens on.
+func (p *Proxy) Port() string {
+	_, port, _ := net.SplitHostPort(p.l.Addr().String())
+	return port
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		u, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			c.Close()
+			u.Close()
+			return
+		}
+		p.conns = append(p.conns, c, u)
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(u, c)
+		go p.pipe(c, u)
+	}
+}
+
+func (p *Proxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if !p.pass() {
+				return
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			dst.(*net.TCPConn).CloseWrite()
+			return
+		}
+	}
+}
+
+// pass waits while the proxy is frozen; false once it is closed.
+func (p *Proxy) pass() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.frozen && !p.closed {
+		p.cond.Wait()
+	}
+	return !p.closed
+}
+
+// Freeze stops forwarding in both directions, keeping the sockets open:
+// a link whose packets are silently dropped.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	p.frozen = true
+	p.mu.Unlock()
+}
+
+// Thaw forwards again.
+func (p *Proxy) Thaw() {
+	p.mu.Lock()
+	p.frozen = false
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// Close ends the proxy and every connection through it.
+func (p *Proxy) Close() {
+	p.mu.Lock()
+	p.closed = true
+	p.cond.Broadcast()
+	conns := p.conns
+	p.mu.Unlock()
+	p.l.Close()
+	for _, c := range conns {
+		c.Close()
+	}
+	p.wg.Wait()
+}
+
+// ViaProxy adds a Host alias reaching the server through a new Proxy,
+// with extra ssh_config lines, and trusts its host key under the proxy's
+// address.
+func (srv *Server) ViaProxy(t testing.TB, alias, extra string) *Proxy {
+	t.Helper()
+	p := StartProxy(t, srv.Addr())
+	srv.AppendConfig(t, "\nHost "+alias+"\n  HostName 127.0.0.1\n  Port "+p.Port()+"\n  IdentityFile "+srv.UserKey+
+		"\n  UserKnownHostsFile "+srv.KnownHosts+"\n  StrictHostKeyChecking yes\n"+extra)
+	f, err := os.OpenFile(srv.KnownHosts, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("\n[127.0.0.1]:" + p.Port() + " " + string(ssh.MarshalAuthorizedKey(srv.HostKey))); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
