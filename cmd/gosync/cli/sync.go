@@ -246,8 +246,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		if r.Err != nil {
 			failed = true
-			if errors.Is(r.Err, context.Canceled) {
-				continue
+			if errors.Is(r.Err, context.Canceled) || ctx.Err() != nil {
+				continue // interrupted: one line says so, not one per mirror
 			}
 			fmt.Fprintf(stderr, "gosync: %s\n", mirrorError(r))
 			continue
