@@ -525,3 +525,32 @@ func TestWatchFrozenLinkNoticedAndReconnected(t *testing.T) {
 		t.Errorf("mirror lost logged %d times, want once:\n%s", n, log.String())
 	}
 }
+
+// Deletes beyond --max-delete are held back and logged with what they
+// would delete, not dropped: once the source changes so that fewer would
+// go, they are applied.
+func TestWatchMaxDeleteHoldsDeletes(t *testing.T) {
+	src := t.TempDir()
+	treetest.Write(t, src, map[string]string{"a.html": "a", "b.html": "b", "c.html": "c", "index.html": "i"})
+	dst := filepath.Join(t.TempDir(), "www")
+	log := watching(t, "--max-delete", "1", "--settle", "100ms", "--max-delay", "100ms", "--reconcile", "0", src, dst)
+	converge(t, src, dst, log, "initial sync")
+	for _, f := range []string{"a.html", "b.html", "c.html"} {
+		must(t, os.Remove(filepath.Join(src, f)))
+	}
+	waitFor(t, log, func() bool {
+		return strings.Contains(log.String(), "deletes held back") && strings.Contains(log.String(), `would_delete="a.html, b.html, c.html"`)
+	}, "refused deletes logged with their paths")
+	write(t, filepath.Join(src, "index.html"), "another change") // a new settle: refused again, logged again
+	waitFor(t, log, func() bool { b, _ := os.ReadFile(filepath.Join(dst, "index.html")); return string(b) == "another change" }, "other changes still flow")
+	time.Sleep(500 * time.Millisecond)
+	for _, f := range []string{"a.html", "b.html", "c.html"} {
+		if !exists(filepath.Join(dst, f)) {
+			t.Fatalf("%s deleted beyond --max-delete\nlog:\n%s", f, log.String())
+		}
+	}
+	// The user restores two of them: the one delete left is within the limit.
+	write(t, filepath.Join(src, "a.html"), "a")
+	write(t, filepath.Join(src, "b.html"), "b")
+	converge(t, src, dst, log, "after the source changed")
+}
