@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -232,7 +233,7 @@ func (l *Live) full(ctx context.Context, kind string, checksum bool) error {
 		return res.Err
 	}
 	if kind == "initial" && l.KeepExtras && len(res.Kept) > 0 {
-		l.Log.Warn(fmt.Sprintf("kept %d %s that only the mirror has: %s; --delete removes them", len(res.Kept), plural(len(res.Kept), "entry", "entries"), namesList(res.Kept, l.sess.state, 5)),
+		l.Log.Warn(fmt.Sprintf("kept %d %s that only the mirror has: %s; --delete removes them", len(res.Kept), plural(len(res.Kept), "entry", "entries"), PathList(res.Kept, 5, l.dirMark)),
 			slog.String("mirror", l.Name))
 	}
 	for _, d := range res.Deferred {
@@ -495,7 +496,7 @@ func (l *Live) refuseDeletes(err error) {
 	slices.Sort(names)
 	l.Log.Error("deletes held back; they wait until the source changes, or restart with other flags",
 		slog.String("mirror", l.Name), slog.String("err", err.Error()),
-		slog.Int("paths", len(names)), slog.String("would_delete", namesList(names, nil, 5)))
+		slog.Int("paths", len(names)), slog.String("would_delete", PathList(names, 5, nil)))
 }
 
 // after updates held files and retries from a result: held files are
@@ -580,24 +581,37 @@ func (l *Live) report(ctx context.Context, r BatchReport) {
 	}
 }
 
-// namesList shows up to n names, directories with a trailing slash, then
-// how many more there are.
-func namesList(names []string, kinds map[string]fstree.Entry, n int) string {
+// PathList shows up to n paths for a log line, then how many more there
+// are; a path with control characters is quoted, so a name cannot forge
+// terminal output. mark, if set, is appended to a path (a "/" for
+// directories).
+func PathList(paths []string, n int, mark func(string) string) string {
 	var b strings.Builder
-	for i, name := range names {
+	for i, p := range paths {
 		if i == n {
-			fmt.Fprintf(&b, " and %d more", len(names)-n)
+			fmt.Fprintf(&b, " and %d more", len(paths)-n)
 			break
 		}
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(name)
-		if e, ok := kinds[name]; ok && e.Kind == fstree.Dir {
-			b.WriteByte('/')
+		if strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			p = strconv.Quote(p)
+		}
+		b.WriteString(p)
+		if mark != nil {
+			b.WriteString(mark(p))
 		}
 	}
 	return b.String()
+}
+
+// dirMark marks directories of the mirror picture with a slash.
+func (l *Live) dirMark(p string) string {
+	if e, ok := l.sess.state[p]; ok && e.Kind == fstree.Dir {
+		return "/"
+	}
+	return ""
 }
 
 func plural(n int, one, many string) string {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -262,18 +263,11 @@ func logBatch(log *slog.Logger, r engine.BatchReport) {
 
 // itemPaths names the first n changed paths, then how many more.
 func itemPaths(items []engine.Item, n int) string {
-	var b strings.Builder
+	paths := make([]string, len(items))
 	for i, it := range items {
-		if i == n {
-			fmt.Fprintf(&b, " and %d more", len(items)-n)
-			break
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quotePath(it.Path))
+		paths[i] = cmp.Or(it.Path, ".")
 	}
-	return b.String()
+	return engine.PathList(paths, n, nil)
 }
 
 // runOnSync runs the --on-sync command on the mirror's host with the
