@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gosync/gosync/engine/sshx/sshtest"
@@ -277,6 +278,8 @@ func (e *env) startWatch(tool, src, dst string, remote bool) (*watcher, error) {
 		w.cmd = exec.Command("lsyncd", cfg)
 	}
 	w.cmd.Env = e.osEnv
+	// The watcher dies with the benchmark, even one killed or timed out.
+	w.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	os.MkdirAll(dst, 0o755)
 	if err := w.cmd.Start(); err != nil {
 		return nil, err

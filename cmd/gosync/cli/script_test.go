@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -88,6 +89,8 @@ func runMaybeNoDAC(ts *testscript.TestScript, args []string, nodac bool) int {
 		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
 	}
 	cmd.Stdout, cmd.Stderr = ts.Stdout(), ts.Stderr()
+	// Killed with the test binary, even when it times out.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	err = cmd.Run()
 	var ee *exec.ExitError
 	switch {
