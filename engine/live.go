@@ -81,13 +81,15 @@ type Live struct {
 	// connections catch up, and dial errors are retried whatever they are.
 	connected bool
 
-	quiet    time.Time            // when the source last changed, held files aside
-	deletes  map[string]bool      // deletes waiting for the source to settle
-	refused  time.Time            // quiet time at which the delete pass was last refused
-	held     map[string]time.Time // files being written, since when
-	holdPoll time.Time            // when held files were last looked at
-	retry    map[string]*retryState
-	refresh  []string // retried paths whose mirror side is listed again
+	quiet   time.Time            // when the source last changed, held files aside
+	deletes map[string]bool      // deletes waiting for the source to settle
+	refused time.Time            // quiet time at which the delete pass was last refused
+	held    map[string]time.Time // files being written, since when
+	// heldBefore remembers the files held once already (bounded).
+	heldBefore map[string]bool
+	holdPoll   time.Time // when held files were last looked at
+	retry      map[string]*retryState
+	refresh    []string // retried paths whose mirror side is listed again
 	// sourceMissing is set while batches wait for the source directory
 	// to come back.
 	sourceMissing bool
@@ -127,6 +129,7 @@ func (l *Live) Run(ctx context.Context) error {
 	kind := "initial"
 	l.deletes = map[string]bool{}
 	l.held = map[string]time.Time{}
+	l.heldBefore = map[string]bool{}
 	l.retry = map[string]*retryState{}
 	for ctx.Err() == nil {
 		m, err := l.Dial(ctx)
@@ -521,7 +524,16 @@ func (l *Live) after(res Result, paths []queue.Path, whole bool) {
 		heldNow[h] = true
 		if _, ok := l.held[h]; !ok {
 			l.held[h] = now
-			l.Log.Info("waiting for a file that is still being written", slog.String("mirror", l.Name), slog.String("path", h), slog.Duration("max_hold", l.MaxHold))
+			// A log written for ever is held again after each send:
+			// say so once.
+			level := slog.LevelInfo
+			if l.heldBefore[h] {
+				level = slog.LevelDebug
+			}
+			if len(l.heldBefore) < 10000 {
+				l.heldBefore[h] = true
+			}
+			l.Log.LogAttrs(context.Background(), level, "waiting for a file that is still being written", slog.String("mirror", l.Name), slog.String("path", h), slog.Duration("max_hold", l.MaxHold))
 		}
 	}
 	if len(l.held) > 0 && l.holdPoll.IsZero() {
