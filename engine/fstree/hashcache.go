@@ -77,3 +77,13 @@ func (c *HashCache) Hash(e *Entry, open func() (*os.File, error)) (Hash, error) 
 	c.mu.Unlock()
 	return sum, nil
 }
+
+func hashOpen(open func() (*os.File, error)) (Hash, error) {
+	f, err := open()
+	if err != nil {
+		return Hash{}, err
+	}
+	defer f.Close()
+	sum, _, err := HashReader(f)
+	return sum, err
+}
