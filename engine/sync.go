@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/gosync/gosync/engine/delta"
@@ -621,7 +620,7 @@ func (p *plan) finishDirs(w Writer) error {
 			if rel == "" {
 				rel = "."
 			}
-			if now, err := fstree.StatAt(p.src.fd, rel); err == nil && now.Kind == fstree.Dir {
+			if now, err := p.src.stat(rel); err == nil && now.Kind == fstree.Dir {
 				fresh := mergeStat(*s, now)
 				s = &fresh
 			}
@@ -746,6 +745,9 @@ func (p *plan) sendFile(ctx context.Context, w Writer, s *fstree.Entry, sig *del
 func (p *plan) openSource(scanned *fstree.Entry) (f *os.File, s fstree.Entry, prefix bool, err error) {
 	f, err = p.src.open(scanned.Path)
 	if err != nil {
+		if fileBusy(err) && p.opt.Writing != nil && p.opt.Writing(scanned.Path) == Hold {
+			return nil, s, false, errHeld
+		}
 		return nil, s, false, &fileError{msg: "open: " + errString(err)}
 	}
 	fi, err := f.Stat()
@@ -876,10 +878,10 @@ func (p *plan) changedWhileRead(f *os.File, before *fstree.Entry, prefix bool) b
 	}
 	// Same size and mtime, another ctime: renamed, unlinked, chmod-ed,
 	// or written with its mtime put back. Only the first two are safe.
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
+	if fstree.Unlinked(fi) {
 		return false
 	}
-	now, err := fstree.StatAt(p.src.fd, before.Path)
+	now, err := p.src.stat(before.Path)
 	return err == nil && now.Ino == after.Ino && now.Dev == after.Dev
 }
 
