@@ -475,14 +475,26 @@ func (p *plan) metaDiffers(s, d *fstree.Entry) bool {
 	if s.MtimeNs != d.MtimeNs {
 		return true
 	}
-	if s.Kind != fstree.Symlink && s.Perm != d.Perm {
+	if s.Kind != fstree.Symlink && p.perm(s, d) != d.Perm {
 		return true
 	}
-	return p.owner && (s.Uid != d.Uid || s.Gid != d.Gid)
+	return p.owner && !s.NoPerm && (s.Uid != d.Uid || s.Gid != d.Gid)
 }
 
 func (p *plan) meta(s *fstree.Entry) wire.Meta {
-	return wire.Meta{Perm: s.Perm, MtimeNs: s.MtimeNs, Owner: p.owner, Uid: s.Uid, Gid: s.Gid}
+	// A source without Unix owners (Windows) leaves the mirror's as they are.
+	return wire.Meta{Perm: p.perm(s, p.dst[s.Path]), MtimeNs: s.MtimeNs, Owner: p.owner && !s.NoPerm, Uid: s.Uid, Gid: s.Gid}
+}
+
+// perm is the mode to give the mirror's copy of s, whose copy there now is
+// d (nil if none). A source without permission bits (Windows: 0644 files,
+// 0755 directories) keeps the executable bits the mirror's copy has, so a
+// deploy script made executable on the server stays executable.
+func (p *plan) perm(s, d *fstree.Entry) uint32 {
+	if !s.NoPerm || d == nil || d.Kind != s.Kind {
+		return s.Perm
+	}
+	return s.Perm | d.Perm&0o111
 }
 
 func (p *plan) touch(pth string) { p.touched[parentDir(pth)] = true }
