@@ -253,6 +253,8 @@ func (sc *scope) walk(ctx context.Context, dir string) error {
 		OnError: func(rel string, err error) {
 			sc.failed = append(sc.failed, OpError{Path: rel, Msg: errString(err)})
 		},
+		// Windows only: warned about by the full scans, not retried.
+		SkippedLink: func(string, error) {},
 	}, func(e *fstree.Entry) error {
 		if e.Kind != fstree.Other {
 			sc.entries[e.Path] = *e

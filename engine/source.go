@@ -20,6 +20,8 @@ type Source struct {
 	RootEnt fstree.Entry   // the source directory itself
 	Errors  []OpError      // paths that could not be read
 	Special []string       // FIFOs, sockets, devices: not mirrored
+	// Symlinks this system cannot read (Windows only): not mirrored.
+	SkippedLinks []string
 }
 
 // ErrSource wraps problems with the source directory itself.
@@ -44,6 +46,7 @@ func ScanSourceCached(ctx context.Context, dir string, m *ignore.Matcher, hash b
 		OnError: func(rel string, err error) {
 			s.Errors = append(s.Errors, OpError{Path: rel, Msg: errString(err)})
 		},
+		SkippedLink: func(rel string, err error) { s.SkippedLinks = append(s.SkippedLinks, rel) },
 	}
 	if hash && cache != nil {
 		cache.Begin()

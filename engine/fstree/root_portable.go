@@ -249,13 +249,14 @@ func (w *rootWalker) dir(d *os.Root, rel string) error {
 		switch e.Kind {
 		case Symlink:
 			if e.Target, err = d.Readlink(name); err != nil {
-				if !skipUnreadableLinks {
-					if err := w.skip(child, err); err != nil {
-						return err
-					}
+				if skipUnreadableLinks && w.opt.SkippedLink != nil && !errors.Is(err, fs.ErrNotExist) {
+					w.opt.SkippedLink(child, err)
 					continue
 				}
-				e.Kind = Other // reported with the specials: skipped, not an error
+				if err := w.skip(child, err); err != nil {
+					return err
+				}
+				continue
 			}
 		case File:
 			if w.opt.Hash {

@@ -24,4 +24,9 @@ type WalkOptions struct {
 	// HashFunc, if set, is used instead of reading the file when Hash is
 	// set: a cache can answer for unchanged files.
 	HashFunc func(e *Entry, open func() (*os.File, error)) (Hash, error)
+	// SkippedLink, if set, receives the symbolic links that cannot be read
+	// on this system (Windows: junctions to other volumes, app execution
+	// aliases); they are left out of the walk. Unset, or on Unix, a link
+	// that cannot be read is an error like any other.
+	SkippedLink func(rel string, err error)
 }
