@@ -15,9 +15,6 @@ type Root struct {
 	name string
 }
 
-// Portable tells which implementation this binary has.
-const Portable = false
-
 // OpenRoot opens the directory dir.
 func OpenRoot(dir string) (*Root, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)

@@ -24,9 +24,6 @@ type Root struct {
 	name string
 }
 
-// Portable tells which implementation this binary has.
-const Portable = true
-
 // errReplaced answers for a path whose entry changed between the lstat and
 // the open: as a symlink on the way would (ELOOP), so callers treat it as
 // "changed since listed".
