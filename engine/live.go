@@ -229,6 +229,10 @@ func (l *Live) full(ctx context.Context, kind string, checksum bool) error {
 	for _, e := range src.Errors {
 		l.Log.Warn("cannot read source path; not mirrored", slog.String("path", e.Path), slog.String("err", e.Msg))
 	}
+	if n := len(src.SkippedLinks); n > 0 && kind == "initial" {
+		l.Log.Warn("skipping symlinks that cannot be read on this system", slog.Int("count", n),
+			slog.String("paths", PathList(src.SkippedLinks, 5, nil)))
+	}
 	l.items = l.items[:0]
 	res := l.sess.Full(ctx, src, checksum)
 	src.Close()

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/gosync/gosync/engine/fstree"
 	"github.com/gosync/gosync/queue"
@@ -126,7 +126,7 @@ func (s *Session) Apply(ctx context.Context, src *Source, paths []queue.Path) Re
 }
 
 func (s *Session) apply(ctx context.Context, src *Source, paths []queue.Path, res *Result) error {
-	root, err := fstree.StatAt(src.fd, ".")
+	root, err := src.stat("")
 	if err != nil || root.Kind != fstree.Dir {
 		return fmt.Errorf("%w: %s", ErrSourceGone, src.Dir)
 	}
@@ -184,9 +184,9 @@ type scope struct {
 }
 
 func (sc *scope) stat(rel string) (fstree.Entry, bool) {
-	e, err := fstree.StatAt(sc.src.fd, rel)
+	e, err := sc.src.stat(rel)
 	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOTDIR) {
+		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 			sc.failed = append(sc.failed, OpError{Path: rel, Msg: errString(err)})
 		}
 		return e, false
@@ -247,29 +247,29 @@ func (sc *scope) addMirrorBelow(dir string) {
 
 // walk adds the source subtree below dir.
 func (sc *scope) walk(ctx context.Context, dir string) error {
-	fd, err := fstree.OpenBeneath(sc.src.fd, dir, unix.O_RDONLY|unix.O_DIRECTORY)
-	if err != nil {
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
-			return nil // gone or replaced since: the next batch tells
-		}
-		sc.failed = append(sc.failed, OpError{Path: dir, Msg: err.Error()})
-		return nil
-	}
-	f := os.NewFile(uintptr(fd), dir)
-	defer f.Close()
 	m := sc.s.opt.Ignore
-	return fstree.Walk(ctx, f, fstree.WalkOptions{
-		Prefix: dir,
-		Skip:   func(rel string, isDir bool) bool { return m.Match(rel, isDir) },
+	err := sc.src.root.Walk(ctx, dir, fstree.WalkOptions{
+		Skip: func(rel string, isDir bool) bool { return m.Match(rel, isDir) },
 		OnError: func(rel string, err error) {
 			sc.failed = append(sc.failed, OpError{Path: rel, Msg: errString(err)})
 		},
+		// Windows only: warned about by the full scans, not retried.
+		SkippedLink: func(string, error) {},
 	}, func(e *fstree.Entry) error {
 		if e.Kind != fstree.Other {
 			sc.entries[e.Path] = *e
 		}
 		return nil
 	})
+	switch {
+	case err == nil || ctx.Err() != nil:
+		return err
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ELOOP):
+		return nil // gone or replaced since: the next batch tells
+	}
+	// The walk reports errors below dir through OnError: this is dir itself.
+	sc.failed = append(sc.failed, OpError{Path: dir, Msg: errString(err)})
+	return nil
 }
 
 // moves pairs entries gone from the source with new ones of the same
@@ -414,13 +414,4 @@ func isDeleted(p string, deleted []string) bool {
 }
 
 // empty reports whether the source directory has no entries at all.
-func (s *Source) empty() bool {
-	fd, err := unix.Openat(s.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return true
-	}
-	f := os.NewFile(uintptr(fd), s.Dir)
-	defer f.Close()
-	names, _ := f.Readdirnames(1)
-	return len(names) == 0
-}
+func (s *Source) empty() bool { return s.root.Empty() }

@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 
 	"github.com/gosync/gosync/engine/fstree"
 	"github.com/gosync/gosync/ignore"
@@ -16,12 +15,13 @@ import (
 // Source is a scanned source tree.
 type Source struct {
 	Dir     string
-	Root    *os.Root
-	fd      int            // the source directory, for OpenBeneath
+	root    *fstree.Root
 	Entries []fstree.Entry // depth-first pre-order, parents before children
 	RootEnt fstree.Entry   // the source directory itself
 	Errors  []OpError      // paths that could not be read
 	Special []string       // FIFOs, sockets, devices: not mirrored
+	// Symlinks this system cannot read (Windows only): not mirrored.
+	SkippedLinks []string
 }
 
 // ErrSource wraps problems with the source directory itself.
@@ -46,20 +46,14 @@ func ScanSourceCached(ctx context.Context, dir string, m *ignore.Matcher, hash b
 		OnError: func(rel string, err error) {
 			s.Errors = append(s.Errors, OpError{Path: rel, Msg: errString(err)})
 		},
+		SkippedLink: func(rel string, err error) { s.SkippedLinks = append(s.SkippedLinks, rel) },
 	}
 	if hash && cache != nil {
 		cache.Begin()
 		defer cache.End()
 		wopt.HashFunc = cache.Hash
 	}
-	fd, err := unix.Dup(s.fd)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, err)
-	}
-	d := os.NewFile(uintptr(fd), dir)
-	defer d.Close()
-	err = fstree.Walk(ctx, d, wopt, func(e *fstree.Entry) error {
+	err = s.root.Walk(ctx, "", wopt, func(e *fstree.Entry) error {
 		if e.Kind == fstree.Other {
 			s.Special = append(s.Special, e.Path)
 			return nil
@@ -79,37 +73,37 @@ func ScanSourceCached(ctx context.Context, dir string, m *ignore.Matcher, hash b
 // removed directory alive, and the kernel reports its removal to the
 // watcher only when the last one is closed.
 func OpenSource(dir string) (*Source, error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	r, err := fstree.OpenRoot(dir)
 	if err != nil {
 		switch {
-		case errors.Is(err, unix.ENOENT):
+		case errors.Is(err, fs.ErrNotExist):
 			return nil, fmt.Errorf("%w %s does not exist", ErrSource, dir)
-		case errors.Is(err, unix.ENOTDIR):
+		case errors.Is(err, syscall.ENOTDIR):
 			return nil, fmt.Errorf("%w %s is not a directory (gosync mirrors a directory's contents)", ErrSource, dir)
+		}
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err // the message names dir already
 		}
 		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, err)
 	}
-	root, err := fstree.StatAt(fd, ".")
+	root, err := r.Stat("")
 	if err != nil {
-		unix.Close(fd)
+		r.Close()
 		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, err)
 	}
 	root.Path = ""
-	return &Source{Dir: dir, fd: fd, RootEnt: root}, nil
+	return &Source{Dir: dir, root: r, RootEnt: root}, nil
 }
 
 // Close releases the source directory.
-func (s *Source) Close() error { return unix.Close(s.fd) }
+func (s *Source) Close() error { return s.root.Close() }
 
 // open opens a regular file of the source for reading, refusing a
 // symlink anywhere on its path (the tree changed since the scan).
-func (s *Source) open(rel string) (*os.File, error) {
-	fd, err := fstree.OpenBeneath(s.fd, rel, unix.O_RDONLY)
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), rel), nil
-}
+func (s *Source) open(rel string) (*os.File, error) { return s.root.Open(rel) }
+
+// stat describes rel (or the source directory for "") as it is now.
+func (s *Source) stat(rel string) (fstree.Entry, error) { return s.root.Stat(rel) }
 
 // errString gives the innermost useful message of a path error, without
 // repeating the path that callers print anyway.

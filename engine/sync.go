@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/gosync/gosync/engine/delta"
@@ -476,14 +475,26 @@ func (p *plan) metaDiffers(s, d *fstree.Entry) bool {
 	if s.MtimeNs != d.MtimeNs {
 		return true
 	}
-	if s.Kind != fstree.Symlink && s.Perm != d.Perm {
+	if s.Kind != fstree.Symlink && p.perm(s, d) != d.Perm {
 		return true
 	}
-	return p.owner && (s.Uid != d.Uid || s.Gid != d.Gid)
+	return p.owner && !s.NoPerm && (s.Uid != d.Uid || s.Gid != d.Gid)
 }
 
 func (p *plan) meta(s *fstree.Entry) wire.Meta {
-	return wire.Meta{Perm: s.Perm, MtimeNs: s.MtimeNs, Owner: p.owner, Uid: s.Uid, Gid: s.Gid}
+	// A source without Unix owners (Windows) leaves the mirror's as they are.
+	return wire.Meta{Perm: p.perm(s, p.dst[s.Path]), MtimeNs: s.MtimeNs, Owner: p.owner && !s.NoPerm, Uid: s.Uid, Gid: s.Gid}
+}
+
+// perm is the mode to give the mirror's copy of s, whose copy there now is
+// d (nil if none). A source without permission bits (Windows: 0644 files,
+// 0755 directories) keeps the executable bits the mirror's copy has, so a
+// deploy script made executable on the server stays executable.
+func (p *plan) perm(s, d *fstree.Entry) uint32 {
+	if !s.NoPerm || d == nil || d.Kind != s.Kind {
+		return s.Perm
+	}
+	return s.Perm | d.Perm&0o111
 }
 
 func (p *plan) touch(pth string) { p.touched[parentDir(pth)] = true }
@@ -621,7 +632,7 @@ func (p *plan) finishDirs(w Writer) error {
 			if rel == "" {
 				rel = "."
 			}
-			if now, err := fstree.StatAt(p.src.fd, rel); err == nil && now.Kind == fstree.Dir {
+			if now, err := p.src.stat(rel); err == nil && now.Kind == fstree.Dir {
 				fresh := mergeStat(*s, now)
 				s = &fresh
 			}
@@ -746,6 +757,9 @@ func (p *plan) sendFile(ctx context.Context, w Writer, s *fstree.Entry, sig *del
 func (p *plan) openSource(scanned *fstree.Entry) (f *os.File, s fstree.Entry, prefix bool, err error) {
 	f, err = p.src.open(scanned.Path)
 	if err != nil {
+		if fileBusy(err) && p.opt.Writing != nil && p.opt.Writing(scanned.Path) == Hold {
+			return nil, s, false, errHeld
+		}
 		return nil, s, false, &fileError{msg: "open: " + errString(err)}
 	}
 	fi, err := f.Stat()
@@ -876,10 +890,10 @@ func (p *plan) changedWhileRead(f *os.File, before *fstree.Entry, prefix bool) b
 	}
 	// Same size and mtime, another ctime: renamed, unlinked, chmod-ed,
 	// or written with its mtime put back. Only the first two are safe.
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
+	if fstree.Unlinked(fi) {
 		return false
 	}
-	now, err := fstree.StatAt(p.src.fd, before.Path)
+	now, err := p.src.stat(before.Path)
 	return err == nil && now.Ino == after.Ino && now.Dev == after.Dev
 }
 

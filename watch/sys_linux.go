@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"strings"
@@ -25,10 +24,6 @@ func changeTime(fi fs.FileInfo) int64 {
 	}
 	return 0
 }
-
-// isWatchLimit reports whether adding a watch failed because the user's
-// inotify watches ran out.
-func isWatchLimit(err error) bool { return errors.Is(err, syscall.ENOSPC) }
 
 const maxWatchesFile = "/proc/sys/fs/inotify/max_user_watches"
 

@@ -1,18 +1,14 @@
-//go:build !linux
+//go:build !linux && !darwin && !freebsd
 
 package watch
 
-import (
-	"errors"
-	"io/fs"
-	"syscall"
-)
+import "io/fs"
 
+// fileID and changeTime: Windows stat results carry no inode or ctime;
+// polling compares size, mtime and mode there.
 func fileID(fs.FileInfo) devIno { return devIno{} }
 
 func changeTime(fs.FileInfo) int64 { return 0 }
-
-func isWatchLimit(err error) bool { return errors.Is(err, syscall.ENOSPC) }
 
 func watchLimitHelp() (current, help string) {
 	return "unknown", "raise the system's limit on watched files or directories"

@@ -123,8 +123,8 @@ func (w *Watcher) add(rel string, id devIno) bool {
 		delete(w.failed, rel)
 		w.watches.Add(1)
 		return true
-	case isWatchLimit(err):
-		w.limitReached()
+	case limitOf(err) != noLimit:
+		w.limitReached(limitOf(err))
 		if w.polled[rel] == nil {
 			w.polled[rel] = w.snapshot(rel)
 		}
@@ -138,13 +138,20 @@ func (w *Watcher) add(rel string, id devIno) bool {
 	return false
 }
 
-// limitReached logs, once, that the watch limit was reached and how to
-// raise it.
-func (w *Watcher) limitReached() {
-	if w.warned {
+// limitReached logs, once per kind of limit, that it was reached and how
+// to raise it.
+func (w *Watcher) limitReached(l limit) {
+	if w.warned[l] {
 		return
 	}
-	w.warned = true
+	w.warned[l] = true
+	if l == descriptorLimit {
+		cur, help := descriptorLimitHelp()
+		w.log.Warn(fmt.Sprintf("open file descriptor limit reached while watching (open files limit = %s; each watched directory and file holds one on macOS and BSD): the directories that could not be watched are polled every %s instead; %s",
+			cur, w.opt.PollInterval, help),
+			slog.String("open_files_limit", cur))
+		return
+	}
 	cur, help := watchLimitHelp()
 	w.log.Warn(fmt.Sprintf("inotify watch limit reached (fs.inotify.max_user_watches = %s): the directories that could not be watched are polled every %s instead; %s",
 		cur, w.opt.PollInterval, help),

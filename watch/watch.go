@@ -88,8 +88,8 @@ type Watcher struct {
 	polled   map[string]*polledTree
 	gen      uint64 // walk generation, to find watches a re-walk did not reach
 	rootGone bool
-	blind    atomic.Bool // rootGone, for other goroutines
-	warned   bool        // the watch limit warning was logged
+	blind    atomic.Bool               // rootGone, for other goroutines
+	warned   [descriptorLimit + 1]bool // the limit warnings logged
 	pend     *pending
 }
 
@@ -175,6 +175,10 @@ func newWatcher(root string, opt Options, h hooks) (*Watcher, error) {
 	}
 	if _, ok := w.dirs[""]; !ok {
 		fsw.Close()
+		if w.polled[""] != nil && w.warned[descriptorLimit] {
+			cur, help := descriptorLimitHelp()
+			return nil, fmt.Errorf("watch %s: open file descriptor limit reached (open files limit = %s); %s", root, cur, help)
+		}
 		if w.polled[""] != nil {
 			cur, help := watchLimitHelp()
 			return nil, fmt.Errorf("watch %s: inotify watch limit reached (fs.inotify.max_user_watches = %s); %s", root, cur, help)

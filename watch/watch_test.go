@@ -431,6 +431,51 @@ func TestWatchLimitFallsBackToPolling(t *testing.T) {
 	h.waitFor(true, "b/c/g")
 }
 
+// kqueue (macOS, BSD) runs out of descriptors, not watches: EMFILE from
+// adding a watch falls back to polling as the inotify limit does, and the
+// warning, once, says how to raise the open-files limit.
+func TestDescriptorLimitFallsBackToPolling(t *testing.T) {
+	var allowed atomic.Int64
+	allowed.Store(1)
+	limit := hooks{addWatch: func(add func(string) error, path string) error {
+		if allowed.Add(-1) < 0 {
+			return fmt.Errorf("add watch %s: %w", path, syscall.EMFILE)
+		}
+		return add(path)
+	}}
+	h := start(t, Options{}, limit, func(root string) {
+		mkdir(t, filepath.Join(root, "a/b"))
+		mkdir(t, filepath.Join(root, "c"))
+		write(t, filepath.Join(root, "a/b/f"), "x")
+	})
+	if got := h.w.Watches(); got != 1 {
+		t.Fatalf("Watches() = %d, want 1", got)
+	}
+	write(t, h.path("a/b/f"), "changed")
+	h.waitFor(true, "a/b/f")
+	write(t, h.path("c/new"), "x")
+	h.waitFor(true, "c/new")
+
+	logs := h.logs.String()
+	if n := strings.Count(logs, "descriptor limit reached"); n != 1 {
+		t.Errorf("descriptor limit warning logged %d times, want once:\n%s", n, logs)
+	}
+	for _, want := range []string{"open files limit = ", "ulimit -n", "launchctl limit maxfiles"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("warning does not mention %q:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, "inotify") {
+		t.Errorf("a descriptor limit reported as an inotify one:\n%s", logs)
+	}
+
+	allowed.Store(1 << 20)
+	eventually(t, "polled subtrees watched again", func() bool { return h.w.Watches() == 4 })
+	h.sync()
+	write(t, h.path("a/b/g"), "x")
+	h.waitFor(true, "a/b/g")
+}
+
 func TestRootRemovedAndRecreated(t *testing.T) {
 	h := start(t, Options{}, hooks{}, func(root string) { fill(t, root, 3, 3) })
 	remove(t, h.root)

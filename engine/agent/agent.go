@@ -1,3 +1,5 @@
+//go:build !windows
+
 package agent
 
 import (
@@ -703,7 +705,7 @@ func (s *server) mkdir(m *wire.Mkdir) error {
 		if err != nil {
 			return err
 		}
-		if err := unix.Fchmodat(dirfd, base, m.Meta.Perm|0o700, 0); err != nil {
+		if err := unix.Fchmodat(dirfd, base, m.Meta.Perm|0o700, chmodNoFollow); err != nil {
 			return err
 		}
 		return s.chown(dirfd, base, m.Meta)
@@ -718,7 +720,7 @@ func (s *server) chown(dirfd int, base string, meta wire.Meta) error {
 }
 
 func setTimes(dirfd int, base string, mtimeNs int64) error {
-	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtimeNs)}
+	ts := []unix.Timespec{{Nsec: utimeOmit}, unix.NsecToTimespec(mtimeNs)}
 	return unix.UtimesNanoAt(dirfd, base, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
@@ -780,14 +782,14 @@ func (s *server) setMeta(p string, kind fstree.Kind, meta wire.Meta) error {
 		if err := unix.Fstatat(dirfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return err
 		}
-		if k := kindOf(st.Mode); k != kind {
+		if k := kindOf(uint32(st.Mode)); k != kind {
 			return fmt.Errorf("%w: is a %s, expected a %s", errMismatch, k, kind)
 		}
 		if err := s.chown(dirfd, base, meta); err != nil {
 			return err
 		}
 		if kind != fstree.Symlink && uint32(st.Mode)&07777 != meta.Perm {
-			if err := unix.Fchmodat(dirfd, base, meta.Perm, 0); err != nil {
+			if err := unix.Fchmodat(dirfd, base, meta.Perm, chmodNoFollow); err != nil {
 				return err
 			}
 		}

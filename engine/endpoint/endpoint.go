@@ -33,7 +33,15 @@ func (e Endpoint) String() string { return e.Raw }
 // As with scp and rsync, a colon before the first slash makes an argument
 // remote: "web1:/var/www", "deploy@web1:site". A local path with a colon
 // can be written "./a:b" or as an absolute path.
-func Parse(s string) (Endpoint, error) {
+//
+// On Windows, paths in Windows forms are local too: a drive letter
+// ("C:\work\site", "C:/work/site", "C:site"), a UNC path
+// ("\\server\share\x") and a backslash before the first colon
+// (".\a:b"). Elsewhere those stay what they always were (a host "C"):
+// a one-letter host name is legal on Unix and a script may use one.
+func Parse(s string) (Endpoint, error) { return parse(s, windowsPaths) }
+
+func parse(s string, windows bool) (Endpoint, error) {
 	e := Endpoint{Raw: s}
 	if s == "" {
 		return e, fmt.Errorf("empty destination")
@@ -41,8 +49,17 @@ func Parse(s string) (Endpoint, error) {
 	if strings.HasPrefix(s, "ssh://") {
 		return parseURL(s)
 	}
+	if windows && windowsLocal(s) {
+		e.Path = s
+		return e, nil
+	}
 	colon := strings.IndexByte(s, ':')
 	slash := strings.IndexByte(s, '/')
+	if windows {
+		if b := strings.IndexByte(s, '\\'); b >= 0 && (slash < 0 || b < slash) {
+			slash = b
+		}
+	}
 	if s[0] == '[' || (strings.Contains(s, "@[") && colon > strings.Index(s, "@[")) {
 		return parseBracketed(s)
 	}
@@ -63,6 +80,15 @@ func Parse(s string) (Endpoint, error) {
 	}
 	e.User, e.Host, e.Path = user, host, p
 	return e, nil
+}
+
+// windowsLocal reports whether s starts as a Windows drive path or a
+// UNC path (\\server\share, \\?\C:\, //server/share).
+func windowsLocal(s string) bool {
+	if len(s) >= 2 && s[1] == ':' && ('a' <= s[0] && s[0] <= 'z' || 'A' <= s[0] && s[0] <= 'Z') {
+		return true
+	}
+	return strings.HasPrefix(s, `\\`) || strings.HasPrefix(s, "//")
 }
 
 // checkTilde refuses a remote ~user whose name the remote shell could

@@ -75,3 +75,42 @@ func TestParse(t *testing.T) {
 		})
 	}
 }
+
+// Windows path forms are local on Windows and keep their Unix meaning
+// elsewhere; parse takes the platform as a parameter so that both run
+// everywhere.
+func TestParseWindowsForms(t *testing.T) {
+	tests := []struct {
+		in         string
+		windows    bool
+		path, host string
+	}{
+		{in: `C:\work\site`, windows: true, path: `C:\work\site`},
+		{in: `C:/work/site`, windows: true, path: `C:/work/site`},
+		{in: `c:\`, windows: true, path: `c:\`},
+		{in: `D:site`, windows: true, path: `D:site`},
+		{in: `\\server\share\x`, windows: true, path: `\\server\share\x`},
+		{in: `\\?\C:\very\long`, windows: true, path: `\\?\C:\very\long`},
+		{in: `//server/share/x`, windows: true, path: `//server/share/x`},
+		{in: `.\a:b`, windows: true, path: `.\a:b`},
+		{in: `out\www`, windows: true, path: `out\www`},
+		{in: `deploy@prod:/var/www`, windows: true, host: "prod", path: "/var/www"},
+		{in: `web1:site`, windows: true, host: "web1", path: "site"},
+		{in: `ssh://web1/srv`, windows: true, host: "web1", path: "/srv"},
+		// On Unix a one-letter host stays a host, as rsync and scp read it.
+		{in: `C:/work/site`, windows: false, host: "C", path: "/work/site"},
+		{in: `C:\work\site`, windows: false, host: "C", path: `\work\site`},
+		{in: `//server/share/x`, windows: false, path: `//server/share/x`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			e, err := parse(tt.in, tt.windows)
+			if err != nil {
+				t.Fatalf("parse(%q, windows=%v): %v", tt.in, tt.windows, err)
+			}
+			if e.Path != tt.path || e.Host != tt.host {
+				t.Fatalf("parse(%q, windows=%v) = %+v, want path=%q host=%q", tt.in, tt.windows, e, tt.path, tt.host)
+			}
+		})
+	}
+}

@@ -57,6 +57,9 @@ type Entry struct {
 	Target  string // symlink target, raw bytes
 	HasHash bool
 	Hash    Hash
+	// NoPerm: the source system has no Unix permission bits (Windows), Perm
+	// is a default and a mirror's executable bits are to be kept.
+	NoPerm bool
 
 	// Identity of the inode on this machine, for hash caches; never sent.
 	Dev, Ino uint64
@@ -86,3 +89,10 @@ func HashReader(r io.Reader) (Hash, int64, error) {
 
 // NewHasher returns a streaming BLAKE3-256 hasher whose Sum matches HashReader.
 func NewHasher() *blake3.Hasher { return blake3.New() }
+
+func displayPath(rel string) string {
+	if rel == "" {
+		return "."
+	}
+	return rel
+}

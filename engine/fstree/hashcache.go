@@ -8,7 +8,11 @@ import (
 // HashCache remembers content hashes by inode, so a walk that hashes
 // every file (reconciliation) reads only files whose size, mtime or ctime
 // changed since the last walk. ctime cannot be set by users, so even an
-// edit that restores the old mtime is noticed.
+// edit that restores the old mtime is noticed. Windows has neither inode
+// numbers in its stat nor a ctime: there the walk keys entries on the
+// volume serial and file index it asks for, and CtimeNs is zero, so an
+// edit that keeps the size and restores the mtime goes unnoticed until
+// the cache is dropped.
 //
 // A walk runs between Begin and End; End drops entries the walk did not
 // see, so the cache holds at most one entry per file of the tree.
@@ -76,4 +80,14 @@ func (c *HashCache) Hash(e *Entry, open func() (*os.File, error)) (Hash, error) 
 	}
 	c.mu.Unlock()
 	return sum, nil
+}
+
+func hashOpen(open func() (*os.File, error)) (Hash, error) {
+	f, err := open()
+	if err != nil {
+		return Hash{}, err
+	}
+	defer f.Close()
+	sum, _, err := HashReader(f)
+	return sum, err
 }

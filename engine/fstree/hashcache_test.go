@@ -9,15 +9,15 @@ import (
 
 func walkHashes(t *testing.T, dir string, c *HashCache) map[string]Hash {
 	t.Helper()
-	d, err := os.Open(dir)
+	r, err := OpenRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	defer r.Close()
 	c.Begin()
 	defer c.End()
 	out := map[string]Hash{}
-	err = Walk(context.Background(), d, WalkOptions{Hash: true, HashFunc: c.Hash}, func(e *Entry) error {
+	err = r.Walk(context.Background(), "", WalkOptions{Hash: true, HashFunc: c.Hash}, func(e *Entry) error {
 		if e.Kind == File {
 			out[e.Path] = e.Hash
 		}

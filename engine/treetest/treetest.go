@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"syscall"
+	"github.com/gosync/gosync/engine/fstree"
 )
 
 // Options of a comparison.
@@ -120,8 +120,8 @@ func list(root string, opt Options) (map[string]entry, error) {
 		if err != nil {
 			return err
 		}
-		st := fi.Sys().(*syscall.Stat_t)
-		e := entry{mode: fi.Mode(), mtime: st.Mtim.Nano(), uid: st.Uid, gid: st.Gid}
+		fe, _ := fstree.FromFileInfo(rel, fi)
+		e := entry{mode: fi.Mode(), mtime: fe.MtimeNs, uid: fe.Uid, gid: fe.Gid}
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
 			e.target, err = os.Readlink(p)

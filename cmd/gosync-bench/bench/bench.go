@@ -1,3 +1,8 @@
+//go:build linux
+
+// The benchmark is a Linux tool: it installs rsync, lsyncd and sshd with
+// apt-get and starts a loopback sshd (engine/sshx/sshtest).
+
 // Package bench is gosync-bench: it builds gosync, starts its own
 // loopback sshd, generates workloads and runs gosync and its peers (rsync,
 // lsyncd) alternately, checking after every run that the mirror is a copy

@@ -1,3 +1,8 @@
+//go:build linux
+
+// Linux only: it needs a real sshd started by engine/sshx/sshtest, setpriv,
+// Pdeathsig or Unix signals, which the CI machine (Linux) has.
+
 package cli
 
 import (

@@ -1,3 +1,8 @@
+//go:build linux
+
+// Linux only: it needs a real sshd started by engine/sshx/sshtest, setpriv,
+// Pdeathsig or Unix signals, which the CI machine (Linux) has.
+
 package cli
 
 import (
@@ -18,16 +23,6 @@ import (
 	"github.com/gosync/gosync/engine/sshx/sshtest"
 	"github.com/gosync/gosync/engine/treetest"
 )
-
-// gosync runs the command line in-process. The SSH tests upload this
-// test binary as the remote agent; testscript.Main in TestMain makes it
-// behave as gosync when it runs under that name.
-func gosync(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code = Main(args, strings.NewReader(""), &out, &errb)
-	return code, out.String(), errb.String()
-}
 
 func TestSSHSyncEditsDeletes(t *testing.T) {
 	sshtest.Start(t)

@@ -180,6 +180,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		for _, p := range source.Special {
 			log.Warn("skipping special file (FIFO, socket or device)", slog.String("path", p))
 		}
+		if n := len(source.SkippedLinks); n > 0 {
+			// One line, not one per link: a Windows tree can hold many.
+			log.Warn("skipping symlinks that cannot be read on this system", slog.Int("count", n),
+				slog.String("paths", engine.PathList(source.SkippedLinks, 5, nil)))
+		}
 		for _, e := range source.Errors {
 			log.Error("cannot read source path; not mirrored", slog.String("path", filepath.Join(src, e.Path)), slog.String("err", e.Msg))
 		}

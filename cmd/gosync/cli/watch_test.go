@@ -1,37 +1,22 @@
+//go:build linux
+
+// Linux only: it needs a real sshd started by engine/sshx/sshtest, setpriv,
+// Pdeathsig or Unix signals, which the CI machine (Linux) has.
+
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gosync/gosync/engine/sshx/sshtest"
 	"github.com/gosync/gosync/engine/treetest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the watcher's log goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // watching runs `gosync watch` until the test ends and returns its log.
 func watching(t *testing.T, args ...string) *syncBuffer { return watchingTB(t, args...) }

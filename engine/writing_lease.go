@@ -1,3 +1,5 @@
+//go:build linux && !gosync_portable
+
 package engine
 
 import (

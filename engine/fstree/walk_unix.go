@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux || darwin || freebsd
 
 package fstree
 
@@ -9,34 +9,9 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
-
-// WalkOptions tune a walk.
-type WalkOptions struct {
-	// Skip reports whether a path (and, for a directory, all below it) is
-	// left out of the walk. It is called right after the entry's lstat,
-	// before a directory is opened, so ignored trees such as node_modules
-	// cost one lstat.
-	Skip func(rel string, isDir bool) bool
-	// Temp, if set, is called for every leftover temporary (TempPrefix)
-	// found; temporaries are never passed to fn.
-	Temp func(rel string)
-	// Prefix is prepended (with a slash) to every reported path, for a walk
-	// of a subtree whose paths are relative to an outer root.
-	Prefix string
-	// OnError receives errors about single paths (an unreadable directory,
-	// a file that vanished). The walk goes on without them. If nil, the
-	// first such error ends the walk.
-	OnError func(rel string, err error)
-	// Hash fills Entry.Hash for regular files.
-	Hash bool
-	// HashFunc, if set, is used instead of reading the file when Hash is
-	// set: a cache can answer for unchanged files.
-	HashFunc func(e *Entry, open func() (*os.File, error)) (Hash, error)
-}
 
 // Walk lists the tree below dir (an open directory) in depth-first
 // pre-order with names sorted bytewise, calling fn for every entry but the
@@ -49,6 +24,11 @@ func Walk(ctx context.Context, dir *os.File, opt WalkOptions, fn func(*Entry) er
 	if err != nil {
 		return fmt.Errorf("walk %s: %w", dir.Name(), err)
 	}
+	return walkFD(ctx, fd, opt, fn)
+}
+
+// walkFD is Walk of the directory open as fd, which it closes.
+func walkFD(ctx context.Context, fd int, opt WalkOptions, fn func(*Entry) error) error {
 	w := &walker{ctx: ctx, opt: opt, fn: fn}
 	return w.dir(fd, opt.Prefix)
 }
@@ -74,13 +54,6 @@ func (w *walker) skip(rel string, err error) error {
 		return nil
 	}
 	return w.fail(rel, err)
-}
-
-func displayPath(rel string) string {
-	if rel == "" {
-		return "."
-	}
-	return rel
 }
 
 // dir walks the directory open as fd (which it closes).
@@ -171,16 +144,6 @@ func (w *walker) dir(fd int, rel string) error {
 	return nil
 }
 
-func hashOpen(open func() (*os.File, error)) (Hash, error) {
-	f, err := open()
-	if err != nil {
-		return Hash{}, err
-	}
-	defer f.Close()
-	sum, _, err := HashReader(f)
-	return sum, err
-}
-
 func readlinkat(fd int, name string) (string, error) {
 	for size := 256; ; size *= 2 {
 		buf := make([]byte, size)
@@ -212,18 +175,6 @@ func StatAt(dirfd int, rel string) (Entry, error) {
 		e.Target = t
 	}
 	return e, nil
-}
-
-// FromFileInfo converts what os.Lstat or File.Stat returned.
-func FromFileInfo(rel string, fi os.FileInfo) (Entry, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return Entry{}, false
-	}
-	return entryFromStat(rel, &unix.Stat_t{
-		Dev: st.Dev, Ino: st.Ino, Mode: st.Mode, Uid: st.Uid, Gid: st.Gid, Size: st.Size,
-		Mtim: unix.Timespec(st.Mtim), Ctim: unix.Timespec(st.Ctim),
-	}), true
 }
 
 func entryFromStat(rel string, st *unix.Stat_t) Entry {

@@ -1,7 +1,8 @@
+//go:build linux || darwin || freebsd
+
 package fstree
 
 import (
-	"errors"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -11,25 +12,19 @@ import (
 // (O_CLOEXEC is added), refusing any symbolic link on the way, final
 // component included, and any path that would leave dirfd's tree. It is
 // one openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS) call where the kernel
-// has it (Linux 5.6+), and a walk with O_NOFOLLOW at each step elsewhere.
+// has it (Linux 5.6+), and a walk with O_NOFOLLOW at each step elsewhere
+// (older kernels, seccomp sandboxes, macOS and FreeBSD agents).
 // rel "" or "." opens dirfd's directory itself.
 func OpenBeneath(dirfd int, rel string, flags int) (int, error) {
 	if rel == "" {
 		rel = "."
 	}
 	flags |= unix.O_CLOEXEC
-	if !noOpenat2 {
-		how := unix.OpenHow{Flags: uint64(flags), Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
-		fd, err := unix.Openat2(dirfd, rel, &how)
-		if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
-			return fd, err
-		}
-		noOpenat2 = true // seccomp filters and old kernels: fall back for good
+	if fd, done, err := openat2Beneath(dirfd, rel, flags); done {
+		return fd, err
 	}
 	return openWalk(dirfd, rel, flags)
 }
-
-var noOpenat2 bool
 
 func openWalk(dirfd int, rel string, flags int) (int, error) {
 	parts := strings.Split(rel, "/")

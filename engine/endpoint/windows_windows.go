@@ -1,0 +1,4 @@
+package endpoint
+
+// windowsPaths: on Windows, drive letters and UNC paths are local.
+const windowsPaths = true

@@ -1,0 +1,31 @@
+//go:build darwin || freebsd
+
+package watch
+
+import (
+	"io/fs"
+	"syscall"
+)
+
+// fileID identifies a directory across renames.
+func fileID(fi fs.FileInfo) devIno {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return devIno{dev: uint64(st.Dev), ino: st.Ino}
+	}
+	return devIno{}
+}
+
+// changeTime is the inode change time in nanoseconds: a polled file whose
+// size and mtime were put back is still seen as changed.
+func changeTime(fi fs.FileInfo) int64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ctimespec.Nano()
+	}
+	return 0
+}
+
+// watchLimitHelp: kqueue has no watch limit of its own; what runs out is
+// descriptors (see descriptorLimitHelp).
+func watchLimitHelp() (current, help string) {
+	return "unknown", "raise the system's limit on watched files or directories"
+}
