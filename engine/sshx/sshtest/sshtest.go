@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package sshtest starts a real OpenSSH sshd on 127.0.0.1 for tests, with
 // generated host and user keys and a temporary HOME holding .ssh/config
 // and known_hosts, so any test reaches a remote mirror in one line:
@@ -6,6 +8,7 @@
 //
 // Without sshd the test is skipped, except under CI=true, where it fails:
 // CI must never pass by skipping the SSH tests.
+
 package sshtest
 
 import (
