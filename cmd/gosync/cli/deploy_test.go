@@ -542,7 +542,10 @@ func TestWatchMaxDeleteHoldsDeletes(t *testing.T) {
 		return strings.Contains(log.String(), "deletes held back") && strings.Contains(log.String(), `would_delete="a.html, b.html, c.html"`)
 	}, "refused deletes logged with their paths")
 	write(t, filepath.Join(src, "index.html"), "another change") // a new settle: refused again, logged again
-	waitFor(t, log, func() bool { b, _ := os.ReadFile(filepath.Join(dst, "index.html")); return string(b) == "another change" }, "other changes still flow")
+	waitFor(t, log, func() bool {
+		b, _ := os.ReadFile(filepath.Join(dst, "index.html"))
+		return string(b) == "another change"
+	}, "other changes still flow")
 	time.Sleep(500 * time.Millisecond)
 	for _, f := range []string{"a.html", "b.html", "c.html"} {
 		if !exists(filepath.Join(dst, f)) {
