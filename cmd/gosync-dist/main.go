@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var exes []agents.Executable
 	for _, p := range sv {
 		exe := filepath.Join(tmp, "gosync-agent-"+p.GOOS+"-"+p.GOARCH)
-		if err := build(ctx, p, exe, "./cmd/gosync-agent"); err != nil {
+		if err := build(ctx, p, exe, "github.com/gosync/gosync/cmd/gosync-agent"); err != nil {
 			if skip(stderr, p, "agent", err) {
 				continue
 			}
@@ -111,7 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			name += ".exe"
 		}
 		exe := filepath.Join(*out, name)
-		if err := build(ctx, p, exe, "./cmd/gosync", "-tags=gosync_agents"); err != nil {
+		if err := build(ctx, p, exe, "github.com/gosync/gosync/cmd/gosync", "-tags=gosync_agents"); err != nil {
 			if skip(stderr, p, "client", err) {
 				continue
 			}
