@@ -110,7 +110,13 @@ func TestCachedAgentVerifiedWhenStarted(t *testing.T) {
 	}
 	cached := cachedAgent(srv, bin.Hash)
 	marker := filepath.Join(t.TempDir(), "ran")
-	if err := os.WriteFile(cached, []byte("#!/bin/sh\ntouch "+marker+"\nexit 1\n"), 0o700); err != nil {
+	// Replaced by rename, as anyone swapping it would: the agent of the
+	// first sync may still be running, and a running file cannot be written.
+	fake := cached + ".fake"
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\ntouch "+marker+"\nexit 1\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(fake, cached); err != nil {
 		t.Fatal(err)
 	}
 	if err := syncWith(t, bin); err != nil {
