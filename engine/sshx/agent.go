@@ -130,8 +130,9 @@ func unamePattern(goos, goarch string) string {
 // can write (they could swap the agent between its check and its start);
 // ls -ldn is the one portable way to read owner and mode in POSIX sh.
 // gosync_sha hashes a file or stops the script: a host without a hash
-// tool gets no unverified agent.
-const prelude = `set -f; umask 077; b="` + cacheDir + `"; ` +
+// tool gets no unverified agent. No umask here: the agent inherits the
+// start script's, and creates the mirror directory with it.
+const prelude = `set -f; b="` + cacheDir + `"; ` +
 	`gosync_safe() { l=$(LC_ALL=C ls -ldn "$1") || exit 3; set -- "$1" $l; ` +
 	`case $2 in d????w*|d???????w*) echo "gosync: refusing the agent cache $1: group or others can write it (chmod 700 it)" >&2; exit 3;; d*) ;; ` +
 	`*) echo "gosync: refusing the agent cache $1: not a directory" >&2; exit 3;; esac; ` +
@@ -185,7 +186,7 @@ func uploadScript(hash string, gz bool) string {
 	if gz {
 		receive = `gzip -dc`
 	}
-	return prelude + `d="$b/` + hash[:16] + `"; mkdir -p "$d" || exit 3; gosync_safe "$b"; gosync_safe "$d"; ` +
+	return prelude + `d="$b/` + hash[:16] + `"; umask 077; mkdir -p "$d" || exit 3; gosync_safe "$b"; gosync_safe "$d"; ` +
 		`t="$d/.upload.$$"; trap 'rm -f "$t"' EXIT; ` + receive + ` >"$t" || exit 3; gosync_sha "$t"; ` +
 		`if [ "$gosync_h" != ` + hash + ` ]; then echo "gosync: agent upload corrupted: SHA-256 $gosync_h" >&2; exit 3; fi; ` +
 		`chmod 700 "$t" && mv -f "$t" "$d/gosync" || exit 3; trap - EXIT; "$d/gosync" version >/dev/null`

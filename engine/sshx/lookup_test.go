@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gosync/gosync/engine"
@@ -25,7 +26,7 @@ func syncWith(t *testing.T, bin sshx.Binary) error {
 	t.Helper()
 	src := t.TempDir()
 	treetest.Write(t, src, map[string]string{"a.txt": "a"})
-	dst := filepath.Join(t.TempDir(), "dst")
+	dst := filepath.Join(t.TempDir(), "new", "dst")
 	ep := endpoint.Endpoint{Raw: sshtest.Alias + ":" + dst, Host: sshtest.Alias, Path: dst}
 	m, err := sshx.DialMirror(context.Background(), ep, sshx.Options{}, bin, engine.ClientOptions{Create: true})
 	if err != nil {
@@ -41,6 +42,14 @@ func syncWith(t *testing.T, bin sshx.Binary) error {
 		t.Fatalf("sync: %v %v", r.Err, r.Failed)
 	}
 	treetest.Equal(t, src, dst, treetest.Options{})
+	// The cache is private, the mirror is not: the agent must run with
+	// the session's umask, not the upload's, or the parents it creates
+	// for a new mirror directory would shut out the web server.
+	mask := syscall.Umask(0o022)
+	syscall.Umask(mask)
+	if fi, err := os.Stat(filepath.Dir(dst)); err != nil || fi.Mode().Perm() != 0o755&^os.FileMode(mask) {
+		t.Fatalf("parent of the mirror directory created with mode %v (umask %#o), err %v", fi.Mode().Perm(), mask, err)
+	}
 	return nil
 }
 
