@@ -231,7 +231,12 @@ func OpenAgent(ctx context.Context, c *Client, bin Binary, root, remoteGosync st
 	if err != nil {
 		return nil, err
 	}
-	if err := upload(ctx, c, a, p.gzip); err != nil {
+	// A development build uploading itself sends it as it is: that is a
+	// host of the developer's own platform, usually near, and it keeps
+	// the race-instrumented tests (where compressing a 10 MB test binary
+	// takes 10 s) fast. Carried agents go compressed where gzip is.
+	gz := p.gzip && a.Hash != bin.Hash
+	if err := upload(ctx, c, a, gz); err != nil {
 		return nil, err
 	}
 	st, _, err = startOrProbe(ctx, c, cmd)
@@ -349,7 +354,9 @@ func upload(ctx context.Context, c *Client, a agents.Agent, gz bool) error {
 			// The compressor writes in small pieces, and each write
 			// to the session is an SSH packet: batch them.
 			bw := bufio.NewWriterSize(pw, 64<<10)
-			zw := gzip.NewWriter(bw)
+			// Level 1 gets most of the gain for half the CPU of the
+			// default (3.3 MB agent: 1.5 MB in 0.1 s here).
+			zw, _ := gzip.NewWriterLevel(bw, gzip.BestSpeed)
 			_, err := io.Copy(zw, f)
 			if err == nil {
 				err = zw.Close()
