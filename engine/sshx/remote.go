@@ -138,7 +138,7 @@ func StartAgent(c *Client, cmd string) (*Stream, error) {
 		sess.Close()
 		return nil, err
 	}
-	st := &Stream{Stdin: lostWriter{stdin, c}, Stdout: lostReader{stdout, c}, sess: sess, stderr: &engine.StderrBuffer{Max: 16 << 10}, client: c}
+	st := &Stream{Stdin: lostWriter{stdin, c, new(sync.Mutex)}, Stdout: lostReader{stdout, c}, sess: sess, stderr: &engine.StderrBuffer{Max: 16 << 10}, client: c}
 	sess.Stderr = st.stderr
 	if err := sess.Start(cmd); err != nil {
 		sess.Close()
@@ -165,11 +165,14 @@ func (l lostReader) Read(p []byte) (int, error) {
 }
 
 type lostWriter struct {
-	w io.WriteCloser
-	c *Client
+	w  io.WriteCloser
+	c  *Client
+	mu *sync.Mutex // held by Write; see Close
 }
 
 func (l lostWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	n, err := l.w.Write(p)
 	if err != nil {
 		if lost := l.c.Lost(); lost != nil {
@@ -179,7 +182,19 @@ func (l lostWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (l lostWriter) Close() error { return l.w.Close() }
+// Close sends EOF, unless a Write is in flight: x/crypto/ssh's CloseWrite
+// sets the flag that Write reads without a lock (a data race the race
+// detector caught when a failing mirror closes its stream mid-write).
+// Skipping the EOF then loses nothing, as the session is closed right
+// after, which ends the agent's input too; and Close must not wait for
+// a write stuck on a dead link.
+func (l lostWriter) Close() error {
+	if !l.mu.TryLock() {
+		return nil
+	}
+	defer l.mu.Unlock()
+	return l.w.Close()
+}
 
 // waitExit waits, at most d, for the remote command to end and its
 // stderr to be copied.
