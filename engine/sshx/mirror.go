@@ -28,12 +28,7 @@ func DialMirror(ctx context.Context, ep endpoint.Endpoint, opt Options, bin Bina
 	if root == "" {
 		root = "."
 	}
-	cmd, err := AgentCommand(ctx, c, bin, root, opt.RemoteGosync)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	st, err := StartAgent(c, cmd)
+	st, err := OpenAgent(ctx, c, bin, root, opt.RemoteGosync)
 	if err != nil {
 		c.Close()
 		return nil, err

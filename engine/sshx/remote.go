@@ -3,13 +3,9 @@ package sshx
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -19,82 +15,6 @@ import (
 	"github.com/gosync/gosync/engine"
 	"github.com/gosync/gosync/engine/endpoint"
 )
-
-// Binary is the gosync executable that can be uploaded as an agent.
-type Binary struct {
-	Path string
-	Hash string // hex SHA-256 of the file
-	// Protocol is the wire protocol version the binary speaks; a gosync
-	// found on the remote PATH is used only if it reports the same one.
-	Protocol int
-}
-
-// SelfBinary describes the running executable.
-func SelfBinary(protocol int) (Binary, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return Binary{}, err
-	}
-	f, err := os.Open(exe)
-	if err != nil {
-		return Binary{}, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return Binary{}, err
-	}
-	return Binary{Path: exe, Hash: hex.EncodeToString(h.Sum(nil)), Protocol: protocol}, nil
-}
-
-// ErrAgent wraps failures to find, upload or start the remote agent.
-var ErrAgent = errors.New("remote agent")
-
-// cacheDir is where uploaded agents live on the remote host, one
-// directory per binary hash, so different gosync versions never collide.
-const cacheDir = `${XDG_CACHE_HOME:-$HOME/.cache}/gosync`
-
-// AgentCommand finds or uploads gosync on the remote host and returns the
-// shell command that starts `gosync agent root` there. A root starting
-// with ~ or ~user is expanded by the remote shell, as scp and rsync do.
-func AgentCommand(ctx context.Context, c *Client, bin Binary, root, remoteGosync string) (string, error) {
-	setup, rootArg, err := rootWord(root)
-	if err != nil {
-		return "", err
-	}
-	if remoteGosync != "" {
-		return setup + shellQuote(remoteGosync) + " agent " + rootArg, nil
-	}
-	short := bin.Hash[:16]
-	cached := cacheDir + "/" + short + "/gosync"
-	probe := `c="` + cached + `"; if [ -x "$c" ]; then echo "cached"; fi; ` +
-		`if g=$(command -v gosync 2>/dev/null); then echo "path $("$g" version 2>/dev/null)"; fi; ` +
-		`echo "uname $(uname -sm)"`
-	out, err := run(ctx, c, probe, nil)
-	if err != nil {
-		return "", fmt.Errorf("%w: probe %s: %w", ErrAgent, c.Name, err)
-	}
-	var uname string
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		switch {
-		case line == "cached":
-			return setup + `"` + cached + `" agent ` + rootArg, nil
-		case strings.HasPrefix(line, "path ") && strings.Contains(line, fmt.Sprintf(" protocol %d", bin.Protocol)):
-			return setup + "gosync agent " + rootArg, nil
-		case strings.HasPrefix(line, "uname "):
-			uname = strings.TrimPrefix(line, "uname ")
-		}
-	}
-	goos, goarch := platform(uname)
-	if goos != runtime.GOOS || goarch != runtime.GOARCH {
-		return "", fmt.Errorf("%w: %s is %q, this gosync is built for %s/%s and cannot be uploaded; install gosync (same version) on %s in PATH, or pass --remote-gosync PATH",
-			ErrAgent, c.Name, uname, runtime.GOOS, runtime.GOARCH, c.Name)
-	}
-	if err := upload(ctx, c, bin, cacheDir+"/"+short); err != nil {
-		return "", err
-	}
-	return setup + `"` + cached + `" agent ` + rootArg, nil
-}
 
 // ErrRemotePath wraps a remote path that cannot be used as written.
 var ErrRemotePath = errors.New("remote path")
@@ -123,52 +43,6 @@ func rootWord(root string) (setup, arg string, err error) {
 		arg += shellQuote("/" + rest)
 	}
 	return setup, arg, nil
-}
-
-// upload copies the binary into dir atomically: a temporary name, a hash
-// check on the remote side, then a rename.
-func upload(ctx context.Context, c *Client, bin Binary, dir string) error {
-	f, err := os.Open(bin.Path)
-	if err != nil {
-		return fmt.Errorf("%w: open own binary: %w", ErrAgent, err)
-	}
-	defer f.Close()
-	script := `set -e; d="` + dir + `"; mkdir -p "$d"; t="$d/.gosync-upload.$$"; trap 'rm -f "$t"' EXIT; cat > "$t"; ` +
-		`if command -v sha256sum >/dev/null 2>&1; then h=$(sha256sum "$t"); elif command -v shasum >/dev/null 2>&1; then h=$(shasum -a 256 "$t"); else h="` + bin.Hash + `"; fi; ` +
-		`h=${h%% *}; if [ "$h" != "` + bin.Hash + `" ]; then echo "upload corrupted: hash $h" >&2; exit 3; fi; ` +
-		`chmod 755 "$t"; mv -f "$t" "$d/gosync"; trap - EXIT; "$d/gosync" version >/dev/null`
-	if _, err := run(ctx, c, script, f); err != nil {
-		msg := err.Error()
-		switch {
-		case strings.Contains(msg, "No space left") || strings.Contains(msg, "Disk quota"):
-			return fmt.Errorf("%w: upload to %s failed, the disk is full: %s", ErrAgent, c.Name, msg)
-		case strings.Contains(msg, "Permission denied"):
-			return fmt.Errorf("%w: cannot run an uploaded agent on %s (is the home directory mounted noexec?): %s; install gosync there in PATH or pass --remote-gosync PATH", ErrAgent, c.Name, msg)
-		}
-		return fmt.Errorf("%w: upload to %s: %w", ErrAgent, c.Name, err)
-	}
-	return nil
-}
-
-func platform(uname string) (goos, goarch string) {
-	f := strings.Fields(uname)
-	if len(f) != 2 {
-		return "", ""
-	}
-	goos = strings.ToLower(f[0])
-	switch f[1] {
-	case "x86_64", "amd64":
-		goarch = "amd64"
-	case "aarch64", "arm64":
-		goarch = "arm64"
-	case "i386", "i686":
-		goarch = "386"
-	case "armv7l", "armv6l":
-		goarch = "arm"
-	default:
-		goarch = f[1]
-	}
-	return goos, goarch
 }
 
 // run executes a shell command on the host and returns its stdout. When
@@ -264,7 +138,7 @@ func StartAgent(c *Client, cmd string) (*Stream, error) {
 		sess.Close()
 		return nil, err
 	}
-	st := &Stream{Stdin: lostWriter{stdin, c}, Stdout: lostReader{stdout, c}, sess: sess, stderr: &engine.StderrBuffer{Max: 16 << 10}, client: c}
+	st := &Stream{Stdin: lostWriter{stdin, c, new(sync.Mutex)}, Stdout: lostReader{stdout, c}, sess: sess, stderr: &engine.StderrBuffer{Max: 16 << 10}, client: c}
 	sess.Stderr = st.stderr
 	if err := sess.Start(cmd); err != nil {
 		sess.Close()
@@ -291,11 +165,14 @@ func (l lostReader) Read(p []byte) (int, error) {
 }
 
 type lostWriter struct {
-	w io.WriteCloser
-	c *Client
+	w  io.WriteCloser
+	c  *Client
+	mu *sync.Mutex // held by Write; see Close
 }
 
 func (l lostWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	n, err := l.w.Write(p)
 	if err != nil {
 		if lost := l.c.Lost(); lost != nil {
@@ -305,7 +182,19 @@ func (l lostWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (l lostWriter) Close() error { return l.w.Close() }
+// Close sends EOF, unless a Write is in flight: x/crypto/ssh's CloseWrite
+// sets the flag that Write reads without a lock (a data race the race
+// detector caught when a failing mirror closes its stream mid-write).
+// Skipping the EOF then loses nothing, as the session is closed right
+// after, which ends the agent's input too; and Close must not wait for
+// a write stuck on a dead link.
+func (l lostWriter) Close() error {
+	if !l.mu.TryLock() {
+		return nil
+	}
+	defer l.mu.Unlock()
+	return l.w.Close()
+}
 
 // waitExit waits, at most d, for the remote command to end and its
 // stderr to be copied.
@@ -333,6 +222,3 @@ func (s *Stream) Close() error {
 	})
 	return nil
 }
-
-// Platform maps `uname -sm` output to Go's GOOS and GOARCH names.
-func Platform(uname string) (goos, goarch string) { return platform(uname) }

@@ -79,8 +79,12 @@ func TestAgentUploadedOnceThenReused(t *testing.T) {
 	if err != nil {
 		t.Fatalf("agent not uploaded to the cache: %v", err)
 	}
-	if fi.Mode().Perm() != 0o755 {
+	if fi.Mode().Perm() != 0o700 {
 		t.Fatalf("uploaded agent mode %v", fi.Mode())
+	}
+	// Private to the user: nobody else can swap the agent it runs.
+	if di, err := os.Stat(filepath.Dir(cached)); err != nil || di.Mode().Perm() != 0o700 {
+		t.Fatalf("cache directory: %v %v", di.Mode(), err)
 	}
 	// Mark the cached copy: a second upload would replace the file.
 	before := fi.ModTime()

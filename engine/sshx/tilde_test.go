@@ -44,7 +44,7 @@ func TestTildeExpandedByRemoteShell(t *testing.T) {
 		{"/srv/it's", "/srv/it's"},
 	}
 	for _, tt := range tests {
-		cmd, err := sshx.AgentCommand(context.Background(), c, self(t), tt.root, "/bin/echo")
+		cmd, err := sshx.AgentCommand(self(t), tt.root, "/bin/echo")
 		if err != nil {
 			t.Fatalf("%q: %v", tt.root, err)
 		}

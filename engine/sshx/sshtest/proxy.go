@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -23,7 +24,14 @@ type Proxy struct {
 	closed bool
 	conns  []net.Conn
 	wg     sync.WaitGroup
+	// up and down count the bytes forwarded to and from the target,
+	// for tests that measure what a connection costs on the wire.
+	up, down atomic.Int64
 }
+
+// Bytes returns the bytes forwarded so far: client to server (up) and
+// server to client (down).
+func (p *Proxy) Bytes() (up, down int64) { return p.up.Load(), p.down.Load() }
 
 // StartProxy forwards 127.0.0.1:Port() to target until the test ends.
 func StartProxy(t testing.TB, target string) *Proxy {
@@ -68,12 +76,12 @@ func (p *Proxy) accept() {
 		p.conns = append(p.conns, c, u)
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(u, c)
-		go p.pipe(c, u)
+		go p.pipe(u, c, &p.up)
+		go p.pipe(c, u, &p.down)
 	}
 }
 
-func (p *Proxy) pipe(dst, src net.Conn) {
+func (p *Proxy) pipe(dst, src net.Conn, count *atomic.Int64) {
 	defer p.wg.Done()
 	buf := make([]byte, 32<<10)
 	for {
@@ -85,6 +93,7 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 			if _, err := dst.Write(buf[:n]); err != nil {
 				return
 			}
+			count.Add(int64(n))
 		}
 		if err != nil {
 			dst.(*net.TCPConn).CloseWrite()

@@ -62,10 +62,28 @@ type Server struct {
 	stopOnce   sync.Once
 }
 
+// Options change the server's sessions.
+type Options struct {
+	// PathPrefix goes before the standard PATH of remote sessions (sshd's
+	// SetEnv), so a test can put its own uname, gosync or sha256sum first,
+	// or, with NoStandardPath, offer only what is in it.
+	PathPrefix     string
+	NoStandardPath bool
+}
+
+// standardPath is the PATH sshd gives sessions on Debian.
+const standardPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 // Start runs sshd for the test and points HOME at a client home that
 // reaches it as Alias. It unsets SSH_AUTH_SOCK so the developer's agent
 // keys play no part.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, opt Options) *Server {
 	t.Helper()
 	sshd, err := FindSSHD()
 	if err != nil {
@@ -74,7 +92,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip("sshd not found; install openssh-server to run the SSH tests")
 	}
-	s, err := Launch(sshd, t.TempDir())
+	s, err := LaunchWith(sshd, t.TempDir(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +118,10 @@ func FindSSHD() (string, error) {
 // Launch starts sshd with its files in dir and a client home in dir/home
 // that reaches it as Alias (paths in .ssh/config are absolute, so plain
 // ssh -F works too). Stop ends it. It does not touch the environment.
-func Launch(sshd, dir string) (*Server, error) {
+func Launch(sshd, dir string) (*Server, error) { return LaunchWith(sshd, dir, Options{}) }
+
+// LaunchWith is Launch with options.
+func LaunchWith(sshd, dir string, opt Options) (*Server, error) {
 	s := &Server{Dir: dir, Home: filepath.Join(dir, "home"), RemoteCache: filepath.Join(dir, "remote-cache"), RemoteHome: filepath.Join(dir, "remote-home")}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -145,9 +166,9 @@ KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 PermitRootLogin yes
 AllowTcpForwarding yes
-SetEnv XDG_CACHE_HOME=%s HOME=%s
+SetEnv XDG_CACHE_HOME=%s HOME=%s%s
 LogLevel ERROR
-`, s.Port, hostKeyFile, dir, dir, s.RemoteCache, s.RemoteHome)
+`, s.Port, hostKeyFile, dir, dir, s.RemoteCache, s.RemoteHome, opt.setPath())
 	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(config), 0o600); err != nil {
 		return nil, err
 	}
@@ -208,6 +229,19 @@ LogLevel ERROR
 		return nil, err
 	}
 	return s, nil
+}
+
+// setPath is the PATH=... word of SetEnv, if the options change PATH.
+// SetEnv overrides the PATH sshd would set; a value with a space or a
+// quote would need quoting there, and test directories have neither.
+func (o Options) setPath() string {
+	switch {
+	case o.NoStandardPath:
+		return " PATH=" + o.PathPrefix
+	case o.PathPrefix != "":
+		return " PATH=" + o.PathPrefix + ":" + standardPath
+	}
+	return ""
 }
 
 // start forks sshd from a goroutine that holds its OS thread until Stop.
