@@ -16,14 +16,14 @@ func (p platform) String() string { return p.GOOS + "/" + p.GOARCH }
 // clients are the platforms a release ships a gosync for (the developer's
 // machine), in the order they are built.
 var clients = []platform{
-	{GOOS: "darwin", GOARCH: "arm64", pending: true},
-	{GOOS: "darwin", GOARCH: "amd64", pending: true},
-	{GOOS: "windows", GOARCH: "amd64", pending: true},
-	{GOOS: "windows", GOARCH: "arm64", pending: true},
+	{GOOS: "darwin", GOARCH: "arm64"},
+	{GOOS: "darwin", GOARCH: "amd64"},
+	{GOOS: "windows", GOARCH: "amd64"},
+	{GOOS: "windows", GOARCH: "arm64"},
 	{GOOS: "linux", GOARCH: "amd64"},
 	{GOOS: "linux", GOARCH: "arm64"},
 	{GOOS: "linux", GOARCH: "arm", GOARM: "7"},
-	{GOOS: "freebsd", GOARCH: "amd64", pending: true},
+	{GOOS: "freebsd", GOARCH: "amd64"},
 }
 
 // servers are the platforms every release gosync carries an agent for.
@@ -34,7 +34,7 @@ var servers = []platform{
 	{GOOS: "linux", GOARCH: "arm64"},
 	{GOOS: "linux", GOARCH: "arm", GOARM: "7"},
 	{GOOS: "linux", GOARCH: "386"},
-	{GOOS: "freebsd", GOARCH: "amd64", pending: true},
-	{GOOS: "darwin", GOARCH: "arm64", pending: true},
-	{GOOS: "darwin", GOARCH: "amd64", pending: true},
+	{GOOS: "freebsd", GOARCH: "amd64"},
+	{GOOS: "darwin", GOARCH: "arm64"},
+	{GOOS: "darwin", GOARCH: "amd64"},
 }
