@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -24,7 +23,7 @@ import (
 func main() {
 	if len(os.Args) == 2 && (os.Args[1] == "version" || os.Args[1] == "--version") {
 		// Same form as `gosync version`: the client matches "protocol N".
-		fmt.Printf("gosync-agent %s protocol %d\n", buildID(), wire.Version)
+		fmt.Printf("gosync-agent %s protocol %d\n", wire.BuildID(), wire.Version)
 		return
 	}
 	if len(os.Args) != 3 || os.Args[1] != "agent" || strings.HasPrefix(os.Args[2], "-") {
@@ -36,24 +35,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := agent.Serve(ctx, os.Stdin, os.Stdout, agent.Options{Root: os.Args[2], BuildID: buildID(), Logger: log}); err != nil {
+	if err := agent.Serve(ctx, os.Stdin, os.Stdout, agent.Options{Root: os.Args[2], BuildID: wire.BuildID(), Logger: log}); err != nil {
 		fmt.Fprintln(os.Stderr, "gosync agent:", strings.TrimSpace(err.Error()))
 		os.Exit(1)
 	}
-}
-
-// buildID is computed as cmd/gosync's cli.BuildID is, so the handshake
-// reports the same build for the client and its embedded agents.
-func buildID() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	id := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" {
-			id += "+" + s.Value
-		}
-	}
-	return id
 }

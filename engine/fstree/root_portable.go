@@ -98,7 +98,7 @@ func (r *Root) Walk(ctx context.Context, rel string, opt WalkOptions, fn func(*E
 			return err
 		}
 	}
-	w := &rootWalker{ctx: ctx, opt: opt, fn: fn}
+	w := &rootWalker{walkState{ctx: ctx, opt: opt, fn: fn}}
 	return w.dir(d, rel)
 }
 
@@ -182,28 +182,8 @@ func openFile(d *os.Root, name, rel string) (*os.File, error) {
 	return f, nil
 }
 
-type rootWalker struct {
-	ctx context.Context
-	opt WalkOptions
-	fn  func(*Entry) error
-}
-
-func (w *rootWalker) fail(rel string, err error) error {
-	if w.opt.OnError == nil {
-		return fmt.Errorf("%s: %w", displayPath(rel), err)
-	}
-	w.opt.OnError(rel, err)
-	return nil
-}
-
-// skip handles an error about one child: one that vanished since the
-// directory was listed has nothing to mirror.
-func (w *rootWalker) skip(rel string, err error) error {
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	return w.fail(rel, err)
-}
+// rootWalker walks with os.Root.
+type rootWalker struct{ walkState }
 
 // dir walks the directory d (which it closes), at rel below the root.
 func (w *rootWalker) dir(d *os.Root, rel string) error {

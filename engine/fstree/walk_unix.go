@@ -4,7 +4,6 @@ package fstree
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -29,32 +28,12 @@ func Walk(ctx context.Context, dir *os.File, opt WalkOptions, fn func(*Entry) er
 
 // walkFD is Walk of the directory open as fd, which it closes.
 func walkFD(ctx context.Context, fd int, opt WalkOptions, fn func(*Entry) error) error {
-	w := &walker{ctx: ctx, opt: opt, fn: fn}
+	w := &walker{walkState{ctx: ctx, opt: opt, fn: fn}}
 	return w.dir(fd, opt.Prefix)
 }
 
-type walker struct {
-	ctx context.Context
-	opt WalkOptions
-	fn  func(*Entry) error
-}
-
-func (w *walker) fail(rel string, err error) error {
-	if w.opt.OnError == nil {
-		return fmt.Errorf("%s: %w", displayPath(rel), err)
-	}
-	w.opt.OnError(rel, err)
-	return nil
-}
-
-// skip handles an error about one child: one that vanished since the
-// directory was listed has nothing to mirror; anything else is reported.
-func (w *walker) skip(rel string, err error) error {
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	return w.fail(rel, err)
-}
+// walker walks with file descriptors.
+type walker struct{ walkState }
 
 // dir walks the directory open as fd (which it closes).
 func (w *walker) dir(fd int, rel string) error {

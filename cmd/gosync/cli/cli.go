@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -150,21 +149,9 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 }
 
-// BuildID names this binary's build: module version and VCS revision when
-// known. Client and agent report it in the handshake.
-func BuildID() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	id := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" {
-			id += "+" + s.Value
-		}
-	}
-	return id
-}
+// BuildID names this binary's build (wire.BuildID): client and agent
+// report it in the handshake.
+func BuildID() string { return wire.BuildID() }
 
 // newLogger picks the handler once, here: tint on a terminal, plain tint
 // without colour elsewhere, JSON when asked.
