@@ -762,12 +762,11 @@ func (p *plan) openSource(scanned *fstree.Entry) (f *os.File, s fstree.Entry, pr
 		}
 		return nil, s, false, &fileError{msg: "open: " + errString(err)}
 	}
-	fi, err := f.Stat()
+	before, _, err := fstree.StatOpen(scanned.Path, f)
 	if err != nil {
 		f.Close()
 		return nil, s, false, &fileError{msg: "stat: " + errString(err)}
 	}
-	before, _ := fstree.FromFileInfo(scanned.Path, fi)
 	if before.Kind != fstree.File {
 		f.Close()
 		return nil, s, false, &fileError{msg: "is no longer a regular file"}
@@ -874,11 +873,10 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 // write changes the mtime. A prefix of a file still being appended to
 // only needs the bytes read to stay in place.
 func (p *plan) changedWhileRead(f *os.File, before *fstree.Entry, prefix bool) bool {
-	fi, err := f.Stat()
+	after, fi, err := fstree.StatOpen(before.Path, f)
 	if err != nil {
 		return true
 	}
-	after, _ := fstree.FromFileInfo(before.Path, fi)
 	if prefix {
 		return after.Size < before.Size
 	}
@@ -894,7 +892,15 @@ func (p *plan) changedWhileRead(f *os.File, before *fstree.Entry, prefix bool) b
 		return false
 	}
 	now, err := p.src.stat(before.Path)
-	return err == nil && now.Ino == after.Ino && now.Dev == after.Dev
+	if err != nil {
+		return false // gone from its path: what was read is a snapshot
+	}
+	if now.Ino == 0 && now.Dev == 0 {
+		// The stat has no identity to compare (Windows, where an open
+		// file cannot be renamed over anyway): read it again.
+		return true
+	}
+	return now.Ino == after.Ino && now.Dev == after.Dev
 }
 
 // dryDelta works out what a real run would send of a file: all of it, or

@@ -400,6 +400,15 @@ func (w *Watcher) event(ev fsnotify.Event) {
 	if strings.HasPrefix(base(rel), TempPrefix) {
 		return
 	}
+	if w.dirs[parent(rel)] == nil {
+		// Every event comes through the watch of rel's directory. If that
+		// is not watched any more, the event came through a watch dropped
+		// a moment ago: on Windows and with kqueue a directory renamed out
+		// of the tree goes on reporting under its old name until the
+		// removal of its watch takes effect.
+		w.log.Debug("event through a dropped watch", slog.String("path", rel))
+		return
+	}
 	rules := w.rules.Load()
 	switch {
 	case ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename):
