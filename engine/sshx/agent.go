@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gosync/gosync/engine/sshx/agents"
+	"github.com/gosync/gosync/engine/wire"
 )
 
 // Binary is what a client can run on a remote host as its agent.
@@ -266,6 +267,13 @@ func startOrProbe(ctx context.Context, c *Client, cmd string) (*Stream, probe, e
 	// Small and bounded: a shell start-up file may print anything.
 	br := bufio.NewReaderSize(st.Stdout, 4096)
 	var p probe
+	if greets(br) {
+		// sshd ran the key's forced command, an agent, instead of the
+		// script: it greeted, and the session is the agent's. Nothing
+		// else is probed, uploaded or started.
+		st.Stdout = br
+		return st, p, nil
+	}
 	for lines := 0; lines < 256; lines++ {
 		b, err := br.ReadSlice('\n')
 		line := strings.TrimSuffix(string(b), "\n")
@@ -304,6 +312,17 @@ func startOrProbe(ctx context.Context, c *Client, cmd string) (*Stream, probe, e
 		return nil, p, fmt.Errorf("%w: %s: the agent probe printed no `uname -sm`", ErrAgent, c.Name)
 	}
 	return nil, p, nil
+}
+
+// greets reports whether the output starts with an agent's Hello rather
+// than the script's lines (wire.FlagGreeting); it reads nothing from br.
+func greets(br *bufio.Reader) bool {
+	b, _ := br.Peek(1)
+	if len(b) == 0 || b[0] != byte(wire.THello) {
+		return false
+	}
+	b, _ = br.Peek(wire.HelloPrefix)
+	return wire.LooksLikeHello(b)
 }
 
 // chooseAgent picks bin's agent for the host's platform, or says how to

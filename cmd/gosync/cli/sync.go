@@ -466,9 +466,9 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-func serveAgent(ctx context.Context, root string, stdin io.Reader, stdout, stderr io.Writer) error {
+func serveAgent(ctx context.Context, root string, restrict agent.Restriction, stdin io.Reader, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	err := agent.Serve(ctx, stdin, stdout, agent.Options{Root: root, BuildID: BuildID(), Logger: log})
+	err := agent.Serve(ctx, stdin, stdout, agent.Options{Root: root, BuildID: BuildID(), Logger: log, Restriction: restrict})
 	if err != nil {
 		return err
 	}
