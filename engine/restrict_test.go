@@ -1,0 +1,82 @@
+//go:build !windows
+
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/gosync/gosync/engine"
+	"github.com/gosync/gosync/engine/agent"
+)
+
+// A restricted mirror strips setuid, setgid and sticky bits and sets no
+// owners; the client knows it from the handshake, so the next sync finds
+// nothing to change (no endless metadata updates), and it refuses a
+// command before sending it.
+func TestRestrictedMirror(t *testing.T) {
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "www")
+	for name, mode := range map[string]os.FileMode{"tool": 0o755 | os.ModeSetuid, "plain": 0o644} {
+		p := filepath.Join(src, name)
+		if err := os.WriteFile(p, []byte(name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, mode := range map[string]os.FileMode{"shared": 0o775 | os.ModeSetgid, "tmp": 0o777 | os.ModeSticky} {
+		p := filepath.Join(src, name)
+		if err := os.Mkdir(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := os.Geteuid() == 0
+	if root {
+		if err := os.Chown(filepath.Join(src, "tool"), 4321, 4321); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := dialAgentWith(t, agent.Options{Root: dst, Restriction: agent.Restriction{Restrict: true}}, engine.ClientOptions{Create: true})
+	if !m.Restricted() || m.RunsCommands() || m.PermBits() != 0o777 || m.SetsOwner() {
+		t.Fatalf("restricted %v, runs %v, perm bits %o, sets owner %v", m.Restricted(), m.RunsCommands(), m.PermBits(), m.SetsOwner())
+	}
+	sync := func() engine.Result {
+		t.Helper()
+		s, err := engine.ScanSource(context.Background(), src, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := engine.Sync(context.Background(), s, m, engine.Options{MaxDelete: -1})
+		if res.Err != nil || len(res.Failed) > 0 {
+			t.Fatalf("sync: %v %v", res.Err, res.Failed)
+		}
+		return res
+	}
+	sync()
+	for name, want := range map[string]uint32{"tool": 0o755, "plain": 0o644, "shared": 0o775, "tmp": 0o777} {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(filepath.Join(dst, name), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode&0o7777 != want {
+			t.Errorf("%s: mode %o on the mirror, want %o", name, st.Mode&0o7777, want)
+		}
+		if root && st.Uid != 0 {
+			t.Errorf("%s: owner %d on the mirror, want the agent's (0)", name, st.Uid)
+		}
+	}
+	if again := sync(); again.Stats.Created+again.Stats.Updated+again.Stats.MetaOnly != 0 {
+		t.Errorf("second sync changed something: %+v", again.Stats)
+	}
+	if _, _, err := m.Run(context.Background(), "true", nil); !errors.Is(err, engine.ErrRunRefused) {
+		t.Errorf("run: %v, want ErrRunRefused", err)
+	}
+}
