@@ -4,8 +4,8 @@ package agent
 
 import (
 	"bytes"
-	"os"
 	"context"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
