@@ -306,9 +306,10 @@ func NewClient(ctx context.Context, name string, r io.Reader, w io.Writer, trans
 	return c, nil
 }
 
-func (c *Client) Name() string    { return c.name }
-func (c *Client) SetsOwner() bool { return c.hello.Flags&wire.FlagRoot != 0 }
-func (c *Client) Missing() bool   { return c.hello.Flags&wire.FlagMissing != 0 }
+func (c *Client) Name() string     { return c.name }
+func (c *Client) SetsOwner() bool  { return c.hello.Flags&wire.FlagRoot != 0 }
+func (c *Client) Missing() bool    { return c.hello.Flags&wire.FlagMissing != 0 }
+func (c *Client) BytesSent() int64 { return c.sent.Load() }
 
 // Restricted reports an agent started with --restrict: it strips setuid,
 // setgid and sticky bits and runs commands only if RunsCommands.
@@ -331,7 +332,6 @@ func (c *Client) PermBits() uint32 {
 	}
 	return 0o7777
 }
-func (c *Client) BytesSent() int64 { return c.sent.Load() }
 
 func (c *Client) Lost() <-chan struct{} { return c.dead }
 

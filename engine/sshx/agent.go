@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"golang.org/x/crypto/ssh"
@@ -215,7 +216,10 @@ func AgentCommand(bin Binary, root, remoteGosync string) (string, error) {
 // the command that starts it; a gosync in PATH with the same protocol;
 // else it uploads bin's agent for the host's `uname -sm` and starts that.
 // A host that has an agent costs one SSH session; the first contact
-// three (probe, upload, start).
+// three (probe, upload, start). A key whose authorized_keys line forces
+// `gosync agent --restrict DIR` runs that agent whatever the client asks;
+// it greets at once, and its greeting in place of the script's output
+// makes the first session the agent's: nothing is probed or uploaded.
 func OpenAgent(ctx context.Context, c *Client, bin Binary, root, remoteGosync string) (*Stream, error) {
 	cmd, err := AgentCommand(bin, root, remoteGosync)
 	if err != nil {
@@ -247,6 +251,9 @@ func OpenAgent(ctx context.Context, c *Client, bin Binary, root, remoteGosync st
 	return st, err
 }
 
+// probeTimeout bounds the start script until it starts an agent or ends.
+var probeTimeout = 30 * time.Second
+
 // probe is what the start script reports when it started nothing.
 type probe struct {
 	uname string // `uname -sm`
@@ -264,10 +271,21 @@ func startOrProbe(ctx context.Context, c *Client, cmd string) (*Stream, probe, e
 	}
 	stop := context.AfterFunc(ctx, func() { st.sess.Close() })
 	defer stop()
+	// A forced command that is no gosync agent, or an old one that does
+	// not greet, would leave the client waiting for ever.
+	// Closing the session does not end a read while the remote command
+	// runs on: the connection goes, which ends this dial anyway.
+	quiet := time.AfterFunc(probeTimeout, func() { st.sess.Close(); c.Close() })
+	defer quiet.Stop()
+	silent := func() error {
+		return fmt.Errorf("%w: %s: the remote command neither started an agent nor ended within %s; "+
+			"if the key's line in authorized_keys forces a command, it must be `gosync agent --restrict DIR` of a gosync speaking protocol %d",
+			ErrAgent, c.Name, probeTimeout, wire.Version)
+	}
 	// Small and bounded: a shell start-up file may print anything.
 	br := bufio.NewReaderSize(st.Stdout, 4096)
 	var p probe
-	if greets(br) {
+	if greets(br) && quiet.Stop() {
 		// sshd ran the key's forced command, an agent, instead of the
 		// script: it greeted, and the session is the agent's. Nothing
 		// else is probed, uploaded or started.
@@ -279,6 +297,10 @@ func startOrProbe(ctx context.Context, c *Client, cmd string) (*Stream, probe, e
 		line := strings.TrimSuffix(string(b), "\n")
 		switch {
 		case strings.HasPrefix(line, markStart):
+			if !quiet.Stop() {
+				st.sess.Close()
+				return nil, p, silent()
+			}
 			st.Stdout = br // it may hold the agent's first bytes
 			return st, p, nil
 		case strings.HasPrefix(line, markUname):
@@ -296,6 +318,9 @@ func startOrProbe(ctx context.Context, c *Client, cmd string) (*Stream, probe, e
 	st.sess.Close()
 	if ctx.Err() != nil {
 		return nil, p, ctx.Err()
+	}
+	if !quiet.Stop() {
+		return nil, p, silent()
 	}
 	if werr != nil {
 		var exit *ssh.ExitError

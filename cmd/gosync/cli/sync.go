@@ -316,7 +316,12 @@ func dialMirror(ctx context.Context, d endpoint.Endpoint, f syncFlags, log *slog
 	}
 	opt := f.ssh
 	opt.Passphrase = askPassphrase
-	return sshx.DialMirror(ctx, d, opt, bin, copt)
+	m, err := sshx.DialMirror(ctx, d, opt, bin, copt)
+	if err == nil && (m.Forced() || m.Restricted()) {
+		log.Debug("the mirror's agent is fixed by the server", slog.String("mirror", d.Raw), slog.Bool("forced_command", m.Forced()),
+			slog.Bool("restricted", m.Restricted()), slog.Bool("runs_commands", m.RunsCommands()), slog.Bool("sets_owners", m.SetsOwner()))
+	}
+	return m, err
 }
 
 // selfBinary hashes the running executable once per process.
