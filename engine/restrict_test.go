@@ -12,6 +12,8 @@ import (
 
 	"github.com/gosync/gosync/engine"
 	"github.com/gosync/gosync/engine/agent"
+	"github.com/gosync/gosync/engine/wire"
+	"github.com/gosync/gosync/engine/wire/wiretest"
 )
 
 // A restricted mirror strips setuid, setgid and sticky bits and sets no
@@ -78,5 +80,25 @@ func TestRestrictedMirror(t *testing.T) {
 	}
 	if _, _, err := m.Run(context.Background(), "true", nil); !errors.Is(err, engine.ErrRunRefused) {
 		t.Errorf("run: %v, want ErrRunRefused", err)
+	}
+}
+
+// One greeting before the answer is a forced agent; a second one is a
+// broken or hostile peer and ends the handshake as a protocol error.
+func TestGreetings(t *testing.T) {
+	for _, n := range []int{1, 2} {
+		p := wiretest.StartWith(t, wiretest.Options{Greetings: n, Flags: wire.FlagRestricted | wire.FlagForced}, func(p *wiretest.Peer, conn *wire.Conn) error { return wiretest.Drain(conn) })
+		c, err := engine.NewClient(context.Background(), peerName, p.R, p.W, p.Transport, engine.ClientOptions{Root: "/srv/www"})
+		switch {
+		case n == 1 && err != nil:
+			t.Fatalf("one greeting: %v", err)
+		case n == 1:
+			if !c.Restricted() || !c.Forced() || c.RunsCommands() || p.Hello.Root != "/srv/www" {
+				t.Errorf("restricted %v forced %v runs %v, root sent %q", c.Restricted(), c.Forced(), c.RunsCommands(), p.Hello.Root)
+			}
+			closeWithin(t, c)
+		case !errors.Is(err, wire.ErrFrame):
+			t.Fatalf("two greetings: %v, want a protocol error", err)
+		}
 	}
 }
