@@ -164,14 +164,14 @@ type plan struct {
 	kids    map[string]int // dst directory -> number of direct children
 	// touched directories get their metadata set after everything else,
 	// children first, since creating or removing entries bumps their mtime.
-	touched  map[string]bool
-	items    []Item
-	kept     []string        // extras left in place, every one (Session.Full)
-	held     map[string]bool // files not sent because still being written
-	rootSet  *fstree.Entry   // the root's metadata as set on the mirror
-	owner    bool
-	permBits uint32 // the mode bits the mirror applies
-	buf      []byte // file read buffer, reused
+	touched map[string]bool
+	items   []Item
+	kept    []string        // extras left in place, every one (Session.Full)
+	held    map[string]bool // files not sent because still being written
+	rootSet *fstree.Entry   // the root's metadata as set on the mirror
+	owner   bool
+	strip   uint32 // mode bits the mirror does not apply (setuid, setgid, sticky on a restricted one)
+	buf     []byte // file read buffer, reused
 }
 
 // sync1 lists the mirror, waits for the source, and runs the plan for the
@@ -210,7 +210,7 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 	}
 	log := opt.Logger
 	p := &plan{src: src, entries: entries, root: root, m: m, opt: opt, res: res, dst: make(map[string]*fstree.Entry, len(dstList)),
-		kids: map[string]int{}, touched: map[string]bool{}, held: map[string]bool{}, owner: m.SetsOwner(), permBits: m.PermBits()}
+		kids: map[string]int{}, touched: map[string]bool{}, held: map[string]bool{}, owner: m.SetsOwner(), strip: 0o7777 &^ m.PermBits()}
 	for i := range dstList {
 		e := &dstList[i]
 		p.dst[e.Path] = e
@@ -493,9 +493,9 @@ func (p *plan) meta(s *fstree.Entry) wire.Meta {
 // deploy script made executable on the server stays executable.
 func (p *plan) perm(s, d *fstree.Entry) uint32 {
 	if !s.NoPerm || d == nil || d.Kind != s.Kind {
-		return s.Perm & p.permBits
+		return s.Perm &^ p.strip
 	}
-	return (s.Perm | d.Perm&0o111) & p.permBits
+	return (s.Perm | d.Perm&0o111) &^ p.strip
 }
 
 func (p *plan) touch(pth string) { p.touched[parentDir(pth)] = true }
