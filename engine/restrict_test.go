@@ -68,7 +68,7 @@ func TestRestrictedMirror(t *testing.T) {
 		if err := syscall.Lstat(filepath.Join(dst, name), &st); err != nil {
 			t.Fatal(err)
 		}
-		if st.Mode&0o7777 != want {
+		if uint32(st.Mode)&0o7777 != want {
 			t.Errorf("%s: mode %o on the mirror, want %o", name, st.Mode&0o7777, want)
 		}
 		if root && st.Uid != 0 {

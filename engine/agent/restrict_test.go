@@ -141,7 +141,7 @@ func TestRestrictedStripsAndRefuses(t *testing.T) {
 		if err := syscall.Lstat(filepath.Join(root, name), &st); err != nil {
 			t.Fatal(err)
 		}
-		if got := st.Mode & 0o7777; got != want {
+		if got := uint32(st.Mode) & 0o7777; got != want {
 			t.Errorf("%s: mode %o, want %o", name, got, want)
 		}
 		if st.Uid == 4321 || st.Gid == 4321 {
