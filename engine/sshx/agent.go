@@ -285,14 +285,15 @@ func startOrProbe(ctx context.Context, c *Client, cmd string) (*Stream, probe, e
 	// Small and bounded: a shell start-up file may print anything.
 	br := bufio.NewReaderSize(st.Stdout, 4096)
 	var p probe
-	if greets(br) && quiet.Stop() {
-		// sshd ran the key's forced command, an agent, instead of the
-		// script: it greeted, and the session is the agent's. Nothing
-		// else is probed, uploaded or started.
-		st.Stdout = br
-		return st, p, nil
-	}
 	for lines := 0; lines < 256; lines++ {
+		if greets(br) && quiet.Stop() {
+			// sshd ran the key's forced command, an agent, instead of
+			// the script (after what start-up files printed): it
+			// greeted, and the session is the agent's. Nothing else is
+			// probed, uploaded or started.
+			st.Stdout = br
+			return st, p, nil
+		}
 		b, err := br.ReadSlice('\n')
 		line := strings.TrimSuffix(string(b), "\n")
 		switch {

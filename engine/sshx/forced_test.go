@@ -5,6 +5,7 @@ package sshx_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,5 +41,29 @@ func TestForcedCommandThatIsNoAgent(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("the client still waits a minute after a 2 s probe limit")
+	}
+}
+
+// A forced agent is recognised even after lines that the user's shell
+// start-up files printed before it.
+func TestForcedAgentAfterNoise(t *testing.T) {
+	srv := sshtest.Start(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "www")
+	srv.AuthorizeKey(t, `restrict,command="echo Welcome to web1; echo; exec `+exe+` agent --restrict `+dir+`"`)
+	ep := endpoint.Endpoint{Raw: sshtest.Alias + ":" + dir, Host: sshtest.Alias, Path: dir}
+	m, err := sshx.DialMirror(context.Background(), ep, sshx.Options{}, self(t), engine.ClientOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if !m.Forced() || !m.Restricted() {
+		t.Fatalf("forced %v restricted %v", m.Forced(), m.Restricted())
+	}
+	if entries, err := os.ReadDir(srv.RemoteCache); err == nil && len(entries) > 0 {
+		t.Fatalf("the client uploaded an agent: %v", entries)
 	}
 }
