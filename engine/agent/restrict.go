@@ -79,7 +79,7 @@ func (s *server) admit(m wire.Msg) wire.Msg {
 // check refuses a session whose client asked for another directory than
 // the root the server fixed. The client names it as the user wrote it in
 // DEST: "" or "." (HOST: alone) means the fixed root; ~, ~user and a
-// relative path are resolved as a shell in the agent's home would, and
+// relative path are resolved as the shell that starts an agent would, and
 // the result must be the root itself. Unlike rrsync, a path is not taken
 // as relative to the root: a sync meant for /var/www must not land in
 // /srv/www/var/www.
@@ -109,16 +109,13 @@ func (p policy) check(root, asked string) error {
 
 // resolveAsked turns what the client asked for into an absolute path, as
 // the shell that starts an agent would: ~ and ~user are homes, a relative
-// path is below the home (where an SSH session starts).
+// path is below the session's directory (sshd starts it in the home),
+// as a relative ROOT is.
 func resolveAsked(asked string) (string, error) {
-	if filepath.IsAbs(asked) {
-		return filepath.Clean(asked), nil
+	if !strings.HasPrefix(asked, "~") {
+		return filepath.Abs(asked)
 	}
-	rest := asked
-	name := ""
-	if strings.HasPrefix(asked, "~") {
-		name, rest, _ = strings.Cut(asked[1:], "/")
-	}
+	name, rest, _ := strings.Cut(asked[1:], "/")
 	var home string
 	if name == "" {
 		h, err := os.UserHomeDir()

@@ -187,6 +187,7 @@ func TestRestrictedAllowOwner(t *testing.T) {
 func TestFixedRootMapping(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)
+	t.Chdir(home) // where sshd starts a session
 	root := filepath.Join(home, "www")
 	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
