@@ -3,10 +3,13 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -42,27 +45,38 @@ func TestRestrictedMirror(t *testing.T) {
 	}
 	root := os.Geteuid() == 0
 	if root {
+		// chown clears setuid: set the mode again after it.
 		if err := os.Chown(filepath.Join(src, "tool"), 4321, 4321); err != nil {
 			t.Fatal(err)
 		}
+		if err := os.Chmod(filepath.Join(src, "tool"), 0o755|os.ModeSetuid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(src, "tool")); err != nil || fi.Mode()&os.ModeSetuid == 0 {
+		t.Fatalf("source tool: %v %v, want setuid", fi.Mode(), err)
 	}
 	m := dialAgentWith(t, agent.Options{Root: dst, Restriction: agent.Restriction{Restrict: true}}, engine.ClientOptions{Create: true})
 	if !m.Restricted() || m.RunsCommands() || m.PermBits() != 0o777 || m.SetsOwner() {
 		t.Fatalf("restricted %v, runs %v, perm bits %o, sets owner %v", m.Restricted(), m.RunsCommands(), m.PermBits(), m.SetsOwner())
 	}
+	var log bytes.Buffer
 	sync := func() engine.Result {
 		t.Helper()
 		s, err := engine.ScanSource(context.Background(), src, nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res := engine.Sync(context.Background(), s, m, engine.Options{MaxDelete: -1})
+		res := engine.Sync(context.Background(), s, m, engine.Options{MaxDelete: -1, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 		if res.Err != nil || len(res.Failed) > 0 {
 			t.Fatalf("sync: %v %v", res.Err, res.Failed)
 		}
 		return res
 	}
 	sync()
+	if strings.Count(log.String(), "bits are not applied") != 1 || !strings.Contains(log.String(), "entries=3") {
+		t.Errorf("want one warning about 3 entries, log:\n%s", log.String())
+	}
 	for name, want := range map[string]uint32{"tool": 0o755, "plain": 0o644, "shared": 0o775, "tmp": 0o777} {
 		var st syscall.Stat_t
 		if err := syscall.Lstat(filepath.Join(dst, name), &st); err != nil {
@@ -75,8 +89,12 @@ func TestRestrictedMirror(t *testing.T) {
 			t.Errorf("%s: owner %d on the mirror, want the agent's (0)", name, st.Uid)
 		}
 	}
+	log.Reset()
 	if again := sync(); again.Stats.Created+again.Stats.Updated+again.Stats.MetaOnly != 0 {
 		t.Errorf("second sync changed something: %+v", again.Stats)
+	}
+	if log.Len() != 0 {
+		t.Errorf("second sync logged:\n%s", log.String())
 	}
 	if _, _, err := m.Run(context.Background(), "true", nil); !errors.Is(err, engine.ErrRunRefused) {
 		t.Errorf("run: %v, want ErrRunRefused", err)

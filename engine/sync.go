@@ -219,6 +219,7 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 	if dstRoot != nil && p.metaDiffers(&root, dstRoot) {
 		p.touched[""] = true
 	}
+	p.warnStripped(log)
 	srcSet := make(map[string]*fstree.Entry, len(entries))
 	for i := range entries {
 		srcSet[entries[i].Path] = &entries[i]
@@ -496,6 +497,28 @@ func (p *plan) perm(s, d *fstree.Entry) uint32 {
 		return s.Perm &^ p.strip
 	}
 	return (s.Perm | d.Perm&0o111) &^ p.strip
+}
+
+// warnStripped tells, once per plan, which new entries the mirror
+// creates without bits of their source mode (a restricted agent).
+func (p *plan) warnStripped(log *slog.Logger) {
+	if p.strip == 0 {
+		return
+	}
+	n, first := 0, ""
+	for i := range p.entries {
+		s := &p.entries[i]
+		if s.Kind != fstree.Symlink && s.Perm&p.strip != 0 && p.dst[s.Path] == nil {
+			if n == 0 {
+				first = s.Path
+			}
+			n++
+		}
+	}
+	if n > 0 {
+		log.Warn("the mirror's agent is restricted: setuid, setgid and sticky bits are not applied", slog.String("mirror", p.m.Name()),
+			slog.Int("entries", n), slog.String("first", printable(first, false)))
+	}
 }
 
 func (p *plan) touch(pth string) { p.touched[parentDir(pth)] = true }

@@ -62,11 +62,14 @@ func TestSSHRestrictedForcedCommand(t *testing.T) {
 	srv, root := restrictedServer(t, "--restrict")
 	src := t.TempDir()
 	treetest.Write(t, src, map[string]string{"index.html": "v1", "tool": "#!/bin/sh\n", "shared/a.txt": "a"})
-	must(t, os.Chmod(filepath.Join(src, "tool"), 0o755|os.ModeSetuid))
-	must(t, os.Chmod(filepath.Join(src, "shared"), 0o775|os.ModeSetgid))
 	asRoot := os.Geteuid() == 0
 	if asRoot {
-		must(t, os.Chown(filepath.Join(src, "tool"), 4321, 4321))
+		must(t, os.Chown(filepath.Join(src, "tool"), 4321, 4321)) // before chmod: chown clears setuid
+	}
+	must(t, os.Chmod(filepath.Join(src, "tool"), 0o755|os.ModeSetuid))
+	must(t, os.Chmod(filepath.Join(src, "shared"), 0o775|os.ModeSetgid))
+	if perm, _ := mode(t, filepath.Join(src, "tool")); perm != 0o4755 {
+		t.Fatalf("source tool: mode %o, want 4755", perm)
 	}
 	code, _, stderr := gosync(t, "sync", "--delete", src, sshtest.Alias+":"+root)
 	if code != 0 {
