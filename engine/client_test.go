@@ -491,6 +491,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // with a short heartbeat.
 func dialAgent(t *testing.T, dir string, heartbeat time.Duration, opt engine.ClientOptions) *engine.Client {
 	t.Helper()
+	return dialAgentWith(t, agent.Options{Root: dir, Heartbeat: heartbeat}, opt)
+}
+
+// dialAgentWith is dialAgent with any agent options.
+func dialAgentWith(t *testing.T, aopt agent.Options, opt engine.ClientOptions) *engine.Client {
+	t.Helper()
 	treetest.NeedAgent(t)
 	ar, cw, err := os.Pipe()
 	if err != nil {
@@ -503,7 +509,7 @@ func dialAgent(t *testing.T, dir string, heartbeat time.Duration, opt engine.Cli
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		agent.Serve(ctx, ar, aw, agent.Options{Root: dir, Heartbeat: heartbeat})
+		agent.Serve(ctx, ar, aw, aopt)
 		aw.Close()
 		ar.Close()
 	})

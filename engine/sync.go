@@ -170,6 +170,7 @@ type plan struct {
 	held    map[string]bool // files not sent because still being written
 	rootSet *fstree.Entry   // the root's metadata as set on the mirror
 	owner   bool
+	strip   uint32 // mode bits the mirror does not apply (setuid, setgid, sticky on a restricted one)
 	buf     []byte // file read buffer, reused
 }
 
@@ -209,7 +210,7 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 	}
 	log := opt.Logger
 	p := &plan{src: src, entries: entries, root: root, m: m, opt: opt, res: res, dst: make(map[string]*fstree.Entry, len(dstList)),
-		kids: map[string]int{}, touched: map[string]bool{}, held: map[string]bool{}, owner: m.SetsOwner()}
+		kids: map[string]int{}, touched: map[string]bool{}, held: map[string]bool{}, owner: m.SetsOwner(), strip: 0o7777 &^ m.PermBits()}
 	for i := range dstList {
 		e := &dstList[i]
 		p.dst[e.Path] = e
@@ -218,6 +219,7 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 	if dstRoot != nil && p.metaDiffers(&root, dstRoot) {
 		p.touched[""] = true
 	}
+	p.warnStripped(log)
 	srcSet := make(map[string]*fstree.Entry, len(entries))
 	for i := range entries {
 		srcSet[entries[i].Path] = &entries[i]
@@ -492,9 +494,31 @@ func (p *plan) meta(s *fstree.Entry) wire.Meta {
 // deploy script made executable on the server stays executable.
 func (p *plan) perm(s, d *fstree.Entry) uint32 {
 	if !s.NoPerm || d == nil || d.Kind != s.Kind {
-		return s.Perm
+		return s.Perm &^ p.strip
 	}
-	return s.Perm | d.Perm&0o111
+	return (s.Perm | d.Perm&0o111) &^ p.strip
+}
+
+// warnStripped tells, once per plan, which new entries the mirror
+// creates without bits of their source mode (a restricted agent).
+func (p *plan) warnStripped(log *slog.Logger) {
+	if p.strip == 0 {
+		return
+	}
+	n, first := 0, ""
+	for i := range p.entries {
+		s := &p.entries[i]
+		if s.Kind != fstree.Symlink && s.Perm&p.strip != 0 && p.dst[s.Path] == nil {
+			if n == 0 {
+				first = s.Path
+			}
+			n++
+		}
+	}
+	if n > 0 {
+		log.Warn("the mirror's agent is restricted: setuid, setgid and sticky bits are not applied", slog.String("mirror", p.m.Name()),
+			slog.Int("entries", n), slog.String("first", printable(first, false)))
+	}
 }
 
 func (p *plan) touch(pth string) { p.touched[parentDir(pth)] = true }

@@ -4,7 +4,7 @@ package agent
 
 import (
 	"bufio"
-	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,7 +14,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,6 +38,9 @@ type Options struct {
 	// (0: DefaultHeartbeat). It must stay well below the client's idle
 	// deadline.
 	Heartbeat time.Duration
+	// RunTimeout bounds an --on-sync command (0: DefaultRunTimeout).
+	RunTimeout time.Duration
+	Restriction
 }
 
 // DefaultHeartbeat is a sixth of the client's default idle deadline, so a
@@ -54,12 +56,23 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &server{ctx: ctx, log: log, isRoot: os.Geteuid() == 0, uid: os.Geteuid(), gid: os.Getegid(), rootFD: -1, dirs: map[string]int{},
-		start: time.Now(), wake: make(chan struct{}, 1)}
+		start: time.Now(), wake: make(chan struct{}, 1), runTimeout: cmp.Or(opt.RunTimeout, DefaultRunTimeout)}
+	s.policy = opt.Restriction.policy(s.isRoot)
 	conn := wire.NewConn(activityReader{r, s}, w)
 	s.conn = conn
 	defer conn.Close()
 	defer s.close()
 
+	if s.policy.fixedRoot {
+		// The client may have asked for a probe script, not for this
+		// agent: say at once what answers it.
+		if err := conn.WriteMsg(&wire.Hello{Version: wire.Version, BuildID: opt.BuildID, Flags: s.policy.flags | wire.FlagGreeting}); err != nil {
+			return err
+		}
+		if err := conn.Flush(); err != nil {
+			return err
+		}
+	}
 	first, err := conn.ReadMsg()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -71,12 +84,11 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 	if !ok {
 		return fmt.Errorf("handshake: %w: expected hello, got message type %d", wire.ErrFrame, first.Type())
 	}
-	reply := &wire.Hello{Version: wire.Version, BuildID: opt.BuildID}
-	if s.isRoot {
-		reply.Flags |= wire.FlagRoot
-	}
+	reply := &wire.Hello{Version: wire.Version, BuildID: opt.BuildID, Flags: s.policy.flags}
 	if hello.Version != wire.Version {
 		reply.Err = fmt.Sprintf("agent speaks protocol version %d, client %d", wire.Version, hello.Version)
+	} else if err := s.policy.check(opt.Root, hello.Root); err != nil {
+		reply.Err = err.Error()
 	} else if missing, err := s.openRoot(opt.Root, hello.Flags&wire.FlagCreate != 0); err != nil {
 		reply.Err = err.Error()
 	} else if missing {
@@ -215,6 +227,9 @@ type server struct {
 	hashes   fstree.HashCache // content hashes across the scans of a session
 	wbuf     *bufio.Writer    // reused by every received file
 	hash     *blake3.Hasher   // likewise
+	policy   policy
+	// runTimeout bounds an --on-sync command.
+	runTimeout time.Duration
 }
 
 func (s *server) close() {
@@ -317,9 +332,9 @@ func (s *server) flush() error {
 	return s.conn.Flush()
 }
 
-// runTimeout bounds an --on-sync command: the mirror's next batch waits
-// for it.
-const runTimeout = time.Minute
+// DefaultRunTimeout bounds an --on-sync command: the mirror's next batch
+// waits for it.
+const DefaultRunTimeout = time.Minute
 
 // run executes an --on-sync command in the mirror directory.
 func (s *server) run(m *wire.Run) *wire.RunDone {
@@ -328,30 +343,12 @@ func (s *server) run(m *wire.Run) *wire.RunDone {
 		done.Output = errNoRoot.Error()
 		return done
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, runTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", m.Cmd)
-	cmd.Dir = s.root.Name()
-	cmd.Stdin = bytes.NewReader(m.Stdin)
 	out := &tailBuffer{max: wire.MaxErrorMsg}
-	cmd.Stdout, cmd.Stderr = out, out
-	// Kill the command's whole process group: a child of sh that kept
-	// the output pipe open would otherwise hold Wait until it exits.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
+	code, err := runHook(s.ctx, m.Cmd, s.root.Name(), m.Stdin, out, s.runTimeout)
+	done.Code = code
 	done.Output = out.String()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		done.Code = 0
-	case ctx.Err() != nil:
-		done.Output += fmt.Sprintf("\n(killed after %s)", runTimeout)
-	case errors.As(err, &ee) && ee.ExitCode() >= 0:
-		done.Code = ee.ExitCode()
-	default:
-		done.Output += err.Error()
+	if err != nil {
+		done.Output += "\n(" + err.Error() + ")"
 	}
 	return done
 }
@@ -414,6 +411,9 @@ func (s *server) handle(m wire.Msg) error {
 		default:
 			return fmt.Errorf("%w: message type %d inside a file transfer", wire.ErrFrame, m.Type())
 		}
+	}
+	if refusal := s.admit(m); refusal != nil {
+		return s.send(refusal)
 	}
 	switch m := m.(type) {
 	case *wire.Scan:

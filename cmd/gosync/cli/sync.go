@@ -316,7 +316,12 @@ func dialMirror(ctx context.Context, d endpoint.Endpoint, f syncFlags, log *slog
 	}
 	opt := f.ssh
 	opt.Passphrase = askPassphrase
-	return sshx.DialMirror(ctx, d, opt, bin, copt)
+	m, err := sshx.DialMirror(ctx, d, opt, bin, copt)
+	if err == nil && (m.Forced() || m.Restricted()) {
+		log.Debug("the mirror's agent is fixed by the server", slog.String("mirror", d.Raw), slog.Bool("forced_command", m.Forced()),
+			slog.Bool("restricted", m.Restricted()), slog.Bool("runs_commands", m.RunsCommands()), slog.Bool("sets_owners", m.SetsOwner()))
+	}
+	return m, err
 }
 
 // selfBinary hashes the running executable once per process.
@@ -466,9 +471,9 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-func serveAgent(ctx context.Context, root string, stdin io.Reader, stdout, stderr io.Writer) error {
+func serveAgent(ctx context.Context, root string, restrict agent.Restriction, stdin io.Reader, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	err := agent.Serve(ctx, stdin, stdout, agent.Options{Root: root, BuildID: BuildID(), Logger: log})
+	err := agent.Serve(ctx, stdin, stdout, agent.Options{Root: root, BuildID: BuildID(), Logger: log, Restriction: restrict})
 	if err != nil {
 		return err
 	}

@@ -234,7 +234,8 @@ func TestWatchSSHReconnect(t *testing.T) {
 }
 
 // --on-sync runs on the mirror's host after each applied batch with the
-// changed paths on its stdin.
+// changed paths on its stdin, each ended by a NUL: a name may hold a
+// newline.
 func TestWatchOnSync(t *testing.T) {
 	src := t.TempDir()
 	treetest.Write(t, src, map[string]string{"index.html": "v1"})
@@ -246,8 +247,14 @@ func TestWatchOnSync(t *testing.T) {
 	real, _ := filepath.EvalSymlinks(dst)
 	waitFor(t, log, func() bool {
 		b, _ := os.ReadFile(record)
-		return strings.Contains(string(b), "index.html\n"+real+"\n")
+		return strings.Contains(string(b), "index.html\x00"+real+"\n")
 	}, "on-sync command ran")
+	write(t, filepath.Join(src, "two\nlines.txt"), "x")
+	waitFor(t, log, func() bool {
+		b, _ := os.ReadFile(record)
+		// Alone in its batch, or after index.html in the same one.
+		return strings.Contains(string(b), "\ntwo\nlines.txt\x00"+real+"\n") || strings.Contains(string(b), "\x00two\nlines.txt\x00"+real+"\n")
+	}, "on-sync command got the name with a newline, NUL-terminated")
 }
 
 // Reconciliation repairs drift the watcher cannot see: a hand edit on
