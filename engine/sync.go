@@ -171,6 +171,10 @@ type plan struct {
 	rootSet *fstree.Entry   // the root's metadata as set on the mirror
 	owner   bool
 	buf     []byte // file read buffer, reused
+	// skipped source paths (see type skipped) and whether the root's own
+	// listing failed.
+	skipped    map[string]bool
+	unreadRoot bool
 }
 
 // sync1 lists the mirror, waits for the source, and runs the plan for the
@@ -186,7 +190,18 @@ func sync1(ctx context.Context, source func() (*Source, error), m Mirror, opt Op
 		return nil, err
 	}
 	res.Stats.Scanned = len(src.Entries)
-	return execute(ctx, src, src.Entries, src.RootEnt, nil, dstList, nil, m, opt, res)
+	return execute(ctx, src, src.Entries, src.RootEnt, nil, dstList, nil, skipped{unread: src.Errors, special: src.Special}, m, opt, res)
+}
+
+// skipped are source paths that exist but are not mirrored this run:
+// paths that could not be listed or stat-ed, and special files (FIFOs,
+// sockets, devices). Like ignored paths, they protect their mirror
+// counterparts, and an unread directory everything below it: a failed
+// listing never turns into deletes (rsync deletes nothing after an I/O
+// error; gosync still deletes elsewhere).
+type skipped struct {
+	unread  []OpError
+	special []string
 }
 
 // move is a rename in the source that the mirror repeats instead of
@@ -203,7 +218,7 @@ type move struct {
 // new paths.
 // dstRoot is the mirror's root as last set, if known: the root's metadata
 // is set when it differs, not only when a top-level entry changes.
-func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstree.Entry, dstRoot *fstree.Entry, dstList []fstree.Entry, moves []move, m Mirror, opt Options, res *Result) (*plan, error) {
+func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstree.Entry, dstRoot *fstree.Entry, dstList []fstree.Entry, moves []move, skip skipped, m Mirror, opt Options, res *Result) (*plan, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -214,6 +229,18 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 		e := &dstList[i]
 		p.dst[e.Path] = e
 		p.kids[parentDir(e.Path)]++
+	}
+	if len(skip.unread)+len(skip.special) > 0 {
+		p.skipped = make(map[string]bool, len(skip.unread)+len(skip.special))
+		for _, e := range skip.unread {
+			p.skipped[e.Path] = true
+			if e.Path == "" {
+				p.unreadRoot = true
+			}
+		}
+		for _, pth := range skip.special {
+			p.skipped[pth] = true
+		}
 	}
 	if dstRoot != nil && p.metaDiffers(&root, dstRoot) {
 		p.touched[""] = true
@@ -254,7 +281,7 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 				continue
 			}
 			conflicts = append(conflicts, d)
-		case p.ignored(d):
+		case p.ignored(d) || p.notRead(d.Path):
 			continue
 		case !opt.Delete || p.spared(d):
 			p.kept = append(p.kept, d.Path)
@@ -429,13 +456,14 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 	return append(keep, more...), nil
 }
 
-// protectedDirs marks mirror directories that hold ignored entries: they
-// are never removed whole, since ignored paths are never deleted.
+// protectedDirs marks mirror directories that hold ignored, spared or
+// unread entries: they are never removed whole, since those are never
+// deleted.
 func (p *plan) protectedDirs(dst []fstree.Entry) map[string]bool {
 	prot := map[string]bool{}
 	for i := range dst {
 		d := &dst[i]
-		if !p.ignored(d) && !p.spared(d) {
+		if !p.ignored(d) && !p.spared(d) && !p.notRead(d.Path) {
 			continue
 		}
 		for dir := parentDir(d.Path); dir != "" && !prot[dir]; dir = parentDir(dir) {
@@ -450,6 +478,22 @@ func (p *plan) ignored(d *fstree.Entry) bool {
 }
 
 func (p *plan) spared(d *fstree.Entry) bool { return p.opt.Spare != nil && p.opt.Spare(d.Path) }
+
+// notRead tells whether pth is a skipped source path or lies below one.
+func (p *plan) notRead(pth string) bool {
+	if p.skipped == nil {
+		return false
+	}
+	if p.unreadRoot {
+		return true
+	}
+	for ; pth != ""; pth = parentDir(pth) {
+		if p.skipped[pth] {
+			return true
+		}
+	}
+	return false
+}
 
 // skipBelow drops source entries under dir from this sync.
 func (p *plan) skipBelow(srcSet map[string]*fstree.Entry, dir string) {
