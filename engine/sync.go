@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gosync/gosync/engine/delta"
@@ -223,6 +224,7 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := opt.Logger
+	entries, skip = tooLong(entries, skip, res)
 	p := &plan{src: src, entries: entries, root: root, m: m, opt: opt, res: res, dst: make(map[string]*fstree.Entry, len(dstList)),
 		kids: map[string]int{}, touched: map[string]bool{}, held: map[string]bool{}, owner: m.SetsOwner()}
 	for i := range dstList {
@@ -478,6 +480,38 @@ func (p *plan) ignored(d *fstree.Entry) bool {
 }
 
 func (p *plan) spared(d *fstree.Entry) bool { return p.opt.Spare != nil && p.opt.Spare(d.Path) }
+
+// tooLong leaves out of entries the paths (and symlink targets) longer
+// than the protocol carries, each reported once at its topmost entry, and
+// adds them to skip so their mirror counterparts are kept. The rest of
+// the tree is mirrored as usual.
+func tooLong(entries []fstree.Entry, skip skipped, res *Result) ([]fstree.Entry, skipped) {
+	long := func(e *fstree.Entry) bool { return len(e.Path) > wire.MaxPath || len(e.Target) > wire.MaxPath }
+	i := slices.IndexFunc(entries, func(e fstree.Entry) bool { return long(&e) })
+	if i < 0 {
+		return entries, skip
+	}
+	kept := slices.Clone(entries[:i])
+	var top string
+	for j := i; j < len(entries); j++ {
+		e := &entries[j]
+		if !long(e) {
+			kept = append(kept, *e)
+			continue
+		}
+		if top != "" && strings.HasPrefix(e.Path, top+"/") {
+			continue
+		}
+		top = e.Path
+		what := fmt.Sprintf("path of %d bytes", len(e.Path))
+		if len(e.Path) <= wire.MaxPath {
+			what = fmt.Sprintf("symlink target of %d bytes", len(e.Target))
+		}
+		res.Failed = append(res.Failed, OpError{Path: e.Path, Msg: fmt.Sprintf("%s, longer than the %d gosync can send: not mirrored (nor anything below it)", what, wire.MaxPath)})
+		skip.unread = append(skip.unread, OpError{Path: e.Path})
+	}
+	return kept, skip
+}
 
 // notRead tells whether pth is a skipped source path or lies below one.
 func (p *plan) notRead(pth string) bool {
