@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gosync/gosync/engine/delta"
@@ -172,6 +173,10 @@ type plan struct {
 	owner   bool
 	strip   uint32 // mode bits the mirror does not apply (setuid, setgid, sticky on a restricted one)
 	buf     []byte // file read buffer, reused
+	// skipped source paths (see type skipped) and whether the root's own
+	// listing failed.
+	skipped    map[string]bool
+	unreadRoot bool
 }
 
 // sync1 lists the mirror, waits for the source, and runs the plan for the
@@ -187,7 +192,18 @@ func sync1(ctx context.Context, source func() (*Source, error), m Mirror, opt Op
 		return nil, err
 	}
 	res.Stats.Scanned = len(src.Entries)
-	return execute(ctx, src, src.Entries, src.RootEnt, nil, dstList, nil, m, opt, res)
+	return execute(ctx, src, src.Entries, src.RootEnt, nil, dstList, nil, skipped{unread: src.Errors, special: src.Special}, m, opt, res)
+}
+
+// skipped are source paths that exist but are not mirrored this run:
+// paths that could not be listed or stat-ed, and special files (FIFOs,
+// sockets, devices). Like ignored paths, they protect their mirror
+// counterparts, and an unread directory everything below it: a failed
+// listing never turns into deletes (rsync deletes nothing after an I/O
+// error; gosync still deletes elsewhere).
+type skipped struct {
+	unread  []OpError
+	special []string
 }
 
 // move is a rename in the source that the mirror repeats instead of
@@ -204,17 +220,30 @@ type move struct {
 // new paths.
 // dstRoot is the mirror's root as last set, if known: the root's metadata
 // is set when it differs, not only when a top-level entry changes.
-func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstree.Entry, dstRoot *fstree.Entry, dstList []fstree.Entry, moves []move, m Mirror, opt Options, res *Result) (*plan, error) {
+func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstree.Entry, dstRoot *fstree.Entry, dstList []fstree.Entry, moves []move, skip skipped, m Mirror, opt Options, res *Result) (*plan, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := opt.Logger
+	entries, skip = tooLong(entries, skip, res)
 	p := &plan{src: src, entries: entries, root: root, m: m, opt: opt, res: res, dst: make(map[string]*fstree.Entry, len(dstList)),
 		kids: map[string]int{}, touched: map[string]bool{}, held: map[string]bool{}, owner: m.SetsOwner(), strip: 0o7777 &^ m.PermBits()}
 	for i := range dstList {
 		e := &dstList[i]
 		p.dst[e.Path] = e
 		p.kids[parentDir(e.Path)]++
+	}
+	if len(skip.unread)+len(skip.special) > 0 {
+		p.skipped = make(map[string]bool, len(skip.unread)+len(skip.special))
+		for _, e := range skip.unread {
+			p.skipped[e.Path] = true
+			if e.Path == "" {
+				p.unreadRoot = true
+			}
+		}
+		for _, pth := range skip.special {
+			p.skipped[pth] = true
+		}
 	}
 	if dstRoot != nil && p.metaDiffers(&root, dstRoot) {
 		p.touched[""] = true
@@ -256,7 +285,7 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 				continue
 			}
 			conflicts = append(conflicts, d)
-		case p.ignored(d):
+		case p.ignored(d) || p.notRead(d.Path):
 			continue
 		case !opt.Delete || p.spared(d):
 			p.kept = append(p.kept, d.Path)
@@ -431,13 +460,14 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 	return append(keep, more...), nil
 }
 
-// protectedDirs marks mirror directories that hold ignored entries: they
-// are never removed whole, since ignored paths are never deleted.
+// protectedDirs marks mirror directories that hold ignored, spared or
+// unread entries: they are never removed whole, since those are never
+// deleted.
 func (p *plan) protectedDirs(dst []fstree.Entry) map[string]bool {
 	prot := map[string]bool{}
 	for i := range dst {
 		d := &dst[i]
-		if !p.ignored(d) && !p.spared(d) {
+		if !p.ignored(d) && !p.spared(d) && !p.notRead(d.Path) {
 			continue
 		}
 		for dir := parentDir(d.Path); dir != "" && !prot[dir]; dir = parentDir(dir) {
@@ -452,6 +482,54 @@ func (p *plan) ignored(d *fstree.Entry) bool {
 }
 
 func (p *plan) spared(d *fstree.Entry) bool { return p.opt.Spare != nil && p.opt.Spare(d.Path) }
+
+// tooLong leaves out of entries the paths (and symlink targets) longer
+// than the protocol carries, each reported once at its topmost entry, and
+// adds them to skip so their mirror counterparts are kept. The rest of
+// the tree is mirrored as usual.
+func tooLong(entries []fstree.Entry, skip skipped, res *Result) ([]fstree.Entry, skipped) {
+	long := func(e *fstree.Entry) bool { return len(e.Path) > wire.MaxPath || len(e.Target) > wire.MaxPath }
+	i := slices.IndexFunc(entries, func(e fstree.Entry) bool { return long(&e) })
+	if i < 0 {
+		return entries, skip
+	}
+	kept := slices.Clone(entries[:i])
+	var top string
+	for j := i; j < len(entries); j++ {
+		e := &entries[j]
+		if !long(e) {
+			kept = append(kept, *e)
+			continue
+		}
+		if top != "" && strings.HasPrefix(e.Path, top+"/") {
+			continue
+		}
+		top = e.Path
+		what := fmt.Sprintf("path of %d bytes", len(e.Path))
+		if len(e.Path) <= wire.MaxPath {
+			what = fmt.Sprintf("symlink target of %d bytes", len(e.Target))
+		}
+		res.Failed = append(res.Failed, OpError{Path: e.Path, Msg: fmt.Sprintf("%s, longer than the %d gosync can send: not mirrored (nor anything below it)", what, wire.MaxPath)})
+		skip.unread = append(skip.unread, OpError{Path: e.Path})
+	}
+	return kept, skip
+}
+
+// notRead tells whether pth is a skipped source path or lies below one.
+func (p *plan) notRead(pth string) bool {
+	if p.skipped == nil {
+		return false
+	}
+	if p.unreadRoot {
+		return true
+	}
+	for ; pth != ""; pth = parentDir(pth) {
+		if p.skipped[pth] {
+			return true
+		}
+	}
+	return false
+}
 
 // skipBelow drops source entries under dir from this sync.
 func (p *plan) skipBelow(srcSet map[string]*fstree.Entry, dir string) {

@@ -473,11 +473,24 @@ func (s *server) scan(m *wire.Scan) error {
 		return err
 	}
 	var sendErr error
+	var tooLong string // the topmost entry not listed for its length
 	err := s.walk(m.Path, m.Hash, func(rel string, err error) {
 		if sendErr == nil {
 			sendErr = s.opError(m.ID, rel, err)
 		}
 	}, func(e *fstree.Entry) error {
+		if len(e.Path) > wire.MaxPath || len(e.Target) > wire.MaxPath {
+			// Not listable: report it under its directory (whose path
+			// fits, or it would be the one reported), once per subtree.
+			if tooLong == "" || !strings.HasPrefix(e.Path, tooLong+"/") {
+				tooLong = e.Path
+				if sendErr == nil {
+					sendErr = s.send(&wire.Error{ID: m.ID, Path: parentOf(e.Path),
+						Msg: fmt.Sprintf("holds an entry whose path or symlink target is longer than %d bytes: not listed", wire.MaxPath)})
+				}
+			}
+			return nil
+		}
 		batch = append(batch, *e)
 		if len(batch) == scanBatch {
 			return flush()

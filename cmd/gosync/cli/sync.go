@@ -152,6 +152,7 @@ func parseCommand(name, usage string, args []string, stderr io.Writer, extra fun
 		}
 		return nil, err
 	}
+	warnSkippedRules(c.log, c.matcher)
 	return c, nil
 }
 
@@ -478,4 +479,11 @@ func serveAgent(ctx context.Context, root string, restrict agent.Restriction, st
 		return err
 	}
 	return nil
+}
+
+// warnSkippedRules logs the ignore-file lines that were left out.
+func warnSkippedRules(log *slog.Logger, m *ignore.Matcher) {
+	for _, w := range m.Skipped {
+		log.Warn("ignore file line left out", slog.String("why", w))
+	}
 }

@@ -169,6 +169,7 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 			if m, err := ignore.Load(c.src, f.excludes); err != nil {
 				log.Error("ignore rules not reloaded; keeping the previous ones", slog.String("err", err.Error()))
 			} else if !sameRules(m, rules.Load()) {
+				warnSkippedRules(log, m)
 				rules.Store(m)
 				watcher.SetIgnore(m)
 				paths = []queue.Path{{Rel: "", Subtree: true}}

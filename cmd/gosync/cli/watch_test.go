@@ -278,3 +278,27 @@ func TestWatchReconcileRepairsDrift(t *testing.T) {
 	must(t, os.Chtimes(p, fi.ModTime(), fi.ModTime()))
 	converge(t, src, dst, log, "after a second reconciliation")
 }
+
+// An editor's swap file is ignored, but creating and removing it changes
+// its directory's mtime: the mirror's directory follows without waiting
+// for a reconciliation (here: none within the test).
+func TestWatchIgnoredFilesKeepDirMtimes(t *testing.T) {
+	src := t.TempDir()
+	treetest.Write(t, src, map[string]string{".gosyncignore": "*.swp\n", "d/page.html": "v1", "top.html": "t"})
+	dst := filepath.Join(t.TempDir(), "www")
+	log := watching(t, src, dst)
+	converge(t, src, dst, log, "initial sync")
+	for _, dir := range []string{"d", ""} {
+		swp := filepath.Join(src, dir, ".page.html.swp")
+		write(t, swp, "swap")
+		time.Sleep(20 * time.Millisecond)
+		if dir == "d" {
+			write(t, filepath.Join(src, "d/page.html"), "v2") // in place: d's mtime does not move
+		}
+		time.Sleep(20 * time.Millisecond)
+		if err := os.Remove(swp); err != nil {
+			t.Fatal(err)
+		}
+		converge(t, src, dst, log, "swap file in "+dir+"/ came and went")
+	}
+}

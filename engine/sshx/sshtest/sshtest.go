@@ -401,9 +401,17 @@ func (s *Server) AuthorizeKey(t testing.TB, options string) {
 	}
 }
 
-// Kill stops the server abruptly, dropping every connection. Stop must
-// still be called (Start's cleanup does) to reap it.
-func (s *Server) Kill() { syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL) }
+// Kill stops the server abruptly, dropping every connection, and returns
+// once the listening sshd has exited (its port refuses connections from
+// then on; a SIGKILL is delivered asynchronously). Stop must still be
+// called (Start's cleanup does) to reap it.
+func (s *Server) Kill() {
+	pid := s.cmd.Process.Pid
+	syscall.Kill(-pid, syscall.SIGKILL)
+	for deadline := time.Now().Add(10 * time.Second); alive(pid) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+}
 
 func newKey(path string) (ssh.PublicKey, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
