@@ -126,6 +126,11 @@ type Result struct {
 	Kept []string
 	// Held lists files not sent because they are still being written.
 	Held []string
+	// Special lists files that were regular when the source was listed
+	// and were something else when opened to be sent (a FIFO, socket or
+	// device put in their place): skipped, like special files found by
+	// the scan, and never opened for I/O, so a FIFO does not block.
+	Special []string
 }
 
 // ErrRefused wraps every safety refusal: nothing was changed.
@@ -397,6 +402,10 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 			p.res.Held = append(p.res.Held, s.Path)
 			continue
 		}
+		if errors.Is(err, fstree.ErrNotRegular) {
+			p.res.Special = append(p.res.Special, s.Path)
+			continue
+		}
 		if err != nil {
 			var fe *fileError
 			if !errors.As(err, &fe) {
@@ -584,6 +593,9 @@ func (p *plan) apply(ctx context.Context, w Writer, s *fstree.Entry, sig *delta.
 				p.held[s.Path] = true
 				p.res.Held = append(p.res.Held, s.Path)
 				return nil
+			case errors.Is(err, fstree.ErrNotRegular):
+				p.res.Special = append(p.res.Special, s.Path)
+				return nil
 			case errors.As(err, &fe):
 				p.res.Failed = append(p.res.Failed, OpError{Path: s.Path, Msg: fe.msg})
 				return nil
@@ -760,6 +772,9 @@ func (p *plan) openSource(scanned *fstree.Entry) (f *os.File, s fstree.Entry, pr
 		if fileBusy(err) && p.opt.Writing != nil && p.opt.Writing(scanned.Path) == Hold {
 			return nil, s, false, errHeld
 		}
+		if errors.Is(err, fstree.ErrNotRegular) {
+			return nil, s, false, fstree.ErrNotRegular
+		}
 		return nil, s, false, &fileError{msg: "open: " + errString(err)}
 	}
 	fi, err := f.Stat()
@@ -770,7 +785,7 @@ func (p *plan) openSource(scanned *fstree.Entry) (f *os.File, s fstree.Entry, pr
 	before, _ := fstree.FromFileInfo(scanned.Path, fi)
 	if before.Kind != fstree.File {
 		f.Close()
-		return nil, s, false, &fileError{msg: "is no longer a regular file"}
+		return nil, s, false, fstree.ErrNotRegular
 	}
 	if p.opt.Writing != nil && openForWriting(f) {
 		if p.opt.Writing(scanned.Path) == Hold {
