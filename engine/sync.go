@@ -220,7 +220,10 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 		p.dst[e.Path] = e
 		p.kids[parentDir(e.Path)]++
 	}
-	if dstRoot != nil && p.metaDiffers(&root, dstRoot) {
+	if dstRoot != nil && p.metaDiffers(&root, dstRoot) || dstRoot == nil && len(dstList) == 0 {
+		// An empty mirror may be one the agent just created, private
+		// (0700) until it gets the source root's mode last, even when
+		// the source is empty too.
 		p.touched[""] = true
 	}
 	srcSet := make(map[string]*fstree.Entry, len(entries))

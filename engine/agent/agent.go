@@ -245,7 +245,13 @@ func (s *server) openRoot(dir string, create bool) (missing bool, err error) {
 	fi, err := os.Stat(abs)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && create:
-		if err := os.MkdirAll(abs, 0o755); err != nil {
+		// Private until the first sync ends: the session gives the root
+		// the source root's mode last (finishDirs), so a 0700 tree is
+		// never readable by others while it is being filled.
+		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+			return false, fmt.Errorf("create mirror directory %s: %w", dir, errors.Unwrap(err))
+		}
+		if err := os.Mkdir(abs, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return false, fmt.Errorf("create mirror directory %s: %w", dir, errors.Unwrap(err))
 		}
 	case errors.Is(err, fs.ErrNotExist):
@@ -293,16 +299,50 @@ func creatable(abs string) error {
 	}
 }
 
+// refusedRoot tells why abs may not be a mirror: it is the file system
+// root or the home directory, however it is spelled. Paths are compared
+// resolved (symlinks, /proc/self/root, "/./") and as directories (device
+// and inode, which a bind mount of / also shares).
 func refusedRoot(abs string) string {
-	if abs == "/" {
-		return "the file system root"
-	}
-	if home, err := os.UserHomeDir(); err == nil && home != "" {
-		if h, err := filepath.Abs(home); err == nil && h == abs {
-			return "the home directory"
+	for _, r := range []struct{ dir, what string }{{"/", "the file system root"}, {homeDir(), "the home directory"}} {
+		if r.dir != "" && sameDir(abs, r.dir) {
+			return r.what
 		}
 	}
 	return ""
+}
+
+func homeDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return home
+}
+
+func sameDir(a, b string) bool {
+	if resolved(a) == resolved(b) {
+		return true
+	}
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
+}
+
+// resolved is p absolute with every symlink resolved, or p cleaned where
+// it cannot be resolved (it does not exist yet).
+func resolved(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
+	}
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		return r
+	}
+	return abs
 }
 
 func (s *server) send(m wire.Msg) error {
