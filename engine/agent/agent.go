@@ -583,7 +583,14 @@ func (s *server) walk(sub string, hash bool, onErr func(string, error), fn func(
 		HashFunc: s.hashes.Hash,
 		OnError:  onErr,
 		Temp: func(rel string) {
-			if err := s.root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			err := s.withParent(rel, func(dirfd int, base string) error {
+				err := unix.Unlinkat(dirfd, base, 0)
+				if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EPERM) {
+					err = unix.Unlinkat(dirfd, base, unix.AT_REMOVEDIR) // an empty directory, as os.Remove would
+				}
+				return err
+			})
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				s.log.Warn("cannot remove leftover temporary", slog.String("path", rel), slog.String("err", err.Error()))
 			}
 		},
@@ -949,30 +956,80 @@ func (s *server) copyWithMeta(out, in *os.File, size int64, meta wire.Meta, dirf
 	return tn.setTimes(meta.MtimeNs)
 }
 
+// delete removes an entry through its parent's descriptor, resolved
+// without symlinks like every other change: a path is never resolved
+// again after its kind was checked.
 func (s *server) delete(m *wire.Delete) error {
 	if m.Path == "" {
 		return &wire.PathError{Path: m.Path, Why: "cannot delete the root"}
 	}
-	var e fstree.Entry
 	err := s.withParent(m.Path, func(dirfd int, base string) error {
-		var err error
-		e, err = fstree.StatAt(dirfd, base)
-		return err
+		e, err := fstree.StatAt(dirfd, base)
+		if err != nil {
+			return err
+		}
+		if e.Kind != m.Kind {
+			return fmt.Errorf("%w: is a %s, expected a %s; left alone", errMismatch, e.Kind, m.Kind)
+		}
+		s.forget(m.Path)
+		if e.Kind == fstree.Dir {
+			err = removeAllAt(dirfd, base)
+		} else {
+			err = unix.Unlinkat(dirfd, base, 0)
+		}
+		if err != nil && !errors.Is(err, unix.ENOENT) {
+			return &os.PathError{Op: "remove", Path: m.Path, Err: err}
+		}
+		return nil
 	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // already gone: the goal is reached
 	}
+	return err
+}
+
+// removeAllAt removes the directory name in dirfd and everything in it,
+// opening each directory with O_NOFOLLOW below the one before: a symlink
+// met on the way is removed, never entered.
+func removeAllAt(dirfd int, name string) error {
+	err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
+	if err == nil || !errors.Is(err, unix.ENOTEMPTY) && !errors.Is(err, unix.EEXIST) {
+		if errors.Is(err, unix.ENOTDIR) {
+			return fmt.Errorf("%w: no longer a directory; left alone", errMismatch)
+		}
+		return err
+	}
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
-	if e.Kind != m.Kind {
-		return fmt.Errorf("%w: is a %s, expected a %s; left alone", errMismatch, e.Kind, m.Kind)
+	dir := os.NewFile(uintptr(fd), name)
+	defer dir.Close()
+	// All names first: removing entries while reading a directory may
+	// make some file systems skip others. Entries made meanwhile leave
+	// it not empty, and the final rmdir says so.
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		return err
 	}
-	s.forget(m.Path)
-	if e.Kind == fstree.Dir {
-		return s.root.RemoveAll(m.Path)
+	for _, n := range names {
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			return err
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			err = removeAllAt(fd, n)
+		} else {
+			err = unix.Unlinkat(fd, n, 0)
+		}
+		if err != nil && !errors.Is(err, unix.ENOENT) {
+			return err
+		}
 	}
-	return s.root.Remove(m.Path)
+	return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
 }
 
 // rename moves an entry within the mirror: both parents are resolved

@@ -295,3 +295,48 @@ func TestHashedScanNeverBlocksOnSwappedFIFO(t *testing.T) {
 		t.Log("the race was never caught in this run: the FIFO case is covered deterministically by fstree's TestFIFOSwappedInNeverBlocks")
 	}
 }
+
+// Delete resolves nothing again after its check: with a parent of the
+// path exchanged for a symlink to another directory (inside the mirror
+// here; a symlink out would be the same), the agent removes the entry it
+// checked or nothing, never the other directory's entry.
+func TestDeleteNeverFollowsSwappedParent(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"a/b", "other/b"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	victim := filepath.Join(root, "other", "b", "c")
+	if err := os.WriteFile(victim, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("other", filepath.Join(root, "swap")); err != nil {
+		t.Fatal(err)
+	}
+	c := serve(t, root, time.Hour)
+	stop := exchanger(t, root, "a", "swap")
+	const rounds = 500
+	hits, removed := 0, 0
+	for i := range rounds {
+		// The file to delete, at a/b/c wherever "a" is now.
+		for _, d := range []string{"a", "swap"} {
+			if fi, err := os.Lstat(filepath.Join(root, d)); err == nil && fi.IsDir() {
+				os.WriteFile(filepath.Join(root, d, "b", "c"), []byte("delete me"), 0o644)
+			}
+		}
+		errs := roundTrip(t, c, &wire.Delete{ID: uint64(i + 1), Path: "a/b/c", Kind: fstree.File})
+		if len(errs) == 0 {
+			removed++
+		}
+		if _, err := os.Stat(victim); err != nil {
+			hits++
+			os.WriteFile(victim, []byte("keep"), 0o644)
+		}
+	}
+	swaps := stop()
+	t.Logf("%d deletes (%d answered done) while %d exchanges ran; %d removed the other directory's file", rounds, removed, swaps, hits)
+	if hits > 0 {
+		t.Fatalf("Delete a/b/c removed other/b/c %d times", hits)
+	}
+}
