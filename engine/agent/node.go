@@ -3,6 +3,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 
 	"golang.org/x/sys/unix"
@@ -50,6 +51,9 @@ func (n *node) same(st *unix.Stat_t) bool { return st.Dev == n.st.Dev && st.Ino 
 // following a symlink and must still be the inode n checked.
 func (n *node) reopen() (int, error) {
 	fd, err := unix.Openat(n.dirfd, n.name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK) || errors.Is(err, unix.ENOENT) {
+		return -1, fmt.Errorf("%w: replaced while being changed", errMismatch) // EMLINK: FreeBSD's answer to O_NOFOLLOW
+	}
 	if err != nil {
 		return -1, err
 	}

@@ -116,14 +116,19 @@ func raceOutside(t *testing.T, root, victim, outside string, rounds int, ops fun
 // agent changes its metadata: chmod, chown and utimes must never reach
 // that file (issue 10, item 1).
 func TestMetadataNeverFollowsSwappedSymlink(t *testing.T) {
-	for _, old := range []bool{false, true} {
-		name := "kernel"
-		if old {
-			name = "before-6.6" // chmod and utimes through /proc/self/fd
-		}
-		t.Run(name, func(t *testing.T) {
-			oldKernel = old
-			t.Cleanup(func() { oldKernel = false })
+	for _, tc := range []struct {
+		name   string
+		old    bool
+		procFD string
+	}{
+		{"kernel", false, procFD},
+		{"before-6.6", true, procFD},                          // chmod and utimes through /proc/self/fd
+		{"before-6.6-without-proc", true, "/nonexistent/fd/"}, // chmod through a second open, utimes by name
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			saved := procFD
+			oldKernel, procFD = tc.old, tc.procFD
+			t.Cleanup(func() { oldKernel, procFD = false, saved })
 			metadataRace(t)
 		})
 	}
@@ -338,5 +343,36 @@ func TestDeleteNeverFollowsSwappedParent(t *testing.T) {
 	t.Logf("%d deletes (%d answered done) while %d exchanges ran; %d removed the other directory's file", rounds, removed, swaps, hits)
 	if hits > 0 {
 		t.Fatalf("Delete a/b/c removed other/b/c %d times", hits)
+	}
+}
+
+// SetMeta of a symlink pointing outside the mirror changes the link
+// itself (owner, mtime), never its target, on both kernel paths.
+func TestSymlinkMetaChangesLinkNotTarget(t *testing.T) {
+	for _, old := range []bool{false, true} {
+		oldKernel = old
+		t.Cleanup(func() { oldKernel = false })
+		root, out := t.TempDir(), t.TempDir()
+		outside := filepath.Join(out, "target")
+		if err := os.WriteFile(outside, []byte("outside"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(root, "l")
+		if err := os.Symlink(outside, link); err != nil {
+			t.Fatal(err)
+		}
+		before := identityOf(t, outside)
+		meta := wire.Meta{Perm: 0o777, MtimeNs: 1_500_000_000_000_000_007, Owner: true, Uid: 4242, Gid: 4343}
+		c := serve(t, root, time.Hour)
+		if errs := roundTrip(t, c, &wire.SetMeta{ID: 1, Path: "l", Kind: fstree.Symlink, Meta: meta}); len(errs) > 0 {
+			t.Fatalf("old kernel %v: SetMeta: %+v", old, errs[0])
+		}
+		if got := identityOf(t, outside); got != before {
+			t.Errorf("old kernel %v: the target outside changed: %+v, was %+v", old, got, before)
+		}
+		got := identityOf(t, link)
+		if got.mtime != meta.MtimeNs || os.Geteuid() == 0 && (got.uid != meta.Uid || got.gid != meta.Gid) {
+			t.Errorf("old kernel %v: the link is %+v, want mtime %d owner %d:%d", old, got, meta.MtimeNs, meta.Uid, meta.Gid)
+		}
 	}
 }

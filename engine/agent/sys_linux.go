@@ -40,7 +40,11 @@ func unsupported(err error) bool {
 // procPath names the open file fd through /proc: a magic link that the
 // kernel resolves to the file the descriptor holds, not by path, so it
 // changes exactly the checked inode (glibc's lchmod does the same).
-func procPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+func procPath(fd int) string { return procFD + strconv.Itoa(fd) }
+
+// procFD is where /proc shows this process's descriptors; tests point it
+// elsewhere to take the path of a host without /proc.
+var procFD = "/proc/self/fd/"
 
 // chmod changes the checked inode's mode. fchmod refuses an O_PATH
 // descriptor (EBADF); fchmodat2 with AT_EMPTY_PATH (Linux 6.6) takes it.
