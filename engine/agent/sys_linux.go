@@ -60,7 +60,9 @@ func (n *node) chmod(mode uint32) error {
 	}
 	if !oldKernel {
 		err := unix.Fchmodat(n.fd, "", mode, unix.AT_EMPTY_PATH)
-		if !unsupported(err) {
+		// EPERM too: container seccomp profiles older than fchmodat2
+		// answer so; a real EPERM comes back from the fallback as well.
+		if !unsupported(err) && !errors.Is(err, unix.EPERM) {
 			return err
 		}
 	}
