@@ -548,6 +548,9 @@ func (l *Live) after(res Result, paths []queue.Path, whole bool) {
 			delete(l.held, k)
 		}
 	}
+	for _, sp := range res.Special {
+		l.Log.Warn("skipping special file (FIFO, socket or device)", slog.String("mirror", l.Name), slog.String("path", sp))
+	}
 	failedNow := map[string]bool{}
 	for _, f := range res.Failed {
 		failedNow[f.Path] = true

@@ -371,6 +371,9 @@ func (s *Session) record(p *plan) {
 	for _, f := range p.res.Failed {
 		failed[f.Path] = true
 	}
+	for _, sp := range p.res.Special {
+		failed[sp] = true // not sent: unknown until the next full sync
+	}
 	var deleted []string
 	for _, it := range p.items {
 		switch {

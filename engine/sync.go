@@ -127,6 +127,11 @@ type Result struct {
 	Kept []string
 	// Held lists files not sent because they are still being written.
 	Held []string
+	// Special lists files that were regular when the source was listed
+	// and were something else when opened to be sent (a FIFO, socket or
+	// device put in their place): skipped, like special files found by
+	// the scan, and never opened for I/O, so a FIFO does not block.
+	Special []string
 }
 
 // ErrRefused wraps every safety refusal: nothing was changed.
@@ -245,7 +250,10 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 			p.skipped[pth] = true
 		}
 	}
-	if dstRoot != nil && p.metaDiffers(&root, dstRoot) {
+	if dstRoot != nil && p.metaDiffers(&root, dstRoot) || dstRoot == nil && len(dstList) == 0 {
+		// An empty mirror may be one the agent just created, private
+		// (0700) until it gets the source root's mode last, even when
+		// the source is empty too.
 		p.touched[""] = true
 	}
 	p.warnStripped(log)
@@ -426,6 +434,10 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 		if errors.Is(err, errHeld) {
 			p.held[s.Path] = true
 			p.res.Held = append(p.res.Held, s.Path)
+			continue
+		}
+		if errors.Is(err, fstree.ErrNotRegular) {
+			p.res.Special = append(p.res.Special, s.Path)
 			continue
 		}
 		if err != nil {
@@ -686,6 +698,9 @@ func (p *plan) apply(ctx context.Context, w Writer, s *fstree.Entry, sig *delta.
 				p.held[s.Path] = true
 				p.res.Held = append(p.res.Held, s.Path)
 				return nil
+			case errors.Is(err, fstree.ErrNotRegular):
+				p.res.Special = append(p.res.Special, s.Path)
+				return nil
 			case errors.As(err, &fe):
 				p.res.Failed = append(p.res.Failed, OpError{Path: s.Path, Msg: fe.msg})
 				return nil
@@ -862,6 +877,9 @@ func (p *plan) openSource(scanned *fstree.Entry) (f *os.File, s fstree.Entry, pr
 		if fileBusy(err) && p.opt.Writing != nil && p.opt.Writing(scanned.Path) == Hold {
 			return nil, s, false, errHeld
 		}
+		if errors.Is(err, fstree.ErrNotRegular) {
+			return nil, s, false, fstree.ErrNotRegular
+		}
 		return nil, s, false, &fileError{msg: "open: " + errString(err)}
 	}
 	before, _, err := fstree.StatOpen(scanned.Path, f)
@@ -871,7 +889,7 @@ func (p *plan) openSource(scanned *fstree.Entry) (f *os.File, s fstree.Entry, pr
 	}
 	if before.Kind != fstree.File {
 		f.Close()
-		return nil, s, false, &fileError{msg: "is no longer a regular file"}
+		return nil, s, false, fstree.ErrNotRegular
 	}
 	if p.opt.Writing != nil && openForWriting(f) {
 		if p.opt.Writing(scanned.Path) == Hold {

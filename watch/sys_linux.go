@@ -38,3 +38,10 @@ func watchLimitHelp() (current, help string) {
 		"to keep it after a reboot, `echo fs.inotify.max_user_watches=524288 | sudo tee /etc/sysctl.d/90-gosync.conf`"
 	return current, help
 }
+
+// openDir opens a directory to list it. O_DIRECTORY: a FIFO put in its
+// place since the lstat is refused (ENOTDIR) instead of blocking the
+// watcher until a writer comes.
+func openDir(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+}

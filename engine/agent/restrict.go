@@ -159,11 +159,3 @@ func containsHome(root string) error {
 	return nil
 }
 
-// resolved is p with symlinks resolved as far as it exists.
-func resolved(p string) string {
-	p = filepath.Clean(p)
-	if r, err := filepath.EvalSymlinks(p); err == nil {
-		return r
-	}
-	return p
-}

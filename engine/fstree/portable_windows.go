@@ -31,3 +31,6 @@ func identify(open func() (*os.File, error), e *Entry) error {
 // aliases, links without the right privilege); those are skipped with a
 // warning, as special files are.
 const skipUnreadableLinks = true
+
+// openNonblock: Windows has no FIFOs in the file system.
+const openNonblock = 0

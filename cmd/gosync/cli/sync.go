@@ -245,7 +245,14 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	partial := len(source.Errors) > 0
 
 	failed := false
+	special := map[string]bool{} // once, not once per mirror
 	for _, r := range results {
+		for _, sp := range r.Special {
+			if !special[sp] {
+				special[sp] = true
+				log.Warn("skipping special file (FIFO, socket or device)", slog.String("path", sp))
+			}
+		}
 		for _, fe := range r.Failed {
 			log.Error("not mirrored", slog.String("mirror", r.Mirror), slog.String("path", fe.Path), slog.String("err", fe.Msg))
 			partial = true
