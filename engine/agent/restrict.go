@@ -158,4 +158,3 @@ func containsHome(root string) error {
 	}
 	return nil
 }
-
