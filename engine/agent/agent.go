@@ -54,7 +54,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &server{ctx: ctx, log: log, isRoot: os.Geteuid() == 0, uid: os.Geteuid(), gid: os.Getegid(), rootFD: -1, dirs: map[string]int{},
-		start: time.Now(), wake: make(chan struct{}, 1)}
+		start: time.Now(), wake: make(chan struct{}, 1), fence: fence{lockFD: -1}}
 	conn := wire.NewConn(activityReader{r, s}, w)
 	s.conn = conn
 	defer conn.Close()
@@ -75,12 +75,22 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 	if s.isRoot {
 		reply.Flags |= wire.FlagRoot
 	}
+	create := hello.Flags&wire.FlagCreate != 0 && !insideSource(opt.Root, hello.Place)
 	if hello.Version != wire.Version {
 		reply.Err = fmt.Sprintf("agent speaks protocol version %d, client %d", wire.Version, hello.Version)
-	} else if missing, err := s.openRoot(opt.Root, hello.Flags&wire.FlagCreate != 0); err != nil {
+	} else if missing, err := s.openRoot(opt.Root, create); err != nil {
 		reply.Err = err.Error()
 	} else if missing {
 		reply.Flags |= wire.FlagMissing
+	} else if err := s.held(); err != nil {
+		reply.Err = err.Error()
+	} else if hello.Flags&wire.FlagLock != 0 {
+		if reply.Holder, err = s.takeLock(hello.Session); err != nil {
+			reply.Err = err.Error()
+		}
+	}
+	if reply.Err == "" {
+		reply.Place = s.place(opt.Root)
 	}
 	if err := conn.WriteMsg(reply); err != nil {
 		return err
@@ -113,6 +123,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 			if err := s.flush(); err != nil {
 				return err
 			}
+			s.fence.idle = true // the next message may come much later
 		}
 		m, err := conn.ReadMsg()
 		if err != nil {
@@ -215,9 +226,11 @@ type server struct {
 	hashes   fstree.HashCache // content hashes across the scans of a session
 	wbuf     *bufio.Writer    // reused by every received file
 	hash     *blake3.Hasher   // likewise
+	fence    fence            // this session still owns the root (fence.go)
 }
 
 func (s *server) close() {
+	s.releaseLock()
 	if s.file != nil {
 		s.file.discard()
 		s.file = nil
@@ -415,6 +428,9 @@ func (s *server) handle(m wire.Msg) error {
 			return fmt.Errorf("%w: message type %d inside a file transfer", wire.ErrFrame, m.Type())
 		}
 	}
+	if err := s.guard(m); err != nil {
+		return err
+	}
 	switch m := m.(type) {
 	case *wire.Scan:
 		return s.scan(m)
@@ -543,6 +559,9 @@ func (s *server) walk(sub string, hash bool, onErr func(string, error), fn func(
 		HashFunc: s.hashes.Hash,
 		OnError:  onErr,
 		Temp: func(rel string) {
+			if rel == fstree.LockName {
+				return // not a leftover: the session lock
+			}
 			if err := s.root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				s.log.Warn("cannot remove leftover temporary", slog.String("path", rel), slog.String("err", err.Error()))
 			}

@@ -9,12 +9,16 @@ import (
 	"testing"
 
 	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/engine/ident"
 )
 
 func sampleMsgs() []Msg {
 	h := fstree.Hash{1, 2, 3}
 	return []Msg{
 		&Hello{Version: Version, BuildID: "v1+abc", Compress: 3, Flags: FlagCreate | FlagRoot},
+		&Hello{Version: Version, Flags: FlagLock, Session: "4f1c", Holder: "session=9a pid=12",
+			Place: ident.Place{Boot: "0b5e7c1e-b7b3-4c1e-a0f9-2f0e5f0b8a11", Chain: []ident.FileID{{Dev: 2049, Ino: 1 << 40}, {Dev: 2049, Ino: 2}}}},
+		&Hello{Version: 2, BuildID: "old", Err: "refused"},
 		&Scan{ID: 1, Path: "a/b", Hash: true},
 		&Entries{ID: 1, Entries: []fstree.Entry{
 			{Path: "f", Kind: fstree.File, Perm: 0o644, Size: 1 << 40, MtimeNs: -5, Uid: 1, Gid: 2, HasHash: true, Hash: h},
@@ -41,6 +45,7 @@ func sampleMsgs() []Msg {
 		&RunDone{ID: 9, Code: -1, Output: "killed"},
 		&Rename{ID: 10, From: "a/old.txt", To: "b/new.txt", Kind: fstree.File},
 		&Heartbeat{},
+		&Stop{Code: StopTakenOver, Msg: "another session took over"},
 	}
 }
 
@@ -126,6 +131,11 @@ func TestDecodeRejects(t *testing.T) {
 		{"truncated", TFileBegin, []byte{1, 5, 'a'}, "truncated"},
 		{"too many entries", TEntries, []byte{1, 0xff, 0xff, 0xff, 0x0f}, "exceed limit"},
 		{"heartbeat with payload", THeartbeat, []byte{0}, "trailing"},
+		{"unknown stop code", TStop, encode(&Stop{Code: 9}), "stop code 9"},
+		{"chain too long", THello, encode(&Hello{Version: Version, Place: ident.Place{Chain: make([]ident.FileID, ident.MaxChain+1)}}), "exceeds limit"},
+		{"boot id too long", THello, encode(&Hello{Version: Version, Place: ident.Place{Boot: strings.Repeat("b", ident.MaxBoot+1)}}), "exceeds limit"},
+		{"holder too long", THello, encode(&Hello{Version: Version, Holder: strings.Repeat("h", MaxHolder+1)}), "exceeds limit"},
+		{"v3 hello cut short", THello, encode(&Hello{Version: Version})[:len(Magic)+6], "truncated"},
 		{"negative size", TSigReq, encode(&SigReq{ID: 1, Path: "f", Size: -3}), "negative size"},
 	}
 	for _, tt := range tests {
