@@ -119,7 +119,9 @@ func (e *TakenOverError) Error() string {
 	return fmt.Sprintf("%s: %s (%s); this one stops", e.Mirror, ErrTakenOver, e.Holder)
 }
 
-func (e *TakenOverError) Is(target error) bool { return target == ErrTakenOver || target == ErrMirrorLost }
+func (e *TakenOverError) Is(target error) bool {
+	return target == ErrTakenOver || target == ErrMirrorLost
+}
 
 // OverlapError refuses a mirror that is its source, lies inside it (it
 // would mirror itself for ever) or contains it (--delete would remove
@@ -252,7 +254,7 @@ type ClientOptions struct {
 	// agent does not create it there.
 	Source     ident.Place
 	SourceName string
-	BuildID  string
+	BuildID    string
 	// IdleTimeout ends the session as lost when nothing arrives from the
 	// mirror for this long while a request waits or a write is stuck
 	// (0: DefaultIdleTimeout; negative: never).

@@ -75,7 +75,8 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 	if s.isRoot {
 		reply.Flags |= wire.FlagRoot
 	}
-	create := hello.Flags&wire.FlagCreate != 0 && !insideSource(opt.Root, hello.Place)
+	overlaps := overlapsSource(opt.Root, hello.Place)
+	create := hello.Flags&wire.FlagCreate != 0 && !overlaps
 	if hello.Version != wire.Version {
 		reply.Err = fmt.Sprintf("agent speaks protocol version %d, client %d", wire.Version, hello.Version)
 	} else if missing, err := s.openRoot(opt.Root, create); err != nil {
@@ -84,7 +85,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 		reply.Flags |= wire.FlagMissing
 	} else if err := s.held(); err != nil {
 		reply.Err = err.Error()
-	} else if hello.Flags&wire.FlagLock != 0 {
+	} else if hello.Flags&wire.FlagLock != 0 && !overlaps {
 		if reply.Holder, err = s.takeLock(hello.Session); err != nil {
 			reply.Err = err.Error()
 		}

@@ -53,29 +53,38 @@ const rootRecheck = time.Second
 // errStopped ends Serve after a Stop message: the client knows why.
 var errStopped = errors.New("session stopped")
 
-// insideSource reports whether the root would be created inside the
-// client's source on this very machine: the client refuses such a
-// mirror, and nothing should be left in its source before it does.
-func insideSource(root string, src ident.Place) bool {
-	p := placeOf(root)
-	return ident.Relate(p, src) == ident.Inside || ident.Relate(p, src) == ident.Same
+// overlapsSource reports whether the root is, or would be created,
+// inside the client's source or around it on this very machine: the
+// client refuses such a mirror, and the agent neither creates it nor
+// takes a lock in it first, so nothing is left in the source.
+func overlapsSource(root string, src ident.Place) bool {
+	if !src.Known() {
+		return false
+	}
+	p, missing := placeOf(root)
+	switch ident.Relate(p, src) {
+	case ident.Same, ident.Inside:
+		return true // a missing root would be made at or below the source
+	case ident.Contains:
+		return !missing // a parent around the source says nothing of the root
+	}
+	return false
 }
 
 // placeOf locates root or, if it does not exist (yet), its nearest
-// existing parent: a root to be created there lies inside what contains
-// that parent. Unknown on error.
-func placeOf(root string) ident.Place {
+// existing parent (missing is then set). Unknown on error.
+func placeOf(root string) (p ident.Place, missing bool) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
-		return ident.Place{}
+		return ident.Place{}, false
 	}
 	for dir := abs; ; dir = filepath.Dir(dir) {
 		p, err := ident.Locate(dir)
 		if err == nil {
-			return p
+			return p, dir != abs
 		}
 		if !errors.Is(err, fs.ErrNotExist) || dir == filepath.Dir(dir) {
-			return ident.Place{}
+			return ident.Place{}, false
 		}
 	}
 }
@@ -84,7 +93,8 @@ func placeOf(root string) ident.Place {
 // held, or the nearest existing parent of a missing root.
 func (s *server) place(root string) ident.Place {
 	if s.rootFD < 0 {
-		return placeOf(root)
+		p, _ := placeOf(root)
+		return p
 	}
 	p, err := ident.LocateFD(s.rootFD)
 	if err != nil {
@@ -272,7 +282,7 @@ func (s *server) guard(m wire.Msg) error {
 
 // stop tells the client why this session ends and ends it.
 func (s *server) stop(code int, why string) error {
-	s.log.Warn("session stopped; applying nothing more", "root", s.root.Name(), "why", why)
+	s.log.Debug("session stopped; applying nothing more", "root", s.root.Name(), "why", why)
 	if s.file != nil {
 		s.file.discard()
 		s.file = nil
