@@ -212,3 +212,71 @@ func TestSSHMirrorOverlappingSourceRefused(t *testing.T) {
 		t.Error("the refused sync into the parent wrote there")
 	}
 }
+
+// agentsServing counts the agent processes serving dir on this host.
+func agentsServing(dir string) int {
+	n := 0
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) >= 3 && args[1] == "agent" && args[2] == dir {
+			n++
+		}
+	}
+	return n
+}
+
+// The stale session of issue 10: a link hangs while a batch is in
+// flight, keepalives give up, watch reconnects and the new session
+// catches up and goes on; then the old link comes back and the old batch
+// reaches the old agent, still alive on the server. Fenced by the new
+// session's lock, it applies nothing and exits.
+func TestWatchStaleSessionFenced(t *testing.T) {
+	srv := sshtest.Start(t)
+	proxy := srv.ViaProxy(t, "flaky", "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n")
+	src := t.TempDir()
+	treetest.Write(t, src, map[string]string{"index.html": "v1"})
+	dst := filepath.Join(t.TempDir(), "www")
+	// Whole files: the stuck batch holds the file itself, not a request
+	// for its signature that must be answered first.
+	log := watching(t, "--reconcile", "0", "--whole-file", src, "flaky:"+dst)
+	converge(t, src, dst, log, "initial sync")
+
+	proxy.FreezeOpen()
+	write(t, filepath.Join(src, "index.html"), "v2, the batch stuck in the old link")
+	waitFor(t, log, func() bool { return strings.Contains(log.String(), "fenced the agent of an earlier connection") }, "reconnected, old agent fenced")
+	converge(t, src, dst, log, "caught up on the new connection")
+	write(t, filepath.Join(src, "index.html"), "v3, after the catch-up")
+	converge(t, src, dst, log, "a change after the catch-up")
+	if n := agentsServing(dst); n != 2 {
+		t.Fatalf("%d agents serve the mirror, want the old one and the new one", n)
+	}
+
+	proxy.Thaw() // the old batch reaches the old agent
+	waitFor(t, log, func() bool { return agentsServing(dst) == 1 }, "the old agent ends")
+	if b, _ := os.ReadFile(filepath.Join(dst, "index.html")); string(b) != "v3, after the catch-up" {
+		t.Fatalf("the old agent applied its batch after the takeover: index.html is %q\nlog:\n%s", b, log.String())
+	}
+	write(t, filepath.Join(src, "new.txt"), "the new session still works")
+	converge(t, src, dst, log, "after the old link came back")
+}
+
+// With no change in the source, the next reconciliation notices the
+// replaced root and fills the new directory.
+func TestWatchRootReplacedNoticedAtReconcile(t *testing.T) {
+	src := t.TempDir()
+	treetest.Write(t, src, map[string]string{"index.html": "v1", "a/b.txt": "b"})
+	dst := filepath.Join(t.TempDir(), "www")
+	log := watching(t, "--reconcile", "300ms", src, dst)
+	converge(t, src, dst, log, "initial sync")
+	must(t, os.Rename(dst, dst+".old"))
+	must(t, os.Mkdir(dst, 0o755))
+	converge(t, src, dst, log, "after a reconciliation")
+	if !strings.Contains(log.String(), "was replaced") {
+		t.Errorf("log lacks the replaced root:\n%s", log.String())
+	}
+}
