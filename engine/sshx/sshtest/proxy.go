@@ -25,7 +25,7 @@ type Proxy struct {
 	conns  []net.Conn
 	// held are the connections FreezeOpen froze; later ones pass.
 	held map[net.Conn]bool
-	wg     sync.WaitGroup
+	wg   sync.WaitGroup
 	// up and down count the bytes forwarded to and from the target,
 	// for tests that measure what a connection costs on the wire.
 	up, down atomic.Int64
