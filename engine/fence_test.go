@@ -103,24 +103,39 @@ func TestStaleLockTakenOverSilently(t *testing.T) {
 	must(t, mkdir(t, m, "d"))
 }
 
-// The root path renamed away and made again, or removed: the session
-// stops at its next change instead of writing into the old directory.
+// The root path renamed away and made again, removed, or a symlink to
+// a release switched to another one: the session stops at its next
+// change instead of writing into the old directory.
 func TestRootReplacedStopsSession(t *testing.T) {
-	for _, how := range []string{"replaced", "removed"} {
+	for _, how := range []string{"replaced", "removed", "switched"} {
 		t.Run(how, func(t *testing.T) {
 			base := t.TempDir()
 			dst := filepath.Join(base, "www")
+			old := dst + ".old"
+			if how == "switched" {
+				must(t, os.Mkdir(filepath.Join(base, "release-1"), 0o755))
+				must(t, os.Symlink("release-1", dst))
+				old = filepath.Join(base, "release-1")
+			}
 			m := dialWriter(t, dst)
 			must(t, mkdir(t, m, "before"))
-			must(t, os.Rename(dst, dst+".old"))
-			if how == "replaced" {
+			switch how {
+			case "switched": // ln -sfn release-2 www
+				must(t, os.Mkdir(filepath.Join(base, "release-2"), 0o755))
+				must(t, os.Symlink("release-2", dst+".new"))
+				must(t, os.Rename(dst+".new", dst))
+			case "replaced":
+				must(t, os.Rename(dst, old))
 				must(t, os.Mkdir(dst, 0o755))
+			case "removed":
+				must(t, os.Rename(dst, old))
 			}
+			want := map[string]string{"replaced": "was replaced", "switched": "was replaced", "removed": "was removed"}[how]
 			err := mkdir(t, m, "after")
-			if !errors.Is(err, engine.ErrMirrorLost) || errors.Is(err, engine.ErrTakenOver) || !strings.Contains(err.Error(), "was "+how) {
+			if !errors.Is(err, engine.ErrMirrorLost) || errors.Is(err, engine.ErrTakenOver) || !strings.Contains(err.Error(), want) {
 				t.Fatalf("write after the root was %s: %v", how, err)
 			}
-			if exists(filepath.Join(dst+".old", "after")) || exists(filepath.Join(dst, "after")) {
+			if exists(filepath.Join(old, "after")) || exists(filepath.Join(dst, "after")) {
 				t.Fatal("written after the root was " + how)
 			}
 			// A new connection serves the directory the path names now.
