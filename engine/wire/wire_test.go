@@ -180,3 +180,18 @@ func TestValidPath(t *testing.T) {
 		}
 	}
 }
+
+// A Hello of a newer protocol may carry fields this one does not know:
+// it still decodes, so the version mismatch can be reported (and the
+// agent re-deployed) instead of a protocol error.
+func TestNewerHelloDecodes(t *testing.T) {
+	b := encode(&Hello{Version: Version + 1, BuildID: "next"})
+	b = append(b, 1, 2, 3, 4, 5)
+	m, err := Decode(THello, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := m.(*Hello); h.Version != Version+1 || h.BuildID != "next" {
+		t.Fatalf("got %+v", h)
+	}
+}
