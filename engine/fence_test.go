@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gosync/gosync/engine"
 	"github.com/gosync/gosync/engine/fstree"
@@ -240,3 +242,46 @@ func must(t *testing.T, err error) {
 }
 
 func exists(p string) bool { _, err := os.Lstat(p); return err == nil }
+
+// Another user of the mirror host puts a FIFO, a symlink or a directory
+// where the lock goes: taking the lock neither hangs nor follows the
+// link; a directory there is a clear refusal.
+func TestLockNameOccupied(t *testing.T) {
+	for _, what := range []string{"fifo", "symlink", "dir"} {
+		t.Run(what, func(t *testing.T) {
+			dst := t.TempDir()
+			lock := filepath.Join(dst, fstree.LockName)
+			outside := filepath.Join(t.TempDir(), "target")
+			must(t, os.WriteFile(outside, []byte("keep"), 0o644))
+			switch what {
+			case "fifo":
+				must(t, syscall.Mkfifo(lock, 0o666))
+			case "symlink":
+				must(t, os.Symlink(outside, lock))
+			case "dir":
+				must(t, os.Mkdir(lock, 0o755))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			m, err := engine.DialLocal(ctx, dst, dst, engine.ClientOptions{Create: true, Lock: true}, nil)
+			if what == "dir" {
+				if err == nil || !strings.Contains(err.Error(), "take the session lock in "+dst) {
+					t.Fatalf("a directory at the lock name: %v", err)
+				}
+				return
+			}
+			must(t, err)
+			defer m.Close()
+			if holder, _ := m.TookOver(); holder != "" {
+				t.Errorf("holder %q", holder)
+			}
+			must(t, mkdir(t, m, "d"))
+			if b, _ := os.ReadFile(outside); string(b) != "keep" {
+				t.Errorf("the file the symlink pointed to was changed: %q", b)
+			}
+			if fi, err := os.Lstat(lock); err != nil || !fi.Mode().IsRegular() {
+				t.Errorf("lock is not our regular file: %v %v", fi, err)
+			}
+		})
+	}
+}
