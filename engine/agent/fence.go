@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +35,8 @@ import (
 // held it: it writes a new lock file beside it, flock()s it and renames
 // it into place. The older session sees before each change (one fstatat)
 // that the name no longer holds its file, applies nothing more, tells
-// its client and exits. The flock says nothing about ownership; it tells
+// its client and exits (a file begun before is dropped at its FileEnd).
+// The flock says nothing about ownership; it tells
 // whether the previous holder was alive (the kernel releases it when a
 // process dies, so a crashed agent leaves a lock that is taken over
 // silently).
@@ -284,7 +286,7 @@ func (s *server) guard(m wire.Msg) error {
 
 // stop tells the client why this session ends and ends it.
 func (s *server) stop(code int, why string) error {
-	s.log.Debug("session stopped; applying nothing more", "root", s.root.Name(), "why", why)
+	s.log.Debug("session stopped; applying nothing more", slog.String("root", s.root.Name()), slog.String("why", why))
 	if s.file != nil {
 		s.file.discard()
 		s.file = nil
