@@ -17,6 +17,7 @@ import (
 	"github.com/gosync/gosync/engine/ident"
 	"github.com/gosync/gosync/engine/treetest"
 	"github.com/gosync/gosync/engine/wire"
+	"github.com/gosync/gosync/engine/wire/wiretest"
 	"github.com/zeebo/blake3"
 )
 
@@ -283,5 +284,33 @@ func TestLockNameOccupied(t *testing.T) {
 				t.Errorf("lock is not our regular file: %v %v", fi, err)
 			}
 		})
+	}
+}
+
+// A crafted agent's Stop ends the session at once, even while nothing
+// waits (Lost fires), and its text reaches the user escaped.
+func TestCraftedStopEscapedAndEndsSession(t *testing.T) {
+	for _, code := range []int{wire.StopReconnect, wire.StopTakenOver} {
+		c, _ := dialPeer(t, engine.ClientOptions{}, func(p *wiretest.Peer, conn *wire.Conn) error {
+			if err := conn.WriteMsg(&wire.Stop{Code: code, Msg: "\x1b[2J\x1b]0;owned\x07 gone"}); err != nil {
+				return err
+			}
+			if err := conn.Flush(); err != nil {
+				return err
+			}
+			return p.Hold()
+		})
+		select {
+		case <-c.Lost():
+		case <-time.After(hung):
+			t.Fatal("an idle session did not end at a Stop")
+		}
+		err := c.Err()
+		if !errors.Is(err, engine.ErrMirrorLost) || errors.Is(err, engine.ErrTakenOver) != (code == wire.StopTakenOver) {
+			t.Fatalf("Stop code %d: %v", code, err)
+		}
+		if strings.ContainsAny(err.Error(), "\x1b\x07") || !strings.Contains(err.Error(), `\x1b[2J`) {
+			t.Errorf("control characters reached the message: %q", err.Error())
+		}
 	}
 }
