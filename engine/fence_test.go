@@ -266,7 +266,7 @@ func TestLockNameOccupied(t *testing.T) {
 			defer cancel()
 			m, err := engine.DialLocal(ctx, dst, dst, engine.ClientOptions{Create: true, Lock: true}, nil)
 			if what == "dir" {
-				if err == nil || !strings.Contains(err.Error(), "take the session lock in "+dst) {
+				if err == nil || !strings.Contains(err.Error(), "take the session lock "+fstree.LockName+" in "+dst) {
 					t.Fatalf("a directory at the lock name: %v", err)
 				}
 				return

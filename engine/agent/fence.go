@@ -139,14 +139,18 @@ func (s *server) rootMoved() string {
 func (s *server) takeLock(session string) (holder string, err error) {
 	dirfd := s.rootFD
 	tmp := tempName()
+	refused := func(err error) error {
+		return fmt.Errorf("take the session lock %s in %s: %w (gosync writes it in the mirror directory; the mirror host's user needs write permission there)",
+			fstree.LockName, s.root.Name(), err)
+	}
 	fd, err := unix.Openat(dirfd, tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("take the session lock in %s: %w", s.root.Name(), err)
+		return "", refused(err)
 	}
 	fail := func(err error) (string, error) {
 		unix.Close(fd)
 		unix.Unlinkat(dirfd, tmp, 0)
-		return "", fmt.Errorf("take the session lock in %s: %w", s.root.Name(), err)
+		return "", refused(err)
 	}
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return fail(err)
