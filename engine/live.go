@@ -123,7 +123,9 @@ const (
 )
 
 // Run works until ctx ends. It returns an error only when the first
-// connection fails in a way Permanent says cannot fix itself.
+// connection fails in a way Permanent says cannot fix itself, or when
+// another session took the mirror over (ErrTakenOver): reconnecting
+// would take it back, and two sources would take turns on one mirror.
 func (l *Live) Run(ctx context.Context) error {
 	backoff := backoffMin
 	kind := "initial"
@@ -155,6 +157,10 @@ func (l *Live) Run(ctx context.Context) error {
 		}
 		if l.connected {
 			kind = "catch-up"
+		}
+		if errors.Is(err, ErrTakenOver) {
+			l.setState("taken over", slog.LevelError, slog.String("err", err.Error()))
+			return err
 		}
 		if errors.Is(err, ErrMirrorLost) {
 			l.setState("lost", slog.LevelError, slog.String("err", err.Error()))
@@ -258,7 +264,19 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 		l.sess = NewSession(m, l.options(true))
 		l.sess.KeepExtras = l.KeepExtras
 	}
-	l.sess.Attach(m)
+	if l.sess.Attach(m) {
+		// Deletes seen in the source before are not the new mirror's.
+		clear(l.deletes)
+		l.Log.Warn("mirror directory is not the one synced before (replaced, or removed and made again); syncing it as at the start",
+			slog.String("mirror", l.Name))
+	}
+	if holder, earlier := m.TookOver(); earlier {
+		l.Log.Info("fenced the agent of an earlier connection, still running on the mirror host; it applies nothing more",
+			slog.String("mirror", l.Name), slog.String("holder", holder))
+	} else if holder != "" {
+		l.Log.Warn("took this mirror over from another running gosync session; it stops at its next change",
+			slog.String("mirror", l.Name), slog.String("holder", holder))
+	}
 	// Everything queued so far is covered by the full sync that follows.
 	if _, ok := l.Queue.TryTake(); ok {
 		l.quiet = time.Now()

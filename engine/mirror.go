@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/gosync/gosync/engine/delta"
 	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/engine/ident"
 	"github.com/gosync/gosync/engine/wire"
 )
 
@@ -52,6 +55,14 @@ type Mirror interface {
 	Run(ctx context.Context, cmd string, stdin []byte) (code int, output string, err error)
 	// BytesSent counts bytes written to the transport so far.
 	BytesSent() int64
+	// Place is where the mirror directory is on its host (unknown for
+	// an agent of an older protocol): a reconnection that finds another
+	// directory at the path finds a new mirror.
+	Place() ident.Place
+	// TookOver names the live session this one took the mirror over
+	// from ("" if none), and whether it was an earlier connection of
+	// this very process (a stale session left by a reconnect).
+	TookOver() (holder string, earlier bool)
 	// Lost is closed when the session has ended (the connection broke,
 	// a keepalive gave up, the mirror broke the protocol); Err says why.
 	// A watch waiting for changes learns of a dead link from it.
@@ -100,6 +111,51 @@ var ErrRunRefused = errors.New("the mirror's agent is restricted (gosync agent -
 // connection broke, the mirror stopped answering, it broke the protocol,
 // or the session was closed.
 var ErrMirrorLost = errors.New("connection to mirror lost")
+
+// ErrTakenOver is wrapped (with ErrMirrorLost) when a newer session took
+// the mirror over: this one must not reconnect, or two sources would
+// take turns on one mirror.
+var ErrTakenOver = errors.New("another gosync session took over this mirror")
+
+// TakenOverError is a session fenced by a newer one.
+type TakenOverError struct {
+	Mirror string
+	Holder string // the newer session, as its agent describes it
+}
+
+func (e *TakenOverError) Error() string {
+	return fmt.Sprintf("%s: %s (%s); this one stops", e.Mirror, ErrTakenOver, e.Holder)
+}
+
+func (e *TakenOverError) Is(target error) bool {
+	return target == ErrTakenOver || target == ErrMirrorLost
+}
+
+// OverlapError refuses a mirror that is its source, lies inside it (it
+// would mirror itself for ever) or contains it (--delete would remove
+// the source).
+type OverlapError struct {
+	Source, Dest string
+	Rel          ident.Relation
+}
+
+func (e *OverlapError) Error() string {
+	switch e.Rel {
+	case ident.Same:
+		return fmt.Sprintf("refusing to sync %s into itself (%s)", e.Source, e.Dest)
+	case ident.Inside:
+		return fmt.Sprintf("refusing to sync %s into %s: the destination is inside the source", e.Source, e.Dest)
+	}
+	return fmt.Sprintf("refusing to sync %s into %s: the destination contains the source", e.Source, e.Dest)
+}
+
+// session names this process to the agents it talks to, so a lock taken
+// over from an earlier connection of the same process is told apart.
+var session = sync.OnceValue(func() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+})
 
 // Session limits. The agent is not trusted: everything it sends is bounded
 // by what was asked.
@@ -202,6 +258,15 @@ type ClientOptions struct {
 	// agent whose root the server fixed (a forced command) refuses a
 	// session that asks for another.
 	Root string
+	// Lock takes the mirror's session lock: this session will write, and
+	// any older session on the same mirror root stops (not in a dry run).
+	Lock bool
+	// Source is where the source directory is, SourceName how the user
+	// wrote it: a mirror on the same machine that is the source, lies
+	// inside it or contains it is refused with an OverlapError, and the
+	// agent does not create it there.
+	Source     ident.Place
+	SourceName string
 	// IdleTimeout ends the session as lost when nothing arrives from the
 	// mirror for this long while a request waits or a write is stuck
 	// (0: DefaultIdleTimeout; negative: never).
@@ -251,7 +316,11 @@ func NewClient(ctx context.Context, name string, r io.Reader, w io.Writer, trans
 	if opt.Create {
 		flags |= wire.FlagCreate
 	}
-	if err := c.conn.WriteMsg(&wire.Hello{Version: wire.Version, BuildID: opt.BuildID, Compress: opt.Compress, Flags: flags, Root: opt.Root}); err != nil {
+	if opt.Lock {
+		flags |= wire.FlagLock
+	}
+	hello := &wire.Hello{Version: wire.Version, BuildID: opt.BuildID, Compress: opt.Compress, Flags: flags, Place: opt.Source, Session: session(), Root: opt.Root}
+	if err := c.conn.WriteMsg(hello); err != nil {
 		transport.Close()
 		return nil, fmt.Errorf("%w: %w", ErrMirrorLost, err)
 	}
@@ -291,6 +360,10 @@ func NewClient(ctx context.Context, name string, r io.Reader, w io.Writer, trans
 	if h.Version != wire.Version {
 		transport.Close()
 		return nil, &HandshakeError{Msg: fmt.Sprintf("agent speaks protocol version %d, this gosync %d", h.Version, wire.Version)}
+	}
+	if rel := overlap(h, opt.Source); rel != ident.Apart {
+		transport.Close()
+		return nil, &OverlapError{Source: opt.SourceName, Dest: name, Rel: rel}
 	}
 	c.hello = h
 	if err := c.conn.StartCompression(opt.Compress); err != nil {
@@ -334,6 +407,34 @@ func (c *Client) PermBits() uint32 {
 }
 
 func (c *Client) Lost() <-chan struct{} { return c.dead }
+
+func (c *Client) Place() ident.Place {
+	if c.hello.Flags&wire.FlagMissing != 0 {
+		return ident.Place{} // the nearest parent's, not the mirror's
+	}
+	return c.hello.Place
+}
+
+func (c *Client) TookOver() (string, bool) {
+	h := c.hello.Holder
+	return printable(h, false), h != "" && strings.Contains(h, "gosync session "+session()+",")
+}
+
+// overlap relates the mirror the agent describes to the source. A
+// missing root (a dry run) is described by its nearest existing parent:
+// below or at the source, the root would be inside it; a parent that
+// contains the source says nothing about the root.
+func overlap(h *wire.Hello, src ident.Place) ident.Relation {
+	rel := ident.Relate(h.Place, src)
+	if h.Flags&wire.FlagMissing != 0 {
+		switch rel {
+		case ident.Same, ident.Inside:
+			return ident.Inside
+		}
+		return ident.Apart
+	}
+	return rel
+}
 
 func (c *Client) Err() error { return c.sessionErr() }
 
@@ -507,6 +608,12 @@ func (c *Client) dispatch(m wire.Msg) error {
 	switch m := m.(type) {
 	case *wire.Heartbeat:
 		return nil // aliveReader saw its bytes
+	case *wire.Stop:
+		msg := clip(printable(m.Msg, false))
+		if m.Code == wire.StopTakenOver {
+			return &TakenOverError{Mirror: c.name, Holder: msg}
+		}
+		return fmt.Errorf("%w: %s: %s", ErrMirrorLost, c.name, msg)
 	case *wire.Entries:
 		w, err := c.waiterFor(m.ID, m.Type(), wire.TScan)
 		if err != nil {

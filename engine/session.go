@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/engine/ident"
 	"github.com/gosync/gosync/queue"
 )
 
@@ -34,18 +35,36 @@ type Session struct {
 	// only holds the mirror-only entries that KeepExtras spares, until
 	// the source makes one of them its own.
 	only map[string]bool
+	// place is where the mirror directory was at the last connection.
+	place ident.Place
 }
 
 // NewSession starts keeping m in step with options opt.
 func NewSession(m Mirror, opt Options) *Session {
-	return &Session{m: m, opt: opt, state: map[string]fstree.Entry{}, only: map[string]bool{}}
+	return &Session{m: m, opt: opt, state: map[string]fstree.Entry{}, only: map[string]bool{}, place: m.Place()}
 }
 
-// Attach continues the session on a new connection to the same mirror
-// (after a reconnect). What it remembers of the mirror is only a guide
-// until the next Full: the catch-up deletes what the source deleted
-// meanwhile and keeps what appeared on the mirror.
-func (s *Session) Attach(m Mirror) { s.m = m }
+// Attach continues the session on a new connection to the mirror (after
+// a reconnect). What it remembers of the mirror is only a guide until
+// the next Full: the catch-up deletes what the source deleted meanwhile
+// and keeps what appeared on the mirror.
+//
+// If the mirror path now names another directory than at the last
+// connection (the root was replaced or removed and made again, or it
+// cannot be told), Attach forgets everything it remembered and reports
+// replaced: the next Full syncs a new mirror, as at the start, so
+// nothing of the new directory is deleted that a start would keep.
+func (s *Session) Attach(m Mirror) (replaced bool) {
+	old, now := s.place, m.Place()
+	s.m, s.place = m, now
+	if !old.Known() || now.Known() && now.Boot == old.Boot && now.Chain[0] == old.Chain[0] {
+		return false
+	}
+	s.state = map[string]fstree.Entry{}
+	s.only = map[string]bool{}
+	s.root, s.haveRoot = fstree.Entry{}, false
+	return true
+}
 
 // SetOptions replaces the options for the next Full or Apply.
 func (s *Session) SetOptions(opt Options) { s.opt = opt }

@@ -56,7 +56,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &server{ctx: ctx, log: log, isRoot: os.Geteuid() == 0, uid: os.Geteuid(), gid: os.Getegid(), rootFD: -1, dirs: map[string]int{},
-		start: time.Now(), wake: make(chan struct{}, 1), runTimeout: cmp.Or(opt.RunTimeout, DefaultRunTimeout)}
+		start: time.Now(), wake: make(chan struct{}, 1), runTimeout: cmp.Or(opt.RunTimeout, DefaultRunTimeout), fence: fence{lockFD: -1}}
 	s.policy = opt.Restriction.policy(s.isRoot)
 	conn := wire.NewConn(activityReader{r, s}, w)
 	s.conn = conn
@@ -85,14 +85,25 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 		return fmt.Errorf("handshake: %w: expected hello, got message type %d", wire.ErrFrame, first.Type())
 	}
 	reply := &wire.Hello{Version: wire.Version, BuildID: opt.BuildID, Flags: s.policy.flags}
+	overlaps := overlapsSource(opt.Root, hello.Place)
+	create := hello.Flags&wire.FlagCreate != 0 && !overlaps
 	if hello.Version != wire.Version {
 		reply.Err = fmt.Sprintf("agent speaks protocol version %d, client %d", wire.Version, hello.Version)
 	} else if err := s.policy.check(opt.Root, hello.Root); err != nil {
 		reply.Err = err.Error()
-	} else if missing, err := s.openRoot(opt.Root, hello.Flags&wire.FlagCreate != 0); err != nil {
+	} else if missing, err := s.openRoot(opt.Root, create); err != nil {
 		reply.Err = err.Error()
 	} else if missing {
 		reply.Flags |= wire.FlagMissing
+	} else if err := s.held(); err != nil {
+		reply.Err = err.Error()
+	} else if hello.Flags&wire.FlagLock != 0 && !overlaps {
+		if reply.Holder, err = s.takeLock(hello.Session); err != nil {
+			reply.Err = err.Error()
+		}
+	}
+	if reply.Err == "" {
+		reply.Place = s.place(opt.Root)
 	}
 	if err := conn.WriteMsg(reply); err != nil {
 		return err
@@ -125,6 +136,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 			if err := s.flush(); err != nil {
 				return err
 			}
+			s.fence.idle = true // the next message may come much later
 		}
 		m, err := conn.ReadMsg()
 		if err != nil {
@@ -230,9 +242,11 @@ type server struct {
 	policy   policy
 	// runTimeout bounds an --on-sync command.
 	runTimeout time.Duration
+	fence      fence // this session still owns the root (fence.go)
 }
 
 func (s *server) close() {
+	s.releaseLock()
 	if s.file != nil {
 		s.file.discard()
 		s.file = nil
@@ -452,6 +466,9 @@ func (s *server) handle(m wire.Msg) error {
 			return fmt.Errorf("%w: message type %d inside a file transfer", wire.ErrFrame, m.Type())
 		}
 	}
+	if err := s.guard(m); err != nil {
+		return err
+	}
 	if refusal := s.admit(m); refusal != nil {
 		return s.send(refusal)
 	}
@@ -596,6 +613,9 @@ func (s *server) walk(sub string, hash bool, onErr func(string, error), fn func(
 		HashFunc: s.hashes.Hash,
 		OnError:  onErr,
 		Temp: func(rel string) {
+			if rel == fstree.LockName {
+				return // not a leftover: the session lock
+			}
 			err := s.withParent(rel, func(dirfd int, base string) error {
 				err := unix.Unlinkat(dirfd, base, 0)
 				if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EPERM) {

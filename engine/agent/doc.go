@@ -17,6 +17,12 @@
 // root the server fixed greets first, so a client that sent a probe
 // script instead knows at once that it reached an agent.
 //
+// One session writes a mirror at a time: a session that will write takes
+// the lock in the mirror's root over, and an older session still running
+// (a stale one after a reconnect, another gosync) applies nothing more;
+// a session whose root path comes to name another directory stops too
+// (fence.go).
+//
 // The agent decides nothing: it does not compare trees, plan, or know about
 // ignore rules, watching or transports. It runs in-process over a pipe for
 // local mirrors and as `gosync agent ROOT` at the other end of SSH.

@@ -77,6 +77,12 @@ type Entry struct {
 // mirrored, compared or deleted as user data.
 const TempPrefix = ".gosync-tmp-"
 
+// LockName is the session lock in a mirror's root (see package agent).
+// It starts with TempPrefix so every walk and watcher skips it like a
+// temporary, but it is not one: the agent never removes another
+// session's lock as a leftover.
+const LockName = TempPrefix + "lock"
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
 
 // HashReader returns the BLAKE3-256 hash of everything r yields.

@@ -24,8 +24,9 @@ func Permanent(err error) bool {
 		return false
 	}
 	var refused *engine.HandshakeError
+	var overlap *engine.OverlapError
 	return errors.Is(err, ErrHostKey) || errors.Is(err, ErrAuth) || errors.Is(err, ErrConfig) ||
-		errors.Is(err, ErrAgent) || errors.Is(err, ErrRemotePath) || errors.As(err, &refused)
+		errors.Is(err, ErrAgent) || errors.Is(err, ErrRemotePath) || errors.As(err, &refused) || errors.As(err, &overlap)
 }
 
 // transient errors win over a permanent class around them: an agent

@@ -109,6 +109,9 @@ func list(root string, opt Options) (map[string]entry, error) {
 		}
 		rel, _ := filepath.Rel(root, p)
 		rel = filepath.ToSlash(rel)
+		if rel == fstree.LockName {
+			return nil // a mirror's session lock: not content
+		}
 		for _, ig := range opt.Ignore {
 			if rel == ig || strings.HasPrefix(rel, ig+"/") {
 				if d.IsDir() {
@@ -166,12 +169,13 @@ func Write(t testing.TB, root string, files map[string]string) {
 	}
 }
 
-// Temporaries lists leftover agent temporaries below root.
+// Temporaries lists leftover agent temporaries below root (a session
+// lock in root is not one).
 func Temporaries(t testing.TB, root, prefix string) []string {
 	t.Helper()
 	var found []string
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.HasPrefix(d.Name(), prefix) {
+		if err == nil && strings.HasPrefix(d.Name(), prefix) && p != filepath.Join(root, fstree.LockName) {
 			found = append(found, p)
 		}
 		return nil

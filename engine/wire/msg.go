@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/engine/ident"
 )
 
 // Version is the protocol version. Client and agent must agree exactly;
@@ -41,6 +42,7 @@ const (
 	TRunDone   Type = 20 // agent: the command ended
 	TRename    Type = 21 // client: move an entry (a rename in the source)
 	THeartbeat Type = 22 // agent: still working; sent only while busy (protocol 2)
+	TStop      Type = 23 // agent: it applies nothing more and exits (protocol 3)
 )
 
 // Limits on what a peer may send.
@@ -50,6 +52,8 @@ const (
 	MaxEntries  = 4096     // entries in one TEntries
 	MaxErrorMsg = 4096
 	maxBuildID  = 256
+	maxSession  = 64
+	MaxHolder   = 512 // Hello.Holder: a line of the session lock
 )
 
 // Msg is any protocol message.
@@ -75,6 +79,19 @@ type Hello struct {
 	// command line ignores it; one whose root the server fixed checks
 	// that it names that root.
 	Root string
+
+	// Protocol 3. Place is where the side's directory is: the client's
+	// source, the agent's mirror root (with FlagMissing, its nearest
+	// existing parent). An agent on the client's machine does not create
+	// its root inside the client's source; the client refuses a mirror
+	// inside its source or containing it.
+	Place ident.Place
+	// Session names the client's process (random), so a lock taken over
+	// from an earlier connection of the same process is told apart.
+	Session string
+	// Holder is the session lock's line of the live session the agent
+	// took the mirror over from (FlagLock), "" if none was running.
+	Holder string
 }
 
 // Hello flags.
@@ -87,6 +104,9 @@ const (
 	FlagForced     = 1 << 4 // agent: started as an SSH forced command, whatever the client asked to run
 	FlagRestricted = 1 << 5 // agent: --restrict: no setuid, setgid or sticky bits, no commands unless FlagAllowRun
 	FlagAllowRun   = 1 << 6 // agent: runs --on-sync commands although restricted
+	// FlagLock (client): it will write, so the agent takes the mirror's
+	// session lock, fencing any older session on the same root.
+	FlagLock = 1 << 7
 )
 
 // Meta is what SetMeta and creations apply.
@@ -216,6 +236,21 @@ type RunDone struct {
 // while it waits for the agent, so an idle session sends none.
 type Heartbeat struct{}
 
+// Stop is the agent's last message: it applies nothing more and exits,
+// because its root path no longer names the directory it serves or its
+// session lock vanished (StopReconnect: the client connects again), or
+// a newer session took the mirror's lock over (StopTakenOver).
+type Stop struct {
+	Code int
+	Msg  string
+}
+
+// Stop codes.
+const (
+	StopReconnect = 1
+	StopTakenOver = 2
+)
+
 type Error struct {
 	ID   uint64
 	Path string
@@ -245,6 +280,7 @@ func (*Run) Type() Type       { return TRun }
 func (*Rename) Type() Type    { return TRename }
 func (*RunDone) Type() Type   { return TRunDone }
 func (*Heartbeat) Type() Type { return THeartbeat }
+func (*Stop) Type() Type      { return TStop }
 
 func (m *Hello) appendPayload(e *enc) {
 	e.raw([]byte(Magic))
@@ -253,7 +289,18 @@ func (m *Hello) appendPayload(e *enc) {
 	e.uvarint(uint64(m.Compress))
 	e.uvarint(m.Flags)
 	e.str(m.Err)
+	if m.Version < 3 {
+		return
+	}
 	e.str(m.Root)
+	e.str(m.Place.Boot)
+	e.uvarint(uint64(len(m.Place.Chain)))
+	for _, id := range m.Place.Chain {
+		e.uvarint(id.Dev)
+		e.uvarint(id.Ino)
+	}
+	e.str(m.Session)
+	e.str(m.Holder)
 }
 
 func (m *Meta) append(e *enc) {
@@ -339,6 +386,7 @@ func (m *Rename) appendPayload(e *enc) {
 	e.uvarint(uint64(m.Kind))
 }
 func (m *Heartbeat) appendPayload(e *enc) {}
+func (m *Stop) appendPayload(e *enc)      { e.uvarint(uint64(m.Code)); e.str(m.Msg) }
 func (m *Run) appendPayload(e *enc)       { e.uvarint(m.ID); e.str(m.Cmd); e.bytes(m.Stdin) }
 func (m *RunDone) appendPayload(e *enc)   { e.uvarint(m.ID); e.varint(int64(m.Code)); e.str(m.Output) }
 
@@ -381,7 +429,18 @@ func Decode(t Type, payload []byte) (Msg, error) {
 		x.Compress = int(c)
 		x.Flags = d.uvarint()
 		x.Err = d.str(MaxErrorMsg)
-		x.Root = d.str(MaxPath)
+		switch {
+		case x.Version < 3:
+		case x.Version > Version:
+			// A newer peer may say more; the version mismatch is what
+			// matters, and it is reported by the caller.
+			d.b = nil
+		default:
+			x.Root = d.str(MaxPath)
+			x.Place = d.place()
+			x.Session = d.str(maxSession)
+			x.Holder = d.str(MaxHolder)
+		}
 		m = x
 	case TScan:
 		m = &Scan{ID: d.uvarint(), Path: d.path(), Hash: d.bool()}
@@ -462,6 +521,15 @@ func Decode(t Type, payload []byte) (Msg, error) {
 		m = x
 	case THeartbeat:
 		m = &Heartbeat{}
+	case TStop:
+		x := &Stop{}
+		code := d.uvarint()
+		if code != StopReconnect && code != StopTakenOver {
+			d.fail(fmt.Errorf("stop code %d unknown", code))
+		}
+		x.Code = int(code)
+		x.Msg = d.str(MaxErrorMsg)
+		m = x
 	default:
 		return nil, fmt.Errorf("unknown message type %d", t)
 	}
@@ -477,6 +545,22 @@ func (d *dec) path() string {
 		if err := ValidPath(p); err != nil {
 			d.fail(err)
 		}
+	}
+	return p
+}
+
+func (d *dec) place() ident.Place {
+	p := ident.Place{Boot: d.str(ident.MaxBoot)}
+	n := d.uvarint()
+	if n > ident.MaxChain {
+		d.fail(fmt.Errorf("chain of %d directories exceeds limit %d", n, ident.MaxChain))
+		return p
+	}
+	if d.err == nil && n > 0 {
+		p.Chain = make([]ident.FileID, 0, min(n, uint64(len(d.b)/2)))
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		p.Chain = append(p.Chain, ident.FileID{Dev: d.uvarint(), Ino: d.uvarint()})
 	}
 	return p
 }

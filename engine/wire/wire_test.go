@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/engine/ident"
 )
 
 func sampleMsgs() []Msg {
@@ -16,6 +17,9 @@ func sampleMsgs() []Msg {
 	return []Msg{
 		&Hello{Version: Version, BuildID: "v1+abc", Compress: 3, Flags: FlagCreate | FlagRoot, Root: "~/www"},
 		&Hello{Version: Version, BuildID: "v1+abc", Flags: FlagGreeting | FlagForced | FlagRestricted | FlagAllowRun},
+		&Hello{Version: Version, Flags: FlagLock, Root: "/srv/www", Session: "4f1c", Holder: "session=9a pid=12",
+			Place: ident.Place{Boot: "0b5e7c1e-b7b3-4c1e-a0f9-2f0e5f0b8a11", Chain: []ident.FileID{{Dev: 2049, Ino: 1 << 40}, {Dev: 2049, Ino: 2}}}},
+		&Hello{Version: 2, BuildID: "old", Err: "refused"},
 		&Scan{ID: 1, Path: "a/b", Hash: true},
 		&Entries{ID: 1, Entries: []fstree.Entry{
 			{Path: "f", Kind: fstree.File, Perm: 0o644, Size: 1 << 40, MtimeNs: -5, Uid: 1, Gid: 2, HasHash: true, Hash: h},
@@ -42,6 +46,7 @@ func sampleMsgs() []Msg {
 		&RunDone{ID: 9, Code: -1, Output: "killed"},
 		&Rename{ID: 10, From: "a/old.txt", To: "b/new.txt", Kind: fstree.File},
 		&Heartbeat{},
+		&Stop{Code: StopTakenOver, Msg: "another session took over"},
 	}
 }
 
@@ -127,6 +132,11 @@ func TestDecodeRejects(t *testing.T) {
 		{"truncated", TFileBegin, []byte{1, 5, 'a'}, "truncated"},
 		{"too many entries", TEntries, []byte{1, 0xff, 0xff, 0xff, 0x0f}, "exceed limit"},
 		{"heartbeat with payload", THeartbeat, []byte{0}, "trailing"},
+		{"unknown stop code", TStop, encode(&Stop{Code: 9}), "stop code 9"},
+		{"chain too long", THello, encode(&Hello{Version: Version, Place: ident.Place{Chain: make([]ident.FileID, ident.MaxChain+1)}}), "exceeds limit"},
+		{"boot id too long", THello, encode(&Hello{Version: Version, Place: ident.Place{Boot: strings.Repeat("b", ident.MaxBoot+1)}}), "exceeds limit"},
+		{"holder too long", THello, encode(&Hello{Version: Version, Holder: strings.Repeat("h", MaxHolder+1)}), "exceeds limit"},
+		{"v3 hello cut short", THello, encode(&Hello{Version: Version})[:len(Magic)+6], "truncated"},
 		{"negative size", TSigReq, encode(&SigReq{ID: 1, Path: "f", Size: -3}), "negative size"},
 	}
 	for _, tt := range tests {
@@ -169,5 +179,20 @@ func TestValidPath(t *testing.T) {
 		if err := ValidPath(p); !errors.Is(err, ErrBadPath) {
 			t.Errorf("ValidPath(%q) = %v, want ErrBadPath", p, err)
 		}
+	}
+}
+
+// A Hello of a newer protocol may carry fields this one does not know:
+// it still decodes, so the version mismatch can be reported (and the
+// agent re-deployed) instead of a protocol error.
+func TestNewerHelloDecodes(t *testing.T) {
+	b := encode(&Hello{Version: Version + 1, BuildID: "next"})
+	b = append(b, 1, 2, 3, 4, 5)
+	m, err := Decode(THello, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := m.(*Hello); h.Version != Version+1 || h.BuildID != "next" {
+		t.Fatalf("got %+v", h)
 	}
 }

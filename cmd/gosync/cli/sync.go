@@ -18,6 +18,7 @@ import (
 	"github.com/gosync/gosync/engine/agent"
 	"github.com/gosync/gosync/engine/endpoint"
 	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/engine/ident"
 	"github.com/gosync/gosync/engine/sshx"
 	"github.com/gosync/gosync/engine/wire"
 	"github.com/gosync/gosync/ignore"
@@ -41,6 +42,11 @@ type syncFlags struct {
 	allowEmpty    bool
 	noProgress    bool
 	ssh           sshx.Options
+
+	// Not flags: SRC as written and where it is, so a mirror found on
+	// the same machine inside it (or containing it) is refused.
+	sourceName string
+	source     ident.Place
 }
 
 type stringList []string
@@ -132,6 +138,8 @@ func parseCommand(name, usage string, args []string, stderr io.Writer, extra fun
 	}
 	c.progress.log = c.log
 	c.src = pos[0]
+	f.sourceName = c.src
+	f.source, _ = ident.Locate(c.src) // unknown if unusable: the scan says why
 	for _, d := range pos[1:] {
 		e, err := endpoint.Parse(d)
 		if err != nil {
@@ -305,7 +313,8 @@ func syncOne(ctx context.Context, src func() (*engine.Source, error), d endpoint
 
 // dialMirror connects to a local or remote mirror.
 func dialMirror(ctx context.Context, d endpoint.Endpoint, f syncFlags, log *slog.Logger) (*engine.Client, error) {
-	copt := engine.ClientOptions{Compress: f.compressLevel, Create: !f.dryRun, BuildID: BuildID()}
+	copt := engine.ClientOptions{Compress: f.compressLevel, Create: !f.dryRun, Lock: !f.dryRun, BuildID: BuildID(),
+		Source: f.source, SourceName: f.sourceName}
 	if copt.Compress < 0 {
 		copt.Compress = 0
 		if d.Remote() {
@@ -367,11 +376,11 @@ func checkLocalDest(src, dst string) error {
 	}
 	switch {
 	case s == d:
-		return fmt.Errorf("refusing to sync %s into itself (%s)", src, dst)
+		return &engine.OverlapError{Source: src, Dest: dst, Rel: ident.Same}
 	case strings.HasPrefix(d, s+string(filepath.Separator)):
-		return fmt.Errorf("refusing to sync %s into %s: the destination is inside the source", src, dst)
+		return &engine.OverlapError{Source: src, Dest: dst, Rel: ident.Inside}
 	case strings.HasPrefix(s, d+string(filepath.Separator)) || d == string(filepath.Separator):
-		return fmt.Errorf("refusing to sync %s into %s: the destination contains the source", src, dst)
+		return &engine.OverlapError{Source: src, Dest: dst, Rel: ident.Contains}
 	}
 	return nil
 }

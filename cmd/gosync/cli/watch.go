@@ -145,7 +145,10 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 			err := live.Run(ctx)
 			pr.done()
 			if err != nil {
-				cancel(fmt.Errorf("%s: %w", d.Raw, err))
+				if !strings.Contains(err.Error(), d.Raw) {
+					err = fmt.Errorf("%s: %w", d.Raw, err)
+				}
+				cancel(err)
 			}
 		})
 	}

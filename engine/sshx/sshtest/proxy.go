@@ -23,7 +23,9 @@ type Proxy struct {
 	frozen bool
 	closed bool
 	conns  []net.Conn
-	wg     sync.WaitGroup
+	// held are the connections FreezeOpen froze; later ones pass.
+	held map[net.Conn]bool
+	wg   sync.WaitGroup
 	// up and down count the bytes forwarded to and from the target,
 	// for tests that measure what a connection costs on the wire.
 	up, down atomic.Int64
@@ -76,18 +78,18 @@ func (p *Proxy) accept() {
 		p.conns = append(p.conns, c, u)
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(u, c, &p.up)
-		go p.pipe(c, u, &p.down)
+		go p.pipe(u, c, c, &p.up)
+		go p.pipe(c, u, c, &p.down)
 	}
 }
 
-func (p *Proxy) pipe(dst, src net.Conn, count *atomic.Int64) {
+func (p *Proxy) pipe(dst, src, client net.Conn, count *atomic.Int64) {
 	defer p.wg.Done()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			if !p.pass() {
+			if !p.pass(client) {
 				return
 			}
 			if _, err := dst.Write(buf[:n]); err != nil {
@@ -102,11 +104,12 @@ func (p *Proxy) pipe(dst, src net.Conn, count *atomic.Int64) {
 	}
 }
 
-// pass waits while the proxy is frozen; false once it is closed.
-func (p *Proxy) pass() bool {
+// pass waits while the proxy or this connection is frozen; false once
+// it is closed.
+func (p *Proxy) pass(client net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.frozen && !p.closed {
+	for (p.frozen || p.held[client]) && !p.closed {
 		p.cond.Wait()
 	}
 	return !p.closed
@@ -120,10 +123,25 @@ func (p *Proxy) Freeze() {
 	p.mu.Unlock()
 }
 
-// Thaw forwards again.
+// FreezeOpen freezes the connections open now, as Freeze does, and lets
+// later ones through: a link that hangs while a reconnection works (the
+// old SSH session and its agent stay alive on the server).
+func (p *Proxy) FreezeOpen() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held == nil {
+		p.held = map[net.Conn]bool{}
+	}
+	for i := 0; i < len(p.conns); i += 2 {
+		p.held[p.conns[i]] = true
+	}
+}
+
+// Thaw forwards again, on every connection.
 func (p *Proxy) Thaw() {
 	p.mu.Lock()
 	p.frozen = false
+	clear(p.held)
 	p.cond.Broadcast()
 	p.mu.Unlock()
 }
