@@ -816,7 +816,7 @@ func (s *server) metaOfNew(dirfd int, tmp string, kind fstree.Kind, meta wire.Me
 	if err := s.chown(n, meta); err != nil {
 		return err
 	}
-	return n.setTimes(meta.MtimeNs)
+	return n.setTimes(meta.Mtime)
 }
 
 // renameInto replaces base with tmp, refusing to replace a directory (the
@@ -874,7 +874,7 @@ func (s *server) setMeta(p string, kind fstree.Kind, meta wire.Meta) error {
 				return err
 			}
 		}
-		return n.setTimes(meta.MtimeNs)
+		return n.setTimes(meta.Mtime)
 	})
 	if err != nil || !relink {
 		return err
@@ -966,7 +966,7 @@ func (s *server) copyWithMeta(out, in *os.File, size int64, meta wire.Meta, dirf
 	if err != nil {
 		return err
 	}
-	return tn.setTimes(meta.MtimeNs)
+	return tn.setTimes(meta.Mtime)
 }
 
 // delete removes an entry through its parent's descriptor, resolved
