@@ -326,7 +326,7 @@ func (sc *scope) moves() []move {
 		// A rename keeps the inode's mtime and size. A new file that got
 		// the inode of a deleted one (file systems reuse them at once)
 		// almost never has both: it is sent, not renamed into place.
-		if e := sc.entries[to]; e.Kind != from.Kind || e.MtimeNs != from.MtimeNs || e.Kind == fstree.File && e.Size != from.Size {
+		if e := sc.entries[to]; e.Kind != from.Kind || e.Mtime != from.Mtime || e.Kind == fstree.File && e.Size != from.Size {
 			continue
 		}
 		parent := parentDir(to)

@@ -560,11 +560,11 @@ func (p *plan) contentDiffers(s, d *fstree.Entry) bool {
 	if p.opt.Checksum {
 		return !s.HasHash || !d.HasHash || s.Hash != d.Hash
 	}
-	return s.MtimeNs != d.MtimeNs
+	return s.Mtime != d.Mtime
 }
 
 func (p *plan) metaDiffers(s, d *fstree.Entry) bool {
-	if s.MtimeNs != d.MtimeNs {
+	if s.Mtime != d.Mtime {
 		return true
 	}
 	if s.Kind != fstree.Symlink && p.perm(s, d) != d.Perm {
@@ -575,7 +575,7 @@ func (p *plan) metaDiffers(s, d *fstree.Entry) bool {
 
 func (p *plan) meta(s *fstree.Entry) wire.Meta {
 	// A source without Unix owners (Windows) leaves the mirror's as they are.
-	return wire.Meta{Perm: p.perm(s, p.dst[s.Path]), MtimeNs: s.MtimeNs, Owner: p.owner && !s.NoPerm, Uid: s.Uid, Gid: s.Gid}
+	return wire.Meta{Perm: p.perm(s, p.dst[s.Path]), Mtime: s.Mtime, Owner: p.owner && !s.NoPerm, Uid: s.Uid, Gid: s.Gid}
 }
 
 // perm is the mode to give the mirror's copy of s, whose copy there now is
@@ -1000,7 +1000,7 @@ func (p *plan) changedWhileRead(f *os.File, before *fstree.Entry, prefix bool) b
 	if prefix {
 		return after.Size < before.Size
 	}
-	if after.Size != before.Size || after.MtimeNs != before.MtimeNs {
+	if after.Size != before.Size || after.Mtime != before.Mtime {
 		return true
 	}
 	if after.CtimeNs == before.CtimeNs {
@@ -1073,7 +1073,7 @@ func (t readErrTrap) Read(p []byte) (int, error) {
 }
 
 func mergeStat(s, fresh fstree.Entry) fstree.Entry {
-	s.Size, s.MtimeNs, s.Perm, s.Uid, s.Gid, s.CtimeNs = fresh.Size, fresh.MtimeNs, fresh.Perm, fresh.Uid, fresh.Gid, fresh.CtimeNs
+	s.Size, s.Mtime, s.Perm, s.Uid, s.Gid, s.CtimeNs = fresh.Size, fresh.Mtime, fresh.Perm, fresh.Uid, fresh.Gid, fresh.CtimeNs
 	return s
 }
 

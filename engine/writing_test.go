@@ -80,7 +80,7 @@ func TestChangedWhileRead(t *testing.T) {
 	f, e = open("sneaky", "content")
 	tick()
 	os.WriteFile(filepath.Join(dir, "sneaky"), []byte("CONTENT"), 0o644)
-	mt := time.Unix(0, e.MtimeNs)
+	mt := e.Mtime.Time()
 	os.Chtimes(filepath.Join(dir, "sneaky"), mt, mt)
 	if !p.changedWhileRead(f, e, false) {
 		t.Error("a file written in place with its mtime restored was not noticed")

@@ -836,7 +836,7 @@ func (s *server) metaOfNew(dirfd int, tmp string, kind fstree.Kind, meta wire.Me
 	if err := s.chown(n, meta); err != nil {
 		return err
 	}
-	return n.setTimes(meta.MtimeNs)
+	return n.setTimes(meta.Mtime)
 }
 
 // renameInto replaces base with tmp, refusing to replace a directory (the
@@ -894,7 +894,7 @@ func (s *server) setMeta(p string, kind fstree.Kind, meta wire.Meta) error {
 				return err
 			}
 		}
-		return n.setTimes(meta.MtimeNs)
+		return n.setTimes(meta.Mtime)
 	})
 	if err != nil || !relink {
 		return err
@@ -986,7 +986,7 @@ func (s *server) copyWithMeta(out, in *os.File, size int64, meta wire.Meta, dirf
 	if err != nil {
 		return err
 	}
-	return tn.setTimes(meta.MtimeNs)
+	return tn.setTimes(meta.Mtime)
 }
 
 // delete removes an entry through its parent's descriptor, resolved

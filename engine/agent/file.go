@@ -208,7 +208,7 @@ func (s *server) commit(o *openFile, m *wire.FileEnd) error {
 	// written with write(2) already, so close changes no time.
 	n, err := fileNode(o.fd, o.dirfd, o.tmp)
 	if err == nil {
-		err = n.setTimes(meta.MtimeNs)
+		err = n.setTimes(meta.Mtime)
 	}
 	if err != nil {
 		return &os.PathError{Op: "set mtime", Path: o.begin.Path, Err: err}

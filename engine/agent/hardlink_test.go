@@ -37,7 +37,7 @@ func TestHardLinkedEntryRewrittenNotChanged(t *testing.T) {
 	beforeFile, beforeLink := identityOf(t, outFile), identityOf(t, outLink)
 
 	owner := os.Geteuid() == 0
-	meta := wire.Meta{Perm: 0o4750, MtimeNs: 2_000_000_000_123, Owner: owner, Uid: 4242, Gid: 4343}
+	meta := wire.Meta{Perm: 0o4750, Mtime: fstree.TimeFromNs(2_000_000_000_123), Owner: owner, Uid: 4242, Gid: 4343}
 	c := serve(t, root, time.Hour)
 	if errs := roundTrip(t, c,
 		&wire.SetMeta{ID: 1, Path: "f", Kind: fstree.File, Meta: meta},
@@ -68,8 +68,8 @@ func TestHardLinkedEntryRewrittenNotChanged(t *testing.T) {
 		if st.Nlink != 1 {
 			t.Errorf("%s: %d links, want its own inode", tc.name, st.Nlink)
 		}
-		if fi.ModTime().UnixNano() != meta.MtimeNs {
-			t.Errorf("%s: mtime %d, want %d", tc.name, fi.ModTime().UnixNano(), meta.MtimeNs)
+		if !fi.ModTime().Equal(meta.Mtime.Time()) {
+			t.Errorf("%s: mtime %d, want %d", tc.name, fi.ModTime().UnixNano(), meta.Mtime.Time().UnixNano())
 		}
 		if owner && (st.Uid != meta.Uid || st.Gid != meta.Gid) {
 			t.Errorf("%s: owner %d:%d, want %d:%d", tc.name, st.Uid, st.Gid, meta.Uid, meta.Gid)

@@ -149,7 +149,7 @@ func metadataRace(t *testing.T) {
 		for j := range msgs {
 			n := i*len(msgs) + j
 			msgs[j] = &wire.SetMeta{ID: uint64(n + 1), Path: "f", Kind: fstree.File,
-				Meta: wire.Meta{Perm: 0o600 | uint32(n%2)<<2, MtimeNs: int64(n+1) * 1e9, Owner: owner, Uid: uint32(1000 + n%2), Gid: uint32(1000 + n%2)}}
+				Meta: wire.Meta{Perm: 0o600 | uint32(n%2)<<2, Mtime: fstree.Time{Sec: int64(n + 1)}, Owner: owner, Uid: uint32(1000 + n%2), Gid: uint32(1000 + n%2)}}
 		}
 		return msgs
 	}, nil)
@@ -362,7 +362,7 @@ func TestSymlinkMetaChangesLinkNotTarget(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := identityOf(t, outside)
-		meta := wire.Meta{Perm: 0o777, MtimeNs: 1_500_000_000_000_000_007, Owner: true, Uid: 4242, Gid: 4343}
+		meta := wire.Meta{Perm: 0o777, Mtime: fstree.TimeFromNs(1_500_000_000_000_000_007), Owner: true, Uid: 4242, Gid: 4343}
 		c := serve(t, root, time.Hour)
 		if errs := roundTrip(t, c, &wire.SetMeta{ID: 1, Path: "l", Kind: fstree.Symlink, Meta: meta}); len(errs) > 0 {
 			t.Fatalf("old kernel %v: SetMeta: %+v", old, errs[0])
@@ -371,8 +371,8 @@ func TestSymlinkMetaChangesLinkNotTarget(t *testing.T) {
 			t.Errorf("old kernel %v: the target outside changed: %+v, was %+v", old, got, before)
 		}
 		got := identityOf(t, link)
-		if got.mtime != meta.MtimeNs || os.Geteuid() == 0 && (got.uid != meta.Uid || got.gid != meta.Gid) {
-			t.Errorf("old kernel %v: the link is %+v, want mtime %d owner %d:%d", old, got, meta.MtimeNs, meta.Uid, meta.Gid)
+		if got.mtime != meta.Mtime.Time().UnixNano() || os.Geteuid() == 0 && (got.uid != meta.Uid || got.gid != meta.Gid) {
+			t.Errorf("old kernel %v: the link is %+v, want mtime %d owner %d:%d", old, got, meta.Mtime.Time().UnixNano(), meta.Uid, meta.Gid)
 		}
 	}
 }

@@ -96,7 +96,7 @@ func TestRestrictedStripsAndRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _, _ := open(t, Options{Root: root, Restriction: Restriction{Restrict: true, AllowOwner: false}}, wire.Hello{})
-	owner := wire.Meta{Owner: true, Uid: 4321, Gid: 4321, MtimeNs: 1e18}
+	owner := wire.Meta{Owner: true, Uid: 4321, Gid: 4321, Mtime: fstree.TimeFromNs(1e18)}
 	m1, m2 := owner, owner
 	m1.Perm, m2.Perm = 0o6755, 0o4755
 	msgs := []wire.Msg{

@@ -4,8 +4,11 @@ package agent
 
 import (
 	"errors"
+	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gosync/gosync/engine/fstree"
 )
 
 // utimeOmit is UTIME_OMIT of <sys/stat.h> (-2 on macOS, which x/sys/unix
@@ -58,7 +61,11 @@ func (n *node) chown(uid, gid int) error {
 // has no futimens for macOS, and futimes would cut the nanoseconds the
 // client compares): it never follows a link; at worst it sets the time
 // of what the name holds by then, inside the mirror.
-func (n *node) setTimes(mtimeNs int64) error {
-	ts := []unix.Timespec{{Nsec: utimeOmit}, unix.NsecToTimespec(mtimeNs)}
+func (n *node) setTimes(mtime fstree.Time) error {
+	m, err := unix.TimeToTimespec(mtime.Time())
+	if err != nil {
+		return fmt.Errorf("mtime %v does not fit this system's time_t: %w", mtime.Time(), err)
+	}
+	ts := []unix.Timespec{{Nsec: utimeOmit}, m}
 	return unix.UtimesNanoAt(n.dirfd, n.name, ts, unix.AT_SYMLINK_NOFOLLOW)
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -90,8 +91,12 @@ func (n *node) chown(uid, gid int) error {
 // changed through /proc/self/fd, and a symlink (or a host without /proc)
 // by name with AT_SYMLINK_NOFOLLOW, which never follows a link: at worst
 // it sets the time of what the name holds by then, inside the mirror.
-func (n *node) setTimes(mtimeNs int64) error {
-	ts := []unix.Timespec{{Nsec: utimeOmit}, unix.NsecToTimespec(mtimeNs)}
+func (n *node) setTimes(mtime fstree.Time) error {
+	m, err := unix.TimeToTimespec(mtime.Time())
+	if err != nil {
+		return fmt.Errorf("mtime %v does not fit this system's time_t: %w", mtime.Time(), err)
+	}
+	ts := []unix.Timespec{{Nsec: utimeOmit}, m}
 	if !oldKernel {
 		err := unix.UtimesNanoAt(n.fd, "", ts, unix.AT_EMPTY_PATH)
 		if !unsupported(err) {

@@ -11,7 +11,7 @@ import (
 // them, so a caller comparing identities knows not to trust them.
 func FromFileInfo(rel string, fi os.FileInfo) (e Entry, ok bool) {
 	m := fi.Mode()
-	e = Entry{Path: rel, Perm: uint32(m.Perm()), MtimeNs: fi.ModTime().UnixNano()}
+	e = Entry{Path: rel, Perm: uint32(m.Perm()), Mtime: TimeOf(fi.ModTime())}
 	if m&fs.ModeSetuid != 0 {
 		e.Perm |= 04000
 	}

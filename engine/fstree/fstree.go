@@ -57,7 +57,7 @@ type Entry struct {
 	Kind    Kind
 	Perm    uint32 // permission bits including setuid, setgid and sticky (07777)
 	Size    int64  // regular files only
-	MtimeNs int64  // modification time, nanoseconds since the Unix epoch
+	Mtime   Time   // modification time
 	Uid     uint32
 	Gid     uint32
 	Target  string // symlink target, raw bytes

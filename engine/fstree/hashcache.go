@@ -24,8 +24,9 @@ type HashCache struct {
 type inode struct{ dev, ino uint64 }
 
 type cachedHash struct {
-	size, mtime, ctime int64
-	hash               Hash
+	size, ctime int64
+	mtime       Time
+	hash        Hash
 }
 
 // Begin starts a walk.
@@ -55,7 +56,7 @@ func (c *HashCache) Hash(e *Entry, open func() (*os.File, error)) (Hash, error) 
 	c.mu.Lock()
 	v, ok := c.cur[key]
 	c.mu.Unlock()
-	if ok && v.size == e.Size && v.mtime == e.MtimeNs && v.ctime == e.CtimeNs {
+	if ok && v.size == e.Size && v.mtime == e.Mtime && v.ctime == e.CtimeNs {
 		c.mu.Lock()
 		c.Hits++
 		if c.next != nil {
@@ -70,7 +71,7 @@ func (c *HashCache) Hash(e *Entry, open func() (*os.File, error)) (Hash, error) 
 	}
 	c.mu.Lock()
 	c.Misses++
-	v = cachedHash{size: e.Size, mtime: e.MtimeNs, ctime: e.CtimeNs, hash: sum}
+	v = cachedHash{size: e.Size, mtime: e.Mtime, ctime: e.CtimeNs, hash: sum}
 	if c.next != nil {
 		c.next[key] = v
 	} else {

@@ -184,7 +184,7 @@ func entryFromStat(rel string, st *unix.Stat_t) Entry {
 	e := Entry{
 		Path:    rel,
 		Perm:    uint32(st.Mode) & 07777,
-		MtimeNs: st.Mtim.Nano(),
+		Mtime:   timespec(st.Mtim),
 		CtimeNs: st.Ctim.Nano(),
 		Uid:     st.Uid,
 		Gid:     st.Gid,
@@ -203,4 +203,10 @@ func entryFromStat(rel string, st *unix.Stat_t) Entry {
 		e.Kind = Other
 	}
 	return e
+}
+
+// timespec converts a stat time.
+func timespec(ts unix.Timespec) Time {
+	sec, nsec := ts.Unix()
+	return Time{Sec: sec, Nsec: int32(nsec)}
 }

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gosync/gosync/engine/fstree"
 )
@@ -75,7 +74,7 @@ func Equal(t testing.TB, a, b string, opt Options) {
 
 type entry struct {
 	mode     fs.FileMode
-	mtime    int64
+	mtime    fstree.Time
 	uid, gid uint32
 	target   string
 	content  []byte
@@ -94,7 +93,7 @@ func (x entry) diff(y entry, skipMeta bool) string {
 	case x.mode.Type() != fs.ModeSymlink && x.mode != y.mode:
 		return fmt.Sprintf("mode %v vs %v", x.mode, y.mode)
 	case x.mtime != y.mtime:
-		return fmt.Sprintf("mtime %v vs %v", time.Unix(0, x.mtime).UTC(), time.Unix(0, y.mtime).UTC())
+		return fmt.Sprintf("mtime %v vs %v", x.mtime.Time().UTC(), y.mtime.Time().UTC())
 	case x.uid != y.uid || x.gid != y.gid:
 		return fmt.Sprintf("owner %d:%d vs %d:%d", x.uid, x.gid, y.uid, y.gid)
 	}
@@ -125,7 +124,7 @@ func list(root string, opt Options) (map[string]entry, error) {
 			return err
 		}
 		fe, _ := fstree.FromFileInfo(rel, fi)
-		e := entry{mode: fi.Mode(), mtime: fe.MtimeNs, uid: fe.Uid, gid: fe.Gid}
+		e := entry{mode: fi.Mode(), mtime: fe.Mtime, uid: fe.Uid, gid: fe.Gid}
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
 			e.target, err = os.Readlink(p)

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/gosync/gosync/engine/fstree"
 )
 
 var errShort = errors.New("truncated message")
@@ -128,4 +130,21 @@ func (d *dec) done() error {
 		return fmt.Errorf("%d trailing bytes", len(d.b))
 	}
 	return d.err
+}
+
+// mtime writes a file time as seconds (varint) and nanoseconds (uvarint).
+func (e *enc) mtime(t fstree.Time) {
+	e.varint(t.Sec)
+	e.uvarint(uint64(t.Nsec))
+}
+
+// mtime reads a file time; nanoseconds must be below one second.
+func (d *dec) mtime() fstree.Time {
+	sec := d.varint()
+	nsec := d.uvarint()
+	if nsec >= 1e9 {
+		d.fail(fmt.Errorf("%w: nanoseconds %d out of range", ErrFrame, nsec))
+		return fstree.Time{}
+	}
+	return fstree.Time{Sec: sec, Nsec: int32(nsec)}
 }

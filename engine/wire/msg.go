@@ -111,11 +111,11 @@ const (
 
 // Meta is what SetMeta and creations apply.
 type Meta struct {
-	Perm    uint32
-	MtimeNs int64
-	Owner   bool // set Uid/Gid (only when the agent runs as root)
-	Uid     uint32
-	Gid     uint32
+	Perm  uint32
+	Mtime fstree.Time
+	Owner bool // set Uid/Gid (only when the agent runs as root)
+	Uid   uint32
+	Gid   uint32
 }
 
 type Scan struct {
@@ -305,7 +305,7 @@ func (m *Hello) appendPayload(e *enc) {
 
 func (m *Meta) append(e *enc) {
 	e.uvarint(uint64(m.Perm))
-	e.varint(m.MtimeNs)
+	e.mtime(m.Mtime)
 	e.bool(m.Owner)
 	if m.Owner {
 		e.uvarint(uint64(m.Uid))
@@ -327,7 +327,7 @@ func appendEntry(e *enc, x *fstree.Entry) {
 	e.str(x.Path)
 	e.uvarint(uint64(x.Kind))
 	e.uvarint(uint64(x.Perm))
-	e.varint(x.MtimeNs)
+	e.mtime(x.Mtime)
 	e.uvarint(uint64(x.Uid))
 	e.uvarint(uint64(x.Gid))
 	switch x.Kind {
@@ -583,7 +583,7 @@ func (d *dec) kind() fstree.Kind {
 }
 
 func (d *dec) meta() Meta {
-	m := Meta{Perm: d.u32(), MtimeNs: d.varint(), Owner: d.bool()}
+	m := Meta{Perm: d.u32(), Mtime: d.mtime(), Owner: d.bool()}
 	if m.Perm > 07777 {
 		d.fail(fmt.Errorf("mode %o out of range", m.Perm))
 	}
@@ -594,7 +594,7 @@ func (d *dec) meta() Meta {
 }
 
 func (d *dec) entry() fstree.Entry {
-	x := fstree.Entry{Path: d.path(), Kind: d.kind(), Perm: d.u32(), MtimeNs: d.varint(), Uid: d.u32(), Gid: d.u32()}
+	x := fstree.Entry{Path: d.path(), Kind: d.kind(), Perm: d.u32(), Mtime: d.mtime(), Uid: d.u32(), Gid: d.u32()}
 	if x.Perm > 07777 {
 		d.fail(fmt.Errorf("mode %o out of range", x.Perm))
 	}
