@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,7 +62,11 @@ type Live struct {
 	// key, a refused login, an unusable directory): at the first
 	// connection it ends Run with that error; later ones are retried.
 	Permanent func(error) bool
-	Log       *slog.Logger
+	// Healthy is how long a connection must last before a loss resets
+	// the reconnection backoff (0: DefaultHealthy); a mirror that drops
+	// soon after each connect is redialled ever more slowly.
+	Healthy time.Duration
+	Log     *slog.Logger
 	// Progress, if set, follows the first full sync (and only it).
 	Progress Progress
 	// OnBatch reports every applied batch and full sync.
@@ -72,6 +77,9 @@ type Live struct {
 	After func(ctx context.Context, m Mirror, items []Item)
 
 	state string // last logged connection state, to log changes only
+	// stateRetry is the retry delay last logged with it: the schedule
+	// shows in the log as the backoff grows.
+	stateRetry time.Duration
 	items []Item // changes of the batch being applied, for After
 	// hashes keeps source content hashes across reconciliations, so
 	// each costs a metadata walk plus reading what changed.
@@ -111,6 +119,13 @@ type BatchReport struct {
 	Items []Item
 }
 
+// DefaultHealthy is how long a connection must last before its loss
+// counts as a fresh start: long enough to see through a mirror that
+// fails right after its handshake (a broken agent, a full disk at the
+// first write, a proxy that accepts and drops), short against the hours
+// a healthy watch stays connected.
+const DefaultHealthy = 30 * time.Second
+
 const (
 	backoffMin = 250 * time.Millisecond
 	backoffMax = 30 * time.Second
@@ -131,6 +146,7 @@ func (l *Live) Run(ctx context.Context) error {
 	l.held = map[string]time.Time{}
 	l.heldBefore = map[string]bool{}
 	l.retry = map[string]*retryState{}
+	healthy := cmp.Or(l.Healthy, DefaultHealthy)
 	for ctx.Err() == nil {
 		m, err := l.Dial(ctx)
 		if err != nil {
@@ -140,11 +156,12 @@ func (l *Live) Run(ctx context.Context) error {
 			if !l.connected && l.Permanent != nil && l.Permanent(err) {
 				return err
 			}
-			l.setState("unreachable", slog.LevelError, slog.String("err", err.Error()), slog.Duration("retry_in", backoff))
+			l.setState("unreachable", slog.LevelError, backoff, slog.String("err", err.Error()))
 			sleep(ctx, backoff)
 			backoff = min(2*backoff, backoffMax)
 			continue
 		}
+		dialed := time.Now()
 		// Ctrl-C ends a transfer in flight at once, not when it is done.
 		stop := context.AfterFunc(ctx, func() { m.Close() })
 		err = l.serve(ctx, m, kind)
@@ -156,26 +173,36 @@ func (l *Live) Run(ctx context.Context) error {
 		if l.connected {
 			kind = "catch-up"
 		}
-		if errors.Is(err, ErrMirrorLost) {
-			l.setState("lost", slog.LevelError, slog.String("err", err.Error()))
+		// Only a connection that lasted resets the backoff: one lost
+		// right after its handshake is no sign the mirror is back.
+		if time.Since(dialed) >= healthy {
 			backoff = backoffMin
-			sleep(ctx, backoff)
-			continue
 		}
-		// Anything else (a refusal at the full sync): wait, then retry.
-		l.setState("failed", slog.LevelError, slog.String("err", err.Error()), slog.Duration("retry_in", backoff))
+		state := "failed" // a refusal at the full sync
+		if errors.Is(err, ErrMirrorLost) {
+			state = "lost"
+		}
+		l.setState(state, slog.LevelError, backoff, slog.String("err", err.Error()))
 		sleep(ctx, backoff)
 		backoff = min(2*backoff, backoffMax)
 	}
 	return nil
 }
 
-func (l *Live) setState(state string, level slog.Level, attrs ...slog.Attr) {
-	if l.state == state && state != "failed" {
+// setState logs a change of the connection state, and while the mirror
+// stays away, each longer retry delay (so the backoff's schedule shows,
+// up to its cap, and then the log stays quiet).
+func (l *Live) setState(state string, level slog.Level, retry time.Duration, attrs ...slog.Attr) {
+	if l.state == state && state != "failed" && retry <= l.stateRetry {
 		return
 	}
-	l.state = state
-	l.Log.LogAttrs(context.Background(), level, "mirror "+state, append([]slog.Attr{slog.String("mirror", l.Name)}, attrs...)...)
+	l.state, l.stateRetry = state, retry
+	head := []slog.Attr{slog.String("mirror", l.Name)}
+	attrs = append(head, attrs...)
+	if retry > 0 {
+		attrs = append(attrs, slog.Duration("retry_in", retry))
+	}
+	l.Log.LogAttrs(context.Background(), level, "mirror "+state, attrs...)
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -268,7 +295,7 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 	}
 	l.quiet = time.Now() // deletes the full sync found wait like any other
 	l.connected = true
-	l.setState("connected", slog.LevelInfo)
+	l.setState("connected", slog.LevelInfo, 0)
 
 	var reconcile <-chan time.Time
 	if l.Reconcile > 0 {
