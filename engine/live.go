@@ -80,7 +80,7 @@ type Live struct {
 	// stateRetry is the retry delay last logged with it: the schedule
 	// shows in the log as the backoff grows.
 	stateRetry time.Duration
-	items []Item // changes of the batch being applied, for After
+	items      []Item // changes of the batch being applied, for After
 	// hashes keeps source content hashes across reconciliations, so
 	// each costs a metadata walk plus reading what changed.
 	hashes fstree.HashCache
