@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -500,7 +499,7 @@ func (l *Live) apply(ctx context.Context, m Mirror, paths []queue.Path, first ti
 	default:
 		l.Log.Error("batch not applied; retrying", slog.String("mirror", l.Name), slog.String("err", res.Err.Error()))
 		for _, p := range paths {
-			l.failed(p.Rel, res.Err.Error())
+			l.failed(p.Rel, res.Err.Error(), false)
 		}
 		return res.Err
 	}
@@ -576,9 +575,22 @@ func (l *Live) after(res Result, paths []queue.Path, whole bool) {
 		}
 	}
 	failedNow := map[string]bool{}
-	for _, f := range res.Failed {
+	full, others := SplitNoSpace(res.Failed)
+	for _, f := range others {
 		failedNow[f.Path] = true
-		l.failed(f.Path, f.Msg)
+		l.failed(f.Path, f.Reason(), false)
+	}
+	// A full disk fails every path of a batch alike: one line.
+	for _, f := range full {
+		failedNow[f.Path] = true
+		l.failed(f.Path, f.Reason(), true)
+	}
+	if len(full) > 0 {
+		l.Log.Error("mirror out of space (disk full or quota); not mirrored, will retry", slog.String("mirror", l.Name),
+			slog.Int("paths", len(full)), slog.String("first", full[0].Error()), slog.Duration("retry_in", time.Until(l.retry[full[0].Path].due).Round(time.Second)))
+	}
+	if n := len(res.Vanished); n > 0 {
+		l.Log.Debug("vanished from the source before they could be sent", slog.String("mirror", l.Name), slog.String("paths", PathList(res.Vanished, 5, nil)))
 	}
 	for k := range l.retry {
 		if !failedNow[k] && covered(k) {
@@ -587,8 +599,9 @@ func (l *Live) after(res Result, paths []queue.Path, whole bool) {
 	}
 }
 
-// failed schedules a retry of a path with backoff.
-func (l *Live) failed(path, msg string) {
+// failed schedules a retry of a path with backoff, and logs it unless
+// quiet (the caller logs one line for many).
+func (l *Live) failed(path, msg string, quiet bool) {
 	r := l.retry[path]
 	if r == nil {
 		r = &retryState{}
@@ -598,7 +611,7 @@ func (l *Live) failed(path, msg string) {
 	delay := retryDelay(r.attempts)
 	r.due = time.Now().Add(delay)
 	level := slog.LevelDebug
-	if r.attempts == 1 || msg != r.msg {
+	if !quiet && (r.attempts == 1 || msg != r.msg) {
 		level = slog.LevelError
 	}
 	r.msg = msg
@@ -638,10 +651,7 @@ func PathList(paths []string, n int, mark func(string) string) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		if strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			p = strconv.Quote(p)
-		}
-		b.WriteString(p)
+		b.WriteString(QuotePath(p))
 		if mark != nil {
 			b.WriteString(mark(p))
 		}

@@ -44,7 +44,7 @@ func ScanSourceCached(ctx context.Context, dir string, m *ignore.Matcher, hash b
 		Hash: hash,
 		Skip: func(rel string, isDir bool) bool { return m != nil && m.Match(rel, isDir) },
 		OnError: func(rel string, err error) {
-			s.Errors = append(s.Errors, OpError{Path: rel, Msg: errString(err)})
+			s.Errors = append(s.Errors, OpError{Path: rel, Op: "read source", Msg: errString(err)})
 		},
 		SkippedLink: func(rel string, err error) { s.SkippedLinks = append(s.SkippedLinks, rel) },
 	}
