@@ -42,6 +42,10 @@ type Client struct {
 	closeOnce sync.Once
 	closeErr  error
 	lost      atomic.Pointer[error]
+	// connDone is closed when the connection has ended; connErr is then
+	// why (ssh.Client.Wait's result).
+	connDone chan struct{}
+	connErr  error
 }
 
 // Close closes the connection and the jump connections under it.
@@ -238,7 +242,11 @@ func handshake(ctx context.Context, raw net.Conn, addr string, cfg *ssh.ClientCo
 		return nil, fmt.Errorf("%s: SSH handshake: %w", name, err)
 	}
 	conn.SetDeadline(time.Time{})
-	cl := &Client{Client: ssh.NewClient(c, chans, reqs), Name: name, closers: closers, stop: make(chan struct{})}
+	cl := &Client{Client: ssh.NewClient(c, chans, reqs), Name: name, closers: closers, stop: make(chan struct{}), connDone: make(chan struct{})}
+	go func() {
+		cl.connErr = cl.Client.Wait()
+		close(cl.connDone)
+	}()
 	if hc.AliveInterval > 0 {
 		go cl.keepAlive(conn, hc.AliveInterval, hc.AliveCountMax)
 	}
