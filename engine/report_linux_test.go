@@ -3,13 +3,17 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gosync/gosync/engine"
 	"github.com/gosync/gosync/engine/treetest"
 	"github.com/gosync/gosync/engine/wire"
+	"github.com/gosync/gosync/ignore"
+	"github.com/gosync/gosync/queue"
 )
 
 // A mirror whose disk fills up reports ENOSPC for the file that did not
@@ -48,5 +52,41 @@ func TestFullDiskStopsSending(t *testing.T) {
 	t.Logf("sent %d bytes, %d paths not written", r.Stats.Sent, len(full))
 	if sent := r.Stats.Sent; sent > 5<<20 {
 		t.Errorf("sent %d bytes to a full 1 MiB mirror: it should stop sending", sent)
+	}
+}
+
+// In watch mode a full disk is one line per batch too, and every path is
+// retried.
+func TestLiveFullDiskOneLine(t *testing.T) {
+	dst := filepath.Join(treetest.SmallDisk(t, "1m"), "www")
+	rec := &logRecorder{}
+	l := &engine.Live{Name: dst, Log: slog.New(rec), Queue: queue.New(100), Ignore: new(atomic.Pointer[ignore.Matcher])}
+	l.SourceDir = t.TempDir()
+	files := map[string]string{}
+	for i := range 40 {
+		files[fmt.Sprintf("f%03d.bin", i)] = strings.Repeat("x", 256<<10)
+	}
+	treetest.Write(t, l.SourceDir, files)
+	l.Dial = func(ctx context.Context) (engine.Mirror, error) {
+		return engine.DialLocal(ctx, dst, dst, engine.ClientOptions{Create: true}, nil)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor(t, "the full-disk line", func() bool { return len(rec.attrs("mirror out of space (disk full or quota); not mirrored, will retry", "paths")) > 0 })
+	if got := rec.attrs("mirror out of space (disk full or quota); not mirrored, will retry", "paths"); got[0].Int64() < 30 {
+		t.Errorf("paths = %v, want the count of files not written", got[0])
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, r := range rec.recs {
+		if r.Message == "not mirrored; will retry" && r.Level >= slog.LevelInfo {
+			t.Errorf("a per-path line for a full disk at level %s", r.Level)
+			break
+		}
 	}
 }
