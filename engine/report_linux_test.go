@@ -77,7 +77,9 @@ func TestLiveFullDiskOneLine(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	waitFor(t, "the full-disk line", func() bool { return len(rec.attrs("mirror out of space (disk full or quota); not mirrored, will retry", "paths")) > 0 })
+	waitFor(t, "the full-disk line", func() bool {
+		return len(rec.attrs("mirror out of space (disk full or quota); not mirrored, will retry", "paths")) > 0
+	})
 	if got := rec.attrs("mirror out of space (disk full or quota); not mirrored, will retry", "paths"); got[0].Int64() < 30 {
 		t.Errorf("paths = %v, want the count of files not written", got[0])
 	}
