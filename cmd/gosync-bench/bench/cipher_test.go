@@ -30,9 +30,6 @@ func TestCipherThroughput(t *testing.T) {
 	rounds, mib := 3, int64(1024)
 	fmt.Sscan(os.Getenv("GOSYNC_MEASURE_ROUNDS"), &rounds)
 	fmt.Sscan(os.Getenv("GOSYNC_MEASURE_MIB"), &mib)
-	srv := sshtest.Start(t)
-	srv.AppendConfig(t, fmt.Sprintf("\nHost chacha\n  HostName 127.0.0.1\n  Port %d\n  IdentityFile %s\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  Ciphers chacha20-poly1305@openssh.com\n",
-		srv.Port, srv.UserKey, srv.KnownHosts))
 	work, err := os.MkdirTemp("/dev/shm", "gosync-cipher-")
 	if err != nil {
 		work = t.TempDir()
@@ -45,6 +42,11 @@ func TestCipherThroughput(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	// After the build: Start points HOME at the test's, which would
+	// give go an empty module and build cache.
+	srv := sshtest.Start(t)
+	srv.AppendConfig(t, fmt.Sprintf("\nHost chacha\n  HostName 127.0.0.1\n  Port %d\n  IdentityFile %s\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  Ciphers chacha20-poly1305@openssh.com\n",
+		srv.Port, srv.UserKey, srv.KnownHosts))
 	src := filepath.Join(work, "src")
 	os.Mkdir(src, 0o755)
 	if err := bigFile(filepath.Join(src, "big.bin"), mib<<20); err != nil {
