@@ -17,6 +17,7 @@ import (
 	"github.com/gosync/gosync/engine/agent"
 	"github.com/gosync/gosync/engine/delta"
 	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/engine/treetest"
 	"github.com/gosync/gosync/engine/wire"
 	"github.com/gosync/gosync/engine/wire/wiretest"
 )
@@ -437,7 +438,14 @@ func TestClientCloseIsBounded(t *testing.T) {
 		}
 		res := make(chan error, 1)
 		go func() { res <- w.Data(make([]byte, 64<<20)) }()
-		waitFor(t, "the write to be stuck", func() bool { return c.BytesSent() > 64<<10 })
+		// The peer reads nothing, so the write cannot finish: give it time
+		// to get stuck (a Windows pipe blocks a whole write, so BytesSent
+		// may stay 0 there).
+		select {
+		case err := <-res:
+			t.Fatalf("64 MiB written to a peer that reads nothing: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
 		closeWithin(t, c)
 		select {
 		case err := <-res:
@@ -483,6 +491,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // with a short heartbeat.
 func dialAgent(t *testing.T, dir string, heartbeat time.Duration, opt engine.ClientOptions) *engine.Client {
 	t.Helper()
+	return dialAgentWith(t, agent.Options{Root: dir, Heartbeat: heartbeat}, opt)
+}
+
+// dialAgentWith is dialAgent with any agent options.
+func dialAgentWith(t *testing.T, aopt agent.Options, opt engine.ClientOptions) *engine.Client {
+	t.Helper()
+	treetest.NeedAgent(t)
 	ar, cw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -494,7 +509,7 @@ func dialAgent(t *testing.T, dir string, heartbeat time.Duration, opt engine.Cli
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		agent.Serve(ctx, ar, aw, agent.Options{Root: dir, Heartbeat: heartbeat})
+		agent.Serve(ctx, ar, aw, aopt)
 		aw.Close()
 		ar.Close()
 	})
@@ -570,6 +585,7 @@ func tempFiles(t *testing.T, dir string) []string {
 // (context.AfterFunc): the upload fails at once and the agent, seeing its
 // input end inside a file, removes the temporary and leaves the old file.
 func TestCancelMidFileRemovesTemporary(t *testing.T) {
+	treetest.NeedAgent(t)
 	dir := t.TempDir()
 	target := filepath.Join(dir, "f")
 	if err := os.WriteFile(target, []byte("old content"), 0o644); err != nil {

@@ -574,6 +574,9 @@ func (l *Live) after(res Result, paths []queue.Path, whole bool) {
 			delete(l.held, k)
 		}
 	}
+	for _, sp := range res.Special {
+		l.Log.Warn("skipping special file (FIFO, socket or device)", slog.String("mirror", l.Name), slog.String("path", sp))
+	}
 	failedNow := map[string]bool{}
 	full, others := SplitNoSpace(res.Failed)
 	for _, f := range others {

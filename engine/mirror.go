@@ -26,6 +26,9 @@ type Mirror interface {
 	Name() string
 	// SetsOwner reports whether the mirror side can set file owners.
 	SetsOwner() bool
+	// PermBits are the mode bits the mirror applies (0o7777, or 0o777
+	// where setuid, setgid and sticky are stripped).
+	PermBits() uint32
 	// Missing reports that the mirror directory does not exist (only in a
 	// dry run, which does not create it).
 	Missing() bool
@@ -99,6 +102,11 @@ func (e OpError) Reason() string {
 // OpNoSpace reports whether the mirror refused the operation for want of
 // space (ENOSPC, or EDQUOT: a quota).
 func (e OpError) OpNoSpace() bool { return e.Code == wire.CodeNoSpace }
+
+// ErrRunRefused is a command (--on-sync) that the mirror's agent does not
+// run: it was started with --restrict and without --allow-run.
+var ErrRunRefused = errors.New("the mirror's agent is restricted (gosync agent --restrict in authorized_keys) and runs no commands; " +
+	"drop --on-sync for it, or add --allow-run to that command")
 
 // ErrMirrorLost is wrapped when a session with a mirror ended: the
 // connection broke, the mirror stopped answering, it broke the protocol,
@@ -204,6 +212,10 @@ type ClientOptions struct {
 	Compress int  // zstd level, 0 for none
 	Create   bool // create the mirror directory if missing
 	BuildID  string
+	// Root is the mirror directory as the user wrote it in DEST; an
+	// agent whose root the server fixed (a forced command) refuses a
+	// session that asks for another.
+	Root string
 	// IdleTimeout ends the session as lost when nothing arrives from the
 	// mirror for this long while a request waits or a write is stuck
 	// (0: DefaultIdleTimeout; negative: never).
@@ -253,7 +265,7 @@ func NewClient(ctx context.Context, name string, r io.Reader, w io.Writer, trans
 	if opt.Create {
 		flags |= wire.FlagCreate
 	}
-	if err := c.conn.WriteMsg(&wire.Hello{Version: wire.Version, BuildID: opt.BuildID, Compress: opt.Compress, Flags: flags}); err != nil {
+	if err := c.conn.WriteMsg(&wire.Hello{Version: wire.Version, BuildID: opt.BuildID, Compress: opt.Compress, Flags: flags, Root: opt.Root}); err != nil {
 		transport.Close()
 		return nil, fmt.Errorf("%w: %w", ErrMirrorLost, err)
 	}
@@ -261,24 +273,30 @@ func NewClient(ctx context.Context, name string, r io.Reader, w io.Writer, trans
 		transport.Close()
 		return nil, fmt.Errorf("%w: %w", ErrMirrorLost, err)
 	}
-	m, err := c.conn.ReadMsg()
-	if err != nil {
-		transport.Close()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	var h *wire.Hello
+	// An agent whose root the server fixed greets before it answers: at
+	// most one greeting, and only first.
+	for h == nil || h.Flags&wire.FlagGreeting != 0 && h.Version == wire.Version {
+		m, err := c.conn.ReadMsg()
+		if err != nil {
+			transport.Close()
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if timedOut.Load() {
+				return nil, fmt.Errorf("%w: mirror %s did not answer the handshake for %s", ErrMirrorLost, name, c.idle)
+			}
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("%w: handshake: %w", ErrMirrorLost, err)
 		}
-		if timedOut.Load() {
-			return nil, fmt.Errorf("%w: mirror %s did not answer the handshake for %s", ErrMirrorLost, name, c.idle)
+		next, ok := m.(*wire.Hello)
+		if !ok || h != nil && next.Flags&wire.FlagGreeting != 0 {
+			transport.Close()
+			return nil, fmt.Errorf("handshake: %w: got message type %d", wire.ErrFrame, m.Type())
 		}
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("%w: handshake: %w", ErrMirrorLost, err)
-	}
-	h, ok := m.(*wire.Hello)
-	if !ok {
-		transport.Close()
-		return nil, fmt.Errorf("handshake: %w: got message type %d", wire.ErrFrame, m.Type())
+		h = next
 	}
 	if h.Err != "" {
 		transport.Close()
@@ -306,6 +324,28 @@ func (c *Client) Name() string     { return c.name }
 func (c *Client) SetsOwner() bool  { return c.hello.Flags&wire.FlagRoot != 0 }
 func (c *Client) Missing() bool    { return c.hello.Flags&wire.FlagMissing != 0 }
 func (c *Client) BytesSent() int64 { return c.sent.Load() }
+
+// Restricted reports an agent started with --restrict: it strips setuid,
+// setgid and sticky bits and runs commands only if RunsCommands.
+func (c *Client) Restricted() bool { return c.hello.Flags&wire.FlagRestricted != 0 }
+
+// Forced reports an agent that sshd started as the forced command of the
+// key, whatever this client asked to run.
+func (c *Client) Forced() bool { return c.hello.Flags&wire.FlagForced != 0 }
+
+// RunsCommands reports whether the agent runs --on-sync commands.
+func (c *Client) RunsCommands() bool {
+	return !c.Restricted() || c.hello.Flags&wire.FlagAllowRun != 0
+}
+
+// PermBits are the mode bits the mirror applies: a restricted agent
+// strips setuid, setgid and sticky.
+func (c *Client) PermBits() uint32 {
+	if c.Restricted() {
+		return 0o777
+	}
+	return 0o7777
+}
 
 func (c *Client) Lost() <-chan struct{} { return c.dead }
 
@@ -747,6 +787,9 @@ func (c *Client) Barrier(ctx context.Context) ([]OpError, error) {
 }
 
 func (c *Client) Run(ctx context.Context, cmd string, stdin []byte) (int, string, error) {
+	if !c.RunsCommands() {
+		return 0, "", fmt.Errorf("%s: %w", c.name, ErrRunRefused)
+	}
 	w := &waiter{req: wire.TRun}
 	if err := c.ask(w, func(id uint64) wire.Msg { return &wire.Run{ID: id, Cmd: cmd, Stdin: stdin} }); err != nil {
 		return 0, "", err

@@ -164,7 +164,7 @@ func (s *Session) apply(ctx context.Context, src *Source, paths []queue.Path, re
 	if !s.haveRoot {
 		dstRoot = &fstree.Entry{} // unknown: set it once
 	}
-	p, err := execute(ctx, src, entries, root, dstRoot, dst, moves, s.m, opt, res)
+	p, err := execute(ctx, src, entries, root, dstRoot, dst, moves, skipped{unread: sc.failed, special: sc.special}, s.m, opt, res)
 	if err != nil {
 		return err
 	}
@@ -181,6 +181,7 @@ type scope struct {
 	entries map[string]fstree.Entry
 	dst     map[string]fstree.Entry
 	failed  []OpError
+	special []string // FIFOs, sockets, devices: not mirrored, their mirror namesakes kept
 }
 
 func (sc *scope) stat(rel string) (fstree.Entry, bool) {
@@ -192,7 +193,11 @@ func (sc *scope) stat(rel string) (fstree.Entry, bool) {
 		return e, false
 	}
 	e.Path = rel
-	if e.Kind == fstree.Other || sc.s.opt.Ignore.Ignored(rel, e.Kind == fstree.Dir) {
+	if e.Kind == fstree.Other {
+		sc.special = append(sc.special, rel)
+		return e, false
+	}
+	if sc.s.opt.Ignore.Ignored(rel, e.Kind == fstree.Dir) {
 		return e, false
 	}
 	return e, true
@@ -256,7 +261,9 @@ func (sc *scope) walk(ctx context.Context, dir string) error {
 		// Windows only: warned about by the full scans, not retried.
 		SkippedLink: func(string, error) {},
 	}, func(e *fstree.Entry) error {
-		if e.Kind != fstree.Other {
+		if e.Kind == fstree.Other {
+			sc.special = append(sc.special, e.Path)
+		} else {
 			sc.entries[e.Path] = *e
 		}
 		return nil
@@ -363,6 +370,9 @@ func (s *Session) record(p *plan) {
 	failed := map[string]bool{}
 	for _, f := range p.res.Failed {
 		failed[f.Path] = true
+	}
+	for _, sp := range p.res.Special {
+		failed[sp] = true // not sent: unknown until the next full sync
 	}
 	var deleted []string
 	for _, it := range p.items {

@@ -15,6 +15,7 @@ import (
 
 func newSession(t *testing.T, dst string, opt engine.Options) *engine.Session {
 	t.Helper()
+	treetest.NeedAgent(t)
 	m, err := engine.DialLocal(context.Background(), dst, dst, engine.ClientOptions{Create: true}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -44,6 +44,12 @@ func ScanSourceCached(ctx context.Context, dir string, m *ignore.Matcher, hash b
 		Hash: hash,
 		Skip: func(rel string, isDir bool) bool { return m != nil && m.Match(rel, isDir) },
 		OnError: func(rel string, err error) {
+			if errors.Is(err, fstree.ErrNotRegular) {
+				// Replaced by a FIFO, socket or device between lstat
+				// and the open for hashing: skipped like one.
+				s.Special = append(s.Special, rel)
+				return
+			}
 			s.Errors = append(s.Errors, OpError{Path: rel, Op: "read source", Msg: errString(err)})
 		},
 		SkippedLink: func(rel string, err error) { s.SkippedLinks = append(s.SkippedLinks, rel) },
@@ -99,7 +105,8 @@ func OpenSource(dir string) (*Source, error) {
 func (s *Source) Close() error { return s.root.Close() }
 
 // open opens a regular file of the source for reading, refusing a
-// symlink anywhere on its path (the tree changed since the scan).
+// symlink anywhere on its path (the tree changed since the scan) and,
+// without blocking, anything but a regular file (fstree.ErrNotRegular).
 func (s *Source) open(rel string) (*os.File, error) { return s.root.Open(rel) }
 
 // stat describes rel (or the source directory for "") as it is now.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -132,6 +133,11 @@ type Result struct {
 	// and their reading: nothing to mirror, as rsync's "file has
 	// vanished", and the watcher reports the delete.
 	Vanished []string
+	// Special lists files that were regular when the source was listed
+	// and were something else when opened to be sent (a FIFO, socket or
+	// device put in their place): skipped, like special files found by
+	// the scan, and never opened for I/O, so a FIFO does not block.
+	Special []string
 }
 
 // ErrRefused wraps every safety refusal: nothing was changed.
@@ -176,7 +182,12 @@ type plan struct {
 	held    map[string]bool // files not sent because still being written
 	rootSet *fstree.Entry   // the root's metadata as set on the mirror
 	owner   bool
+	strip   uint32 // mode bits the mirror does not apply (setuid, setgid, sticky on a restricted one)
 	buf     []byte // file read buffer, reused
+	// skipped source paths (see type skipped) and whether the root's own
+	// listing failed.
+	skipped    map[string]bool
+	unreadRoot bool
 }
 
 // sync1 lists the mirror, waits for the source, and runs the plan for the
@@ -192,7 +203,18 @@ func sync1(ctx context.Context, source func() (*Source, error), m Mirror, opt Op
 		return nil, err
 	}
 	res.Stats.Scanned = len(src.Entries)
-	return execute(ctx, src, src.Entries, src.RootEnt, nil, dstList, nil, m, opt, res)
+	return execute(ctx, src, src.Entries, src.RootEnt, nil, dstList, nil, skipped{unread: src.Errors, special: src.Special}, m, opt, res)
+}
+
+// skipped are source paths that exist but are not mirrored this run:
+// paths that could not be listed or stat-ed, and special files (FIFOs,
+// sockets, devices). Like ignored paths, they protect their mirror
+// counterparts, and an unread directory everything below it: a failed
+// listing never turns into deletes (rsync deletes nothing after an I/O
+// error; gosync still deletes elsewhere).
+type skipped struct {
+	unread  []OpError
+	special []string
 }
 
 // move is a rename in the source that the mirror repeats instead of
@@ -209,21 +231,38 @@ type move struct {
 // new paths.
 // dstRoot is the mirror's root as last set, if known: the root's metadata
 // is set when it differs, not only when a top-level entry changes.
-func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstree.Entry, dstRoot *fstree.Entry, dstList []fstree.Entry, moves []move, m Mirror, opt Options, res *Result) (*plan, error) {
+func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstree.Entry, dstRoot *fstree.Entry, dstList []fstree.Entry, moves []move, skip skipped, m Mirror, opt Options, res *Result) (*plan, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := opt.Logger
+	entries, skip = tooLong(entries, skip, res)
 	p := &plan{src: src, entries: entries, root: root, m: m, opt: opt, res: res, dst: make(map[string]*fstree.Entry, len(dstList)),
-		kids: map[string]int{}, touched: map[string]bool{}, held: map[string]bool{}, owner: m.SetsOwner()}
+		kids: map[string]int{}, touched: map[string]bool{}, held: map[string]bool{}, owner: m.SetsOwner(), strip: 0o7777 &^ m.PermBits()}
 	for i := range dstList {
 		e := &dstList[i]
 		p.dst[e.Path] = e
 		p.kids[parentDir(e.Path)]++
 	}
-	if dstRoot != nil && p.metaDiffers(&root, dstRoot) {
+	if len(skip.unread)+len(skip.special) > 0 {
+		p.skipped = make(map[string]bool, len(skip.unread)+len(skip.special))
+		for _, e := range skip.unread {
+			p.skipped[e.Path] = true
+			if e.Path == "" {
+				p.unreadRoot = true
+			}
+		}
+		for _, pth := range skip.special {
+			p.skipped[pth] = true
+		}
+	}
+	if dstRoot != nil && p.metaDiffers(&root, dstRoot) || dstRoot == nil && len(dstList) == 0 {
+		// An empty mirror may be one the agent just created, private
+		// (0700) until it gets the source root's mode last, even when
+		// the source is empty too.
 		p.touched[""] = true
 	}
+	p.warnStripped(log)
 	srcSet := make(map[string]*fstree.Entry, len(entries))
 	for i := range entries {
 		srcSet[entries[i].Path] = &entries[i]
@@ -260,7 +299,7 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 				continue
 			}
 			conflicts = append(conflicts, d)
-		case p.ignored(d):
+		case p.ignored(d) || p.notRead(d.Path):
 			continue
 		case !opt.Delete || p.spared(d):
 			p.kept = append(p.kept, d.Path)
@@ -403,6 +442,10 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 			p.res.Held = append(p.res.Held, s.Path)
 			continue
 		}
+		if errors.Is(err, fstree.ErrNotRegular) {
+			p.res.Special = append(p.res.Special, s.Path)
+			continue
+		}
 		if err != nil {
 			var fe *fileError
 			if !errors.As(err, &fe) {
@@ -439,13 +482,14 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 	return append(keep, more...), nil
 }
 
-// protectedDirs marks mirror directories that hold ignored entries: they
-// are never removed whole, since ignored paths are never deleted.
+// protectedDirs marks mirror directories that hold ignored, spared or
+// unread entries: they are never removed whole, since those are never
+// deleted.
 func (p *plan) protectedDirs(dst []fstree.Entry) map[string]bool {
 	prot := map[string]bool{}
 	for i := range dst {
 		d := &dst[i]
-		if !p.ignored(d) && !p.spared(d) {
+		if !p.ignored(d) && !p.spared(d) && !p.notRead(d.Path) {
 			continue
 		}
 		for dir := parentDir(d.Path); dir != "" && !prot[dir]; dir = parentDir(dir) {
@@ -460,6 +504,54 @@ func (p *plan) ignored(d *fstree.Entry) bool {
 }
 
 func (p *plan) spared(d *fstree.Entry) bool { return p.opt.Spare != nil && p.opt.Spare(d.Path) }
+
+// tooLong leaves out of entries the paths (and symlink targets) longer
+// than the protocol carries, each reported once at its topmost entry, and
+// adds them to skip so their mirror counterparts are kept. The rest of
+// the tree is mirrored as usual.
+func tooLong(entries []fstree.Entry, skip skipped, res *Result) ([]fstree.Entry, skipped) {
+	long := func(e *fstree.Entry) bool { return len(e.Path) > wire.MaxPath || len(e.Target) > wire.MaxPath }
+	i := slices.IndexFunc(entries, func(e fstree.Entry) bool { return long(&e) })
+	if i < 0 {
+		return entries, skip
+	}
+	kept := slices.Clone(entries[:i])
+	var top string
+	for j := i; j < len(entries); j++ {
+		e := &entries[j]
+		if !long(e) {
+			kept = append(kept, *e)
+			continue
+		}
+		if top != "" && strings.HasPrefix(e.Path, top+"/") {
+			continue
+		}
+		top = e.Path
+		what := fmt.Sprintf("path of %d bytes", len(e.Path))
+		if len(e.Path) <= wire.MaxPath {
+			what = fmt.Sprintf("symlink target of %d bytes", len(e.Target))
+		}
+		res.Failed = append(res.Failed, OpError{Path: e.Path, Msg: fmt.Sprintf("%s, longer than the %d gosync can send: not mirrored (nor anything below it)", what, wire.MaxPath)})
+		skip.unread = append(skip.unread, OpError{Path: e.Path})
+	}
+	return kept, skip
+}
+
+// notRead tells whether pth is a skipped source path or lies below one.
+func (p *plan) notRead(pth string) bool {
+	if p.skipped == nil {
+		return false
+	}
+	if p.unreadRoot {
+		return true
+	}
+	for ; pth != ""; pth = parentDir(pth) {
+		if p.skipped[pth] {
+			return true
+		}
+	}
+	return false
+}
 
 // skipBelow drops source entries under dir from this sync.
 func (p *plan) skipBelow(srcSet map[string]*fstree.Entry, dir string) {
@@ -502,9 +594,31 @@ func (p *plan) meta(s *fstree.Entry) wire.Meta {
 // deploy script made executable on the server stays executable.
 func (p *plan) perm(s, d *fstree.Entry) uint32 {
 	if !s.NoPerm || d == nil || d.Kind != s.Kind {
-		return s.Perm
+		return s.Perm &^ p.strip
 	}
-	return s.Perm | d.Perm&0o111
+	return (s.Perm | d.Perm&0o111) &^ p.strip
+}
+
+// warnStripped tells, once per plan, which new entries the mirror
+// creates without bits of their source mode (a restricted agent).
+func (p *plan) warnStripped(log *slog.Logger) {
+	if p.strip == 0 {
+		return
+	}
+	n, first := 0, ""
+	for i := range p.entries {
+		s := &p.entries[i]
+		if s.Kind != fstree.Symlink && s.Perm&p.strip != 0 && p.dst[s.Path] == nil {
+			if n == 0 {
+				first = s.Path
+			}
+			n++
+		}
+	}
+	if n > 0 {
+		log.Warn("the mirror's agent is restricted: setuid, setgid and sticky bits are not applied", slog.String("mirror", p.m.Name()),
+			slog.Int("entries", n), slog.String("first", printable(first, false)))
+	}
 }
 
 func (p *plan) touch(pth string) { p.touched[parentDir(pth)] = true }
@@ -602,6 +716,9 @@ func (p *plan) apply(ctx context.Context, w Writer, s *fstree.Entry, sig *delta.
 				return nil
 			case errors.As(err, &fe) && fe.vanished:
 				p.res.Vanished = append(p.res.Vanished, s.Path)
+				return nil
+			case errors.Is(err, fstree.ErrNotRegular):
+				p.res.Special = append(p.res.Special, s.Path)
 				return nil
 			case errors.As(err, &fe):
 				p.res.Failed = append(p.res.Failed, fe.opError(s.Path))
@@ -804,17 +921,19 @@ func (p *plan) openSource(scanned *fstree.Entry) (f *os.File, s fstree.Entry, pr
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return nil, s, false, &fileError{msg: "vanished before it could be sent", vanished: true}
 		}
+		if errors.Is(err, fstree.ErrNotRegular) {
+			return nil, s, false, fstree.ErrNotRegular
+		}
 		return nil, s, false, &fileError{msg: "open: " + errString(err)}
 	}
-	fi, err := f.Stat()
+	before, _, err := fstree.StatOpen(scanned.Path, f)
 	if err != nil {
 		f.Close()
 		return nil, s, false, &fileError{msg: "stat: " + errString(err)}
 	}
-	before, _ := fstree.FromFileInfo(scanned.Path, fi)
 	if before.Kind != fstree.File {
 		f.Close()
-		return nil, s, false, &fileError{msg: "is no longer a regular file"}
+		return nil, s, false, fstree.ErrNotRegular
 	}
 	if p.opt.Writing != nil && openForWriting(f) {
 		if p.opt.Writing(scanned.Path) == Hold {
@@ -931,11 +1050,10 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 // write changes the mtime. A prefix of a file still being appended to
 // only needs the bytes read to stay in place.
 func (p *plan) changedWhileRead(f *os.File, before *fstree.Entry, prefix bool) bool {
-	fi, err := f.Stat()
+	after, fi, err := fstree.StatOpen(before.Path, f)
 	if err != nil {
 		return true
 	}
-	after, _ := fstree.FromFileInfo(before.Path, fi)
 	if prefix {
 		return after.Size < before.Size
 	}
@@ -951,7 +1069,15 @@ func (p *plan) changedWhileRead(f *os.File, before *fstree.Entry, prefix bool) b
 		return false
 	}
 	now, err := p.src.stat(before.Path)
-	return err == nil && now.Ino == after.Ino && now.Dev == after.Dev
+	if err != nil {
+		return false // gone from its path: what was read is a snapshot
+	}
+	if now.Ino == 0 && now.Dev == 0 {
+		// The stat has no identity to compare (Windows, where an open
+		// file cannot be renamed over anyway): read it again.
+		return true
+	}
+	return now.Ino == after.Ino && now.Dev == after.Dev
 }
 
 // dryDelta works out what a real run would send of a file: all of it, or

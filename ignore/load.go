@@ -67,13 +67,14 @@ func Defaults() []Rule {
 func Load(root string, excludes []string) (*Matcher, error) {
 	path := filepath.Join(root, FileName)
 	var fileRules []Rule
+	var skipped []*PatternError
 	f, err := os.Open(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
 	case err != nil:
 		return nil, fmt.Errorf("ignore file: %w", err)
 	default:
-		fileRules, err = Parse(path, f)
+		fileRules, skipped, err = ParseFile(path, f)
 		f.Close()
 		if err != nil {
 			return nil, err
@@ -87,5 +88,9 @@ func Load(root string, excludes []string) (*Matcher, error) {
 		}
 		excludeRules = append(excludeRules, r)
 	}
-	return New(Defaults(), fileRules, excludeRules), nil
+	m := New(Defaults(), fileRules, excludeRules)
+	for _, pe := range skipped {
+		m.Skipped = append(m.Skipped, fmt.Sprintf("%s:%d: pattern %q left out, as git does: %v", pe.File, pe.Line, pe.Pattern, pe.Err))
+	}
+	return m, nil
 }

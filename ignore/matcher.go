@@ -8,7 +8,10 @@ import (
 // Matcher answers whether a path is ignored. It is immutable after New and
 // safe for concurrent use. A nil *Matcher ignores nothing.
 type Matcher struct {
-	rules []Rule
+	// Skipped lists, one warning each, the lines of the ignore file that
+	// Load left out (see ParseFile).
+	Skipped []string
+	rules   []Rule
 	// transcode is set when some pattern is not valid UTF-8 (or holds
 	// U+FFFD): then paths that are not valid UTF-8 are transcoded before
 	// matching, which allocates. Otherwise matching never allocates.

@@ -3,6 +3,8 @@ package ignore
 import (
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -102,11 +104,6 @@ func TestParseErrors(t *testing.T) {
 			in:      "[[:alpha:]\n",
 			wantErr: ErrUnterminatedClass,
 			want:    `.gosyncignore:1: invalid pattern "[[:alpha:]": unterminated character class: "[" without a closing "]" (write \[ for a literal "["); fix or remove the line`,
-		},
-		{
-			in:      "\n\nfoo\\\n",
-			wantErr: ErrTrailingBackslash,
-			want:    `.gosyncignore:3: invalid pattern "foo\\": trailing backslash escapes nothing (write \\ for a literal backslash); fix or remove the line`,
 		},
 		{
 			in:      "x[[:word:]]\n",
@@ -286,5 +283,38 @@ func TestTranscode(t *testing.T) {
 		if got := transcode(tt.in); got != tt.want {
 			t.Errorf("transcode(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// A line ending in a backslash that escapes nothing is left out, as git
+// leaves it out, and reported; the other lines still apply.
+func TestTrailingBackslashLineLeftOut(t *testing.T) {
+	rules, skipped, err := ParseFile(FileName, strings.NewReader("a.log\n\nfoo\\\n*.tmp\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rules) != 2 || rules[0].Pattern != "a.log" || rules[1].Pattern != "*.tmp" {
+		t.Fatalf("rules = %+v, want a.log and *.tmp", rules)
+	}
+	if len(skipped) != 1 || skipped[0].Line != 3 || !errors.Is(skipped[0], ErrTrailingBackslash) {
+		t.Fatalf("skipped = %v, want line 3", skipped)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte("foo\\\nx.tmp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Skipped) != 1 || !strings.Contains(m.Skipped[0], FileName+":1:") || !strings.Contains(m.Skipped[0], "as git does") {
+		t.Fatalf("Skipped = %q", m.Skipped)
+	}
+	if !m.Match("x.tmp", false) || m.Match("foo", false) {
+		t.Fatal("the other line must still apply, the left-out one never")
+	}
+	// --exclude is typed by the user: there it stays an error.
+	if _, err := Load(dir, []string{"bar\\"}); !errors.Is(err, ErrTrailingBackslash) {
+		t.Fatalf("--exclude with a trailing backslash: %v", err)
 	}
 }

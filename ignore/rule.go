@@ -112,11 +112,19 @@ func (c *compiled) match(s string) bool {
 
 // Parse reads gitignore-syntax lines from r. name is used in errors and in
 // each rule's Source ("name:line"). An invalid pattern is a *PatternError;
-// a read error or an over-long line is a plain error naming the file.
+// a read error or an over-long line is a plain error naming the file. A
+// line ending in a backslash that escapes nothing is left out, as git
+// leaves it out (it can never match there); ParseFile reports it.
 func Parse(name string, r io.Reader) ([]Rule, error) {
+	rules, _, err := ParseFile(name, r)
+	return rules, err
+}
+
+// ParseFile is Parse, also returning the lines it left out, each as a
+// *PatternError to show as a warning.
+func ParseFile(name string, r io.Reader) (rules []Rule, skipped []*PatternError, err error) {
 	sc := bufio.NewScanner(r) // ScanLines drops the "\r" of "\r\n", as git does
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
-	var rules []Rule
 	n := 0
 	for sc.Scan() {
 		n++
@@ -129,8 +137,12 @@ func Parse(name string, r io.Reader) ([]Rule, error) {
 		}
 		line = trimTrailingSpaces(line)
 		rule, ok, err := parseLine(line)
+		if errors.Is(err, ErrTrailingBackslash) {
+			skipped = append(skipped, &PatternError{File: name, Line: n, Pattern: line, Err: err})
+			continue
+		}
 		if err != nil {
-			return nil, &PatternError{File: name, Line: n, Pattern: line, Err: err}
+			return nil, nil, &PatternError{File: name, Line: n, Pattern: line, Err: err}
 		}
 		if !ok {
 			continue
@@ -140,15 +152,15 @@ func Parse(name string, r io.Reader) ([]Rule, error) {
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("%s:%d: line longer than %d bytes", name, n+1, maxLine)
+			return nil, nil, fmt.Errorf("%s:%d: line longer than %d bytes", name, n+1, maxLine)
 		}
 		var pathErr *fs.PathError
 		if errors.As(err, &pathErr) {
-			return nil, err // names the file already
+			return nil, nil, err // names the file already
 		}
-		return nil, fmt.Errorf("read %s: %w", name, err)
+		return nil, nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	return rules, nil
+	return rules, skipped, nil
 }
 
 // ParsePattern parses one pattern given outside a file, such as an --exclude

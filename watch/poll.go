@@ -39,7 +39,7 @@ func (w *Watcher) walkSnapshot(rel string, fi fs.FileInfo, snap map[string]entry
 	if !fi.IsDir() {
 		return
 	}
-	f, err := os.Open(w.abs(rel))
+	f, err := openDir(w.abs(rel))
 	if err != nil {
 		return
 	}

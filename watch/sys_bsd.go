@@ -4,6 +4,7 @@ package watch
 
 import (
 	"io/fs"
+	"os"
 	"syscall"
 )
 
@@ -28,4 +29,11 @@ func changeTime(fi fs.FileInfo) int64 {
 // descriptors (see descriptorLimitHelp).
 func watchLimitHelp() (name, current, help string) {
 	return "watch limit", "unknown", "raise the system's limit on watched files or directories"
+}
+
+// openDir opens a directory to list it. O_DIRECTORY: a FIFO put in its
+// place since the lstat is refused (ENOTDIR) instead of blocking the
+// watcher until a writer comes.
+func openDir(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 }

@@ -65,3 +65,10 @@ func inUserNamespace(uidMap string) bool {
 	f := strings.Fields(string(b))
 	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
 }
+
+// openDir opens a directory to list it. O_DIRECTORY: a FIFO put in its
+// place since the lstat is refused (ENOTDIR) instead of blocking the
+// watcher until a writer comes.
+func openDir(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+}

@@ -62,7 +62,7 @@ func (w *Watcher) watchTree(rel string, id devIno, full bool) {
 		}
 	}
 
-	f, err := os.Open(w.abs(rel))
+	f, err := openDir(w.abs(rel))
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 			w.log.Warn("cannot list a watched directory", slog.String("path", rel), slog.Any("err", err))

@@ -400,17 +400,29 @@ func (w *Watcher) event(ev fsnotify.Event) {
 	if strings.HasPrefix(base(rel), TempPrefix) {
 		return
 	}
+	if w.dirs[parent(rel)] == nil {
+		// Every event comes through the watch of rel's directory. If that
+		// is not watched any more, the event came through a watch dropped
+		// a moment ago: on Windows and with kqueue a directory renamed out
+		// of the tree goes on reporting under its old name until the
+		// removal of its watch takes effect.
+		w.log.Debug("event through a dropped watch", slog.String("path", rel))
+		return
+	}
 	rules := w.rules.Load()
 	switch {
 	case ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename):
 		isDir, known := w.kind(rel)
 		w.forget(rel, isDir, known)
 		if known && rules.Ignored(rel, isDir) || !known && rules.Ignored(rel, false) && rules.Ignored(rel, true) {
+			w.note(Change{Path: parent(rel)}) // not mirrored, but its directory's mtime moved
 			return
 		}
 		w.note(Change{Path: rel})
 	case ev.Has(fsnotify.Create):
-		w.appeared(rel, rules)
+		if w.appeared(rel, rules) {
+			w.note(Change{Path: parent(rel)}) // not mirrored, but its directory's mtime moved
+		}
 	case ev.Has(fsnotify.Write):
 		if !rules.Ignored(rel, false) {
 			w.note(Change{Path: rel})
@@ -439,32 +451,34 @@ func (w *Watcher) kind(rel string) (isDir, known bool) {
 
 // appeared handles a path that was created, moved in or whose metadata
 // changed. A directory that is not watched yet is watched, then listed, and
-// reported as a subtree.
-func (w *Watcher) appeared(rel string, rules *ignore.Matcher) {
+// reported as a subtree. It tells whether rel is ignored.
+func (w *Watcher) appeared(rel string, rules *ignore.Matcher) (ignored bool) {
 	fi, err := os.Lstat(w.abs(rel))
 	if err != nil {
 		// Gone already: the event that removed or renamed it follows
 		// and reports it.
-		return
+		return false
 	}
 	if !fi.IsDir() {
-		if !rules.Ignored(rel, false) {
-			w.note(Change{Path: rel})
+		if rules.Ignored(rel, false) {
+			return true
 		}
-		return
+		w.note(Change{Path: rel})
+		return false
 	}
 	if rules.Ignored(rel, true) {
 		w.ignored[rel] = true
-		return
+		return true
 	}
 	if w.dirs[parent(rel)] == nil {
 		// Its parent is not watched (polled, ignored, or itself gone):
 		// whoever handles the parent handles this one.
 		w.note(Change{Path: rel, Subtree: true})
-		return
+		return false
 	}
 	w.watchTree(rel, fileID(fi), false)
 	w.note(Change{Path: rel, Subtree: true})
+	return false
 }
 
 // rootLost handles the root being removed or renamed away: report it, drop

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/gosync/gosync/engine/treetest"
 	"github.com/gosync/gosync/ignore"
 )
 
@@ -60,6 +62,9 @@ func TestFileEvents(t *testing.T) {
 	remove(t, h.path("b.txt"))
 	h.waitFor(true, "b.txt")
 
+	if runtime.GOOS == "windows" {
+		return // chmod there only flips the read-only attribute; gosync sends no modes from Windows
+	}
 	if err := os.Chmod(h.path("c.txt"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +83,7 @@ func TestFileEvents(t *testing.T) {
 }
 
 func TestSymlinks(t *testing.T) {
+	treetest.SkipUnderWine(t, "wine 8 reports no change for a created symlink")
 	h := start(t, Options{}, hooks{}, func(root string) { mkdir(t, filepath.Join(root, "dir")) })
 	before := h.w.Watches()
 	if err := os.Symlink("nowhere", h.path("dangling")); err != nil {
@@ -200,6 +206,7 @@ func TestMoveDirectoryOut(t *testing.T) {
 }
 
 func TestRecursiveDelete(t *testing.T) {
+	treetest.SkipUnderWine(t, "wine 8 deletes without POSIX semantics, so a directory with an open watch handle cannot be removed (Windows 10 and later can)")
 	h := start(t, Options{}, hooks{}, func(root string) { fill(t, filepath.Join(root, "tree"), 10, 100) })
 	if got := h.w.Watches(); got != 12 {
 		t.Fatalf("Watches() = %d, want 12", got)
@@ -417,7 +424,11 @@ func TestWatchLimitFallsBackToPolling(t *testing.T) {
 	if n := strings.Count(logs, "watch limit reached"); n != 1 {
 		t.Errorf("watch limit warning logged %d times, want once:\n%s", n, logs)
 	}
-	for _, want := range []string{"max_user_watches = ", "sudo sysctl fs.inotify.max_user_watches=524288", "/etc/sysctl.d/"} {
+	advice := []string{"max_user_watches = ", "sudo sysctl fs.inotify.max_user_watches=524288", "/etc/sysctl.d/"}
+	if runtime.GOOS != "linux" {
+		advice = nil // the limit is Linux's; elsewhere it is injected here only to test the fallback
+	}
+	for _, want := range advice {
 		if !strings.Contains(logs, want) {
 			t.Errorf("warning does not mention %q:\n%s", want, logs)
 		}
@@ -477,6 +488,7 @@ func TestDescriptorLimitFallsBackToPolling(t *testing.T) {
 }
 
 func TestRootRemovedAndRecreated(t *testing.T) {
+	treetest.SkipUnderWine(t, "wine 8 deletes without POSIX semantics, so a directory with an open watch handle cannot be removed (Windows 10 and later can)")
 	h := start(t, Options{}, hooks{}, func(root string) { fill(t, root, 3, 3) })
 	remove(t, h.root)
 	h.waitFor(true, "")
@@ -493,6 +505,7 @@ func TestRootRemovedAndRecreated(t *testing.T) {
 }
 
 func TestRootRenamedAwayAndBack(t *testing.T) {
+	treetest.SkipUnderWine(t, "wine 8 reports nothing when a watched root is renamed away and back")
 	h := start(t, Options{}, hooks{}, func(root string) { mkdir(t, filepath.Join(root, "sub")) })
 	away := h.root + ".away"
 	rename(t, h.root, away)

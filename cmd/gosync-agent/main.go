@@ -26,8 +26,13 @@ func main() {
 		fmt.Printf("gosync-agent %s protocol %d\n", wire.BuildID(), wire.Version)
 		return
 	}
-	if len(os.Args) != 3 || os.Args[1] != "agent" || strings.HasPrefix(os.Args[2], "-") {
-		fmt.Fprintln(os.Stderr, "usage: gosync-agent agent ROOT (the agent is started by gosync, not by hand)")
+	if len(os.Args) < 2 || os.Args[1] != "agent" {
+		fmt.Fprintln(os.Stderr, "usage: gosync-agent agent [--restrict [--allow-run] [--allow-owner]] [--no-owner] ROOT (the agent is started by gosync, or by sshd as a forced command)")
+		os.Exit(2)
+	}
+	root, restrict, err := agent.ParseArgs(os.Args[2:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gosync-agent:", err)
 		os.Exit(2)
 	}
 	// The SSH session ending closes stdin, which ends Serve; a hangup or
@@ -35,7 +40,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := agent.Serve(ctx, os.Stdin, os.Stdout, agent.Options{Root: os.Args[2], BuildID: wire.BuildID(), Logger: log}); err != nil {
+	if err := agent.Serve(ctx, os.Stdin, os.Stdout, agent.Options{Root: root, BuildID: wire.BuildID(), Logger: log, Restriction: restrict}); err != nil {
 		fmt.Fprintln(os.Stderr, "gosync agent:", strings.TrimSpace(err.Error()))
 		os.Exit(1)
 	}

@@ -4,7 +4,7 @@ package agent
 
 import (
 	"bufio"
-	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,7 +14,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,6 +38,9 @@ type Options struct {
 	// (0: DefaultHeartbeat). It must stay well below the client's idle
 	// deadline.
 	Heartbeat time.Duration
+	// RunTimeout bounds an --on-sync command (0: DefaultRunTimeout).
+	RunTimeout time.Duration
+	Restriction
 }
 
 // DefaultHeartbeat is a sixth of the client's default idle deadline, so a
@@ -54,12 +56,23 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &server{ctx: ctx, log: log, isRoot: os.Geteuid() == 0, uid: os.Geteuid(), gid: os.Getegid(), rootFD: -1, dirs: map[string]int{},
-		start: time.Now(), wake: make(chan struct{}, 1)}
+		start: time.Now(), wake: make(chan struct{}, 1), runTimeout: cmp.Or(opt.RunTimeout, DefaultRunTimeout)}
+	s.policy = opt.Restriction.policy(s.isRoot)
 	conn := wire.NewConn(activityReader{r, s}, w)
 	s.conn = conn
 	defer conn.Close()
 	defer s.close()
 
+	if s.policy.fixedRoot {
+		// The client may have asked for a probe script, not for this
+		// agent: say at once what answers it.
+		if err := conn.WriteMsg(&wire.Hello{Version: wire.Version, BuildID: opt.BuildID, Flags: s.policy.flags | wire.FlagGreeting}); err != nil {
+			return err
+		}
+		if err := conn.Flush(); err != nil {
+			return err
+		}
+	}
 	first, err := conn.ReadMsg()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -71,12 +84,11 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 	if !ok {
 		return fmt.Errorf("handshake: %w: expected hello, got message type %d", wire.ErrFrame, first.Type())
 	}
-	reply := &wire.Hello{Version: wire.Version, BuildID: opt.BuildID}
-	if s.isRoot {
-		reply.Flags |= wire.FlagRoot
-	}
+	reply := &wire.Hello{Version: wire.Version, BuildID: opt.BuildID, Flags: s.policy.flags}
 	if hello.Version != wire.Version {
 		reply.Err = fmt.Sprintf("agent speaks protocol version %d, client %d", wire.Version, hello.Version)
+	} else if err := s.policy.check(opt.Root, hello.Root); err != nil {
+		reply.Err = err.Error()
 	} else if missing, err := s.openRoot(opt.Root, hello.Flags&wire.FlagCreate != 0); err != nil {
 		reply.Err = err.Error()
 	} else if missing {
@@ -215,6 +227,9 @@ type server struct {
 	hashes   fstree.HashCache // content hashes across the scans of a session
 	wbuf     *bufio.Writer    // reused by every received file
 	hash     *blake3.Hasher   // likewise
+	policy   policy
+	// runTimeout bounds an --on-sync command.
+	runTimeout time.Duration
 }
 
 func (s *server) close() {
@@ -245,7 +260,13 @@ func (s *server) openRoot(dir string, create bool) (missing bool, err error) {
 	fi, err := os.Stat(abs)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && create:
-		if err := os.MkdirAll(abs, 0o755); err != nil {
+		// Private until the first sync ends: the session gives the root
+		// the source root's mode last (finishDirs), so a 0700 tree is
+		// never readable by others while it is being filled.
+		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+			return false, fmt.Errorf("create mirror directory %s: %w", dir, errors.Unwrap(err))
+		}
+		if err := os.Mkdir(abs, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return false, fmt.Errorf("create mirror directory %s: %w", dir, errors.Unwrap(err))
 		}
 	case errors.Is(err, fs.ErrNotExist):
@@ -293,16 +314,50 @@ func creatable(abs string) error {
 	}
 }
 
+// refusedRoot tells why abs may not be a mirror: it is the file system
+// root or the home directory, however it is spelled. Paths are compared
+// resolved (symlinks, /proc/self/root, "/./") and as directories (device
+// and inode, which a bind mount of / also shares).
 func refusedRoot(abs string) string {
-	if abs == "/" {
-		return "the file system root"
-	}
-	if home, err := os.UserHomeDir(); err == nil && home != "" {
-		if h, err := filepath.Abs(home); err == nil && h == abs {
-			return "the home directory"
+	for _, r := range []struct{ dir, what string }{{"/", "the file system root"}, {homeDir(), "the home directory"}} {
+		if r.dir != "" && sameDir(abs, r.dir) {
+			return r.what
 		}
 	}
 	return ""
+}
+
+func homeDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return home
+}
+
+func sameDir(a, b string) bool {
+	if resolved(a) == resolved(b) {
+		return true
+	}
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
+}
+
+// resolved is p absolute with every symlink resolved, or p cleaned where
+// it cannot be resolved (it does not exist yet).
+func resolved(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
+	}
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		return r
+	}
+	return abs
 }
 
 func (s *server) send(m wire.Msg) error {
@@ -317,9 +372,9 @@ func (s *server) flush() error {
 	return s.conn.Flush()
 }
 
-// runTimeout bounds an --on-sync command: the mirror's next batch waits
-// for it.
-const runTimeout = time.Minute
+// DefaultRunTimeout bounds an --on-sync command: the mirror's next batch
+// waits for it.
+const DefaultRunTimeout = time.Minute
 
 // run executes an --on-sync command in the mirror directory.
 func (s *server) run(m *wire.Run) *wire.RunDone {
@@ -328,30 +383,12 @@ func (s *server) run(m *wire.Run) *wire.RunDone {
 		done.Output = errNoRoot.Error()
 		return done
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, runTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", m.Cmd)
-	cmd.Dir = s.root.Name()
-	cmd.Stdin = bytes.NewReader(m.Stdin)
 	out := &tailBuffer{max: wire.MaxErrorMsg}
-	cmd.Stdout, cmd.Stderr = out, out
-	// Kill the command's whole process group: a child of sh that kept
-	// the output pipe open would otherwise hold Wait until it exits.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
+	code, err := runHook(s.ctx, m.Cmd, s.root.Name(), m.Stdin, out, s.runTimeout)
+	done.Code = code
 	done.Output = out.String()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		done.Code = 0
-	case ctx.Err() != nil:
-		done.Output += fmt.Sprintf("\n(killed after %s)", runTimeout)
-	case errors.As(err, &ee) && ee.ExitCode() >= 0:
-		done.Code = ee.ExitCode()
-	default:
-		done.Output += err.Error()
+	if err != nil {
+		done.Output += "\n(" + err.Error() + ")"
 	}
 	return done
 }
@@ -415,6 +452,9 @@ func (s *server) handle(m wire.Msg) error {
 			return fmt.Errorf("%w: message type %d inside a file transfer", wire.ErrFrame, m.Type())
 		}
 	}
+	if refusal := s.admit(m); refusal != nil {
+		return s.send(refusal)
+	}
 	switch m := m.(type) {
 	case *wire.Scan:
 		return s.scan(m)
@@ -473,11 +513,24 @@ func (s *server) scan(m *wire.Scan) error {
 		return err
 	}
 	var sendErr error
+	var tooLong string // the topmost entry not listed for its length
 	err := s.walk(m.Path, m.Hash, func(rel string, err error) {
 		if sendErr == nil {
 			sendErr = s.opError(m.ID, rel, err)
 		}
 	}, func(e *fstree.Entry) error {
+		if len(e.Path) > wire.MaxPath || len(e.Target) > wire.MaxPath {
+			// Not listable: report it under its directory (whose path
+			// fits, or it would be the one reported), once per subtree.
+			if tooLong == "" || !strings.HasPrefix(e.Path, tooLong+"/") {
+				tooLong = e.Path
+				if sendErr == nil {
+					sendErr = s.send(&wire.Error{ID: m.ID, Path: parentOf(e.Path),
+						Msg: fmt.Sprintf("holds an entry whose path or symlink target is longer than %d bytes: not listed", wire.MaxPath)})
+				}
+			}
+			return nil
+		}
 		batch = append(batch, *e)
 		if len(batch) == scanBatch {
 			return flush()
@@ -543,7 +596,14 @@ func (s *server) walk(sub string, hash bool, onErr func(string, error), fn func(
 		HashFunc: s.hashes.Hash,
 		OnError:  onErr,
 		Temp: func(rel string) {
-			if err := s.root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			err := s.withParent(rel, func(dirfd int, base string) error {
+				err := unix.Unlinkat(dirfd, base, 0)
+				if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EPERM) {
+					err = unix.Unlinkat(dirfd, base, unix.AT_REMOVEDIR) // an empty directory, as os.Remove would
+				}
+				return err
+			})
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				s.log.Warn("cannot remove leftover temporary", slog.String("path", rel), slog.String("err", err.Error()))
 			}
 		},
@@ -692,36 +752,33 @@ func (s *server) mkdir(m *wire.Mkdir) error {
 		// Owner write+search stay on until the final SetMeta, so a
 		// directory that ends read-only can still be filled first.
 		err := unix.Mkdirat(dirfd, base, 0o700)
-		if errors.Is(err, unix.EEXIST) {
-			var st unix.Stat_t
-			if err := unix.Fstatat(dirfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				return err
-			}
-			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-				return fmt.Errorf("%w: exists and is not a directory", errMismatch)
-			}
-			return nil
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return err
+		}
+		n, oerr := openNode(dirfd, base)
+		if oerr != nil {
+			return oerr
+		}
+		defer n.close()
+		if n.kind() != fstree.Dir {
+			return fmt.Errorf("%w: exists and is not a directory", errMismatch)
 		}
 		if err != nil {
+			return nil // it existed: its metadata comes with the final SetMeta
+		}
+		if err := n.chmod(m.Meta.Perm | 0o700); err != nil {
 			return err
 		}
-		if err := unix.Fchmodat(dirfd, base, m.Meta.Perm|0o700, chmodNoFollow); err != nil {
-			return err
-		}
-		return s.chown(dirfd, base, m.Meta)
+		return s.chown(n, m.Meta)
 	})
 }
 
-func (s *server) chown(dirfd int, base string, meta wire.Meta) error {
+// chown gives n the owner meta asks for, when the agent may.
+func (s *server) chown(n *node, meta wire.Meta) error {
 	if !meta.Owner || !s.isRoot {
 		return nil
 	}
-	return unix.Fchownat(dirfd, base, int(meta.Uid), int(meta.Gid), unix.AT_SYMLINK_NOFOLLOW)
-}
-
-func setTimes(dirfd int, base string, mtimeNs int64) error {
-	ts := []unix.Timespec{{Nsec: utimeOmit}, unix.NsecToTimespec(mtimeNs)}
-	return unix.UtimesNanoAt(dirfd, base, ts, unix.AT_SYMLINK_NOFOLLOW)
+	return n.chown(int(meta.Uid), int(meta.Gid))
 }
 
 func (s *server) symlink(m *wire.Symlink) error {
@@ -734,10 +791,7 @@ func (s *server) symlink(m *wire.Symlink) error {
 		if err := unix.Symlinkat(m.Target, dirfd, tmp); err != nil {
 			return err
 		}
-		err := s.chown(dirfd, tmp, m.Meta)
-		if err == nil {
-			err = setTimes(dirfd, tmp, m.Meta.MtimeNs)
-		}
+		err := s.metaOfNew(dirfd, tmp, fstree.Symlink, m.Meta)
 		if err == nil {
 			err = renameInto(dirfd, tmp, base)
 		}
@@ -746,6 +800,23 @@ func (s *server) symlink(m *wire.Symlink) error {
 		}
 		return err
 	})
+}
+
+// metaOfNew gives a temporary the agent just made its owner and mtime,
+// through a node: the name is another user's to swap until the rename.
+func (s *server) metaOfNew(dirfd int, tmp string, kind fstree.Kind, meta wire.Meta) error {
+	n, err := openNode(dirfd, tmp)
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	if n.kind() != kind {
+		return fmt.Errorf("%w: temporary replaced by a %s", errMismatch, n.kind())
+	}
+	if err := s.chown(n, meta); err != nil {
+		return err
+	}
+	return n.setTimes(meta.MtimeNs)
 }
 
 // renameInto replaces base with tmp, refusing to replace a directory (the
@@ -776,51 +847,202 @@ func kindOf(mode uint32) fstree.Kind {
 	return fstree.Other
 }
 
+// setMeta changes an entry's owner, mode and mtime in place, through a
+// node. An entry with other hard links is rewritten instead (relink).
 func (s *server) setMeta(p string, kind fstree.Kind, meta wire.Meta) error {
-	return s.withParent(p, func(dirfd int, base string) error {
-		var st unix.Stat_t
-		if err := unix.Fstatat(dirfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	var relink bool
+	err := s.withParent(p, func(dirfd int, base string) error {
+		n, err := openNode(dirfd, base)
+		if err != nil {
 			return err
 		}
-		if k := kindOf(uint32(st.Mode)); k != kind {
+		defer n.close()
+		if k := n.kind(); k != kind {
 			return fmt.Errorf("%w: is a %s, expected a %s", errMismatch, k, kind)
 		}
-		if err := s.chown(dirfd, base, meta); err != nil {
+		if n.linked() {
+			relink = true
+			return nil
+		}
+		chowned := meta.Owner && s.isRoot && (n.st.Uid != meta.Uid || n.st.Gid != meta.Gid)
+		if err := s.chown(n, meta); err != nil {
 			return err
 		}
-		if kind != fstree.Symlink && uint32(st.Mode)&07777 != meta.Perm {
-			if err := unix.Fchmodat(dirfd, base, meta.Perm, chmodNoFollow); err != nil {
+		// chown clears setuid and setgid: the mode goes after it.
+		if kind != fstree.Symlink && (chowned || n.perm() != meta.Perm) {
+			if err := n.chmod(meta.Perm); err != nil {
 				return err
 			}
 		}
-		return setTimes(dirfd, base, meta.MtimeNs)
+		return n.setTimes(meta.MtimeNs)
+	})
+	if err != nil || !relink {
+		return err
+	}
+	return s.relink(p, kind, meta)
+}
+
+// relink gives a file or symlink that has other hard links its metadata
+// by writing a copy under a new inode and renaming it over the name:
+// chown, chmod or utimes in place would change every name of the inode,
+// and another user of the host can link a file of theirs, or one outside
+// ROOT, into the mirror. rsync changes such a file in place; gosync
+// always copies, whoever the agent runs as: for a root agent the other
+// name may be any file of the host, for any agent it may be the agent
+// user's own file outside ROOT or a hard-linked snapshot of the mirror
+// (cp -al, rsnapshot), which a metadata change must not reach either.
+func (s *server) relink(p string, kind fstree.Kind, meta wire.Meta) error {
+	if kind == fstree.Symlink {
+		var target string
+		err := s.withParent(p, func(dirfd int, base string) error {
+			e, err := fstree.StatAt(dirfd, base)
+			if err == nil && e.Kind != fstree.Symlink {
+				err = fmt.Errorf("%w: is a %s, expected a symlink", errMismatch, e.Kind)
+			}
+			target = e.Target
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return s.symlink(&wire.Symlink{Path: p, Target: target, Meta: meta})
+	}
+	return s.withParent(p, func(dirfd int, base string) error {
+		n, err := openNode(dirfd, base)
+		if err != nil {
+			return err
+		}
+		defer n.close()
+		if n.kind() != fstree.File {
+			return fmt.Errorf("%w: is a %s, expected a file", errMismatch, n.kind())
+		}
+		src, err := n.reopen()
+		if err != nil {
+			return &os.PathError{Op: "open", Path: p, Err: err}
+		}
+		in := os.NewFile(uintptr(src), p)
+		defer in.Close()
+		tmp := tempName()
+		fd, err := unix.Openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return &os.PathError{Op: "create temporary", Path: p, Err: err}
+		}
+		out := os.NewFile(uintptr(fd), tmp)
+		err = s.copyWithMeta(out, in, n.st.Size, meta, dirfd, tmp)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = renameInto(dirfd, tmp, base)
+		}
+		if err != nil {
+			unix.Unlinkat(dirfd, tmp, 0)
+			return fmt.Errorf("rewrite hard-linked %s: %w", p, err)
+		}
+		return nil
 	})
 }
 
+// copyWithMeta fills the new temporary out (tmp in dirfd) with in's
+// content and gives it meta, through its descriptor.
+func (s *server) copyWithMeta(out, in *os.File, size int64, meta wire.Meta, dirfd int, tmp string) error {
+	n, err := io.Copy(out, in)
+	if err != nil {
+		return err
+	}
+	if n != size {
+		return fmt.Errorf("%w: changed while copied", errMismatch)
+	}
+	fd := int(out.Fd())
+	if meta.Owner && s.isRoot && (int(meta.Uid) != s.uid || int(meta.Gid) != s.gid) {
+		if err := unix.Fchown(fd, int(meta.Uid), int(meta.Gid)); err != nil {
+			return err
+		}
+	}
+	if err := unix.Fchmod(fd, meta.Perm); err != nil {
+		return err
+	}
+	tn, err := fileNode(fd, dirfd, tmp)
+	if err != nil {
+		return err
+	}
+	return tn.setTimes(meta.MtimeNs)
+}
+
+// delete removes an entry through its parent's descriptor, resolved
+// without symlinks like every other change: a path is never resolved
+// again after its kind was checked.
 func (s *server) delete(m *wire.Delete) error {
 	if m.Path == "" {
 		return &wire.PathError{Path: m.Path, Why: "cannot delete the root"}
 	}
-	var e fstree.Entry
 	err := s.withParent(m.Path, func(dirfd int, base string) error {
-		var err error
-		e, err = fstree.StatAt(dirfd, base)
-		return err
+		e, err := fstree.StatAt(dirfd, base)
+		if err != nil {
+			return err
+		}
+		if e.Kind != m.Kind {
+			return fmt.Errorf("%w: is a %s, expected a %s; left alone", errMismatch, e.Kind, m.Kind)
+		}
+		s.forget(m.Path)
+		if e.Kind == fstree.Dir {
+			err = removeAllAt(dirfd, base)
+		} else {
+			err = unix.Unlinkat(dirfd, base, 0)
+		}
+		if err != nil && !errors.Is(err, unix.ENOENT) {
+			return &os.PathError{Op: "remove", Path: m.Path, Err: err}
+		}
+		return nil
 	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // already gone: the goal is reached
 	}
+	return err
+}
+
+// removeAllAt removes the directory name in dirfd and everything in it,
+// opening each directory with O_NOFOLLOW below the one before: a symlink
+// met on the way is removed, never entered.
+func removeAllAt(dirfd int, name string) error {
+	err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
+	if err == nil || !errors.Is(err, unix.ENOTEMPTY) && !errors.Is(err, unix.EEXIST) {
+		if errors.Is(err, unix.ENOTDIR) {
+			return fmt.Errorf("%w: no longer a directory; left alone", errMismatch)
+		}
+		return err
+	}
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
-	if e.Kind != m.Kind {
-		return fmt.Errorf("%w: is a %s, expected a %s; left alone", errMismatch, e.Kind, m.Kind)
+	dir := os.NewFile(uintptr(fd), name)
+	defer dir.Close()
+	// All names first: removing entries while reading a directory may
+	// make some file systems skip others. Entries made meanwhile leave
+	// it not empty, and the final rmdir says so.
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		return err
 	}
-	s.forget(m.Path)
-	if e.Kind == fstree.Dir {
-		return s.root.RemoveAll(m.Path)
+	for _, n := range names {
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			return err
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			err = removeAllAt(fd, n)
+		} else {
+			err = unix.Unlinkat(fd, n, 0)
+		}
+		if err != nil && !errors.Is(err, unix.ENOENT) {
+			return err
+		}
 	}
-	return s.root.Remove(m.Path)
+	return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
 }
 
 // rename moves an entry within the mirror: both parents are resolved

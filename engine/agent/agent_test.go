@@ -5,6 +5,8 @@ package agent
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,17 +39,36 @@ func handshake(t *testing.T, root string, flags uint64) *wire.Hello {
 	return m.(*wire.Hello)
 }
 
+// The file system root and the home directory are refused however they
+// are spelled: through symlinks, /proc/self/root, "/./" (issue 10,
+// item 16).
 func TestRefusedRoots(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	for _, root := range []string{"/", home, home + "/"} {
-		h := handshake(t, root, wire.FlagCreate)
-		if !strings.Contains(h.Err, "refusing to use") {
-			t.Errorf("root %q: hello error %q, want a refusal", root, h.Err)
+	base := t.TempDir()
+	real := filepath.Join(base, "real")
+	home := filepath.Join(real, "home")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "link") // link/home is home
+	for target, name := range map[string]string{real: link, "/": filepath.Join(base, "slash"), home: filepath.Join(base, "homelink")} {
+		if err := os.Symlink(target, name); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if h := handshake(t, home+"/www", wire.FlagCreate); h.Err != "" {
-		t.Errorf("a directory below home was refused: %s", h.Err)
+	refused := []string{"/", "//", "/./", "/proc/self/root", "/proc/self/root/", "/proc/self/root/proc/..",
+		filepath.Join(base, "slash"), filepath.Join(base, "slash") + "/.", home, home + "/", filepath.Join(base, "homelink"), filepath.Join(link, "home")}
+	for _, env := range []string{home, filepath.Join(link, "home")} { // HOME itself through a symlink too
+		t.Setenv("HOME", env)
+		for _, root := range refused {
+			if h := handshake(t, root, wire.FlagCreate); !strings.Contains(h.Err, "refusing to use") {
+				t.Errorf("HOME=%s, root %q: hello error %q, want a refusal", env, root, h.Err)
+			}
+		}
+		for _, root := range []string{filepath.Join(home, "www"), filepath.Join(base, "homelink", "www2"), filepath.Join(base, "new")} {
+			if h := handshake(t, root, wire.FlagCreate); h.Err != "" {
+				t.Errorf("HOME=%s: %s was refused: %s", env, root, h.Err)
+			}
+		}
 	}
 }
 

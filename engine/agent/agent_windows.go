@@ -14,6 +14,9 @@ type Options struct {
 	BuildID   string
 	Logger    *slog.Logger
 	Heartbeat time.Duration
+	// RunTimeout is as on Unix.
+	RunTimeout time.Duration
+	Restriction
 }
 
 // DefaultHeartbeat is as on Unix.

@@ -203,16 +203,23 @@ func (s *server) commit(o *openFile, m *wire.FileEnd) error {
 	if err := unix.Fchmod(o.fd, meta.Perm); err != nil {
 		return &os.PathError{Op: "chmod", Path: o.begin.Path, Err: err}
 	}
+	// The mtime goes through the descriptor too, before close: by then
+	// the temporary's name may hold something else. Every byte was
+	// written with write(2) already, so close changes no time.
+	n, err := fileNode(o.fd, o.dirfd, o.tmp)
+	if err == nil {
+		err = n.setTimes(meta.MtimeNs)
+	}
+	if err != nil {
+		return &os.PathError{Op: "set mtime", Path: o.begin.Path, Err: err}
+	}
 	fd := o.fd
 	o.fd = -1
 	if err := unix.Close(fd); err != nil {
 		unix.Unlinkat(o.dirfd, o.tmp, 0)
 		return &os.PathError{Op: "close", Path: o.begin.Path, Err: err}
 	}
-	err := setTimes(o.dirfd, o.tmp, meta.MtimeNs)
-	if err == nil {
-		err = renameInto(o.dirfd, o.tmp, o.base)
-	}
+	err = renameInto(o.dirfd, o.tmp, o.base)
 	if err != nil {
 		unix.Unlinkat(o.dirfd, o.tmp, 0)
 	}

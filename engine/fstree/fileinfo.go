@@ -35,3 +35,18 @@ func FromFileInfo(rel string, fi os.FileInfo) (e Entry, ok bool) {
 	ok = statSys(fi, &e)
 	return e, ok
 }
+
+// StatOpen describes the open file f as FromFileInfo does, plus what
+// Windows tells only through a handle (file index and change time), so a
+// comparison of two StatOpen results sees a write that put the mtime back
+// on every platform.
+// It returns the FileInfo too.
+func StatOpen(rel string, f *os.File) (Entry, os.FileInfo, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return Entry{}, nil, err
+	}
+	e, _ := FromFileInfo(rel, fi)
+	fromHandle(f, &e)
+	return e, fi, nil
+}

@@ -7,6 +7,7 @@
 package fstree
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -38,6 +39,11 @@ func (k Kind) String() string {
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
+
+// ErrNotRegular: a path listed as a regular file is something else when
+// opened (a FIFO, socket or device put in its place). It was not opened
+// for I/O, so it never blocks; callers skip it as they skip special files.
+var ErrNotRegular = errors.New("no longer a regular file (a FIFO, socket, device or directory is in its place)")
 
 // HashSize is the length of a content hash (BLAKE3-256).
 const HashSize = 32

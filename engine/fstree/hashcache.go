@@ -9,10 +9,8 @@ import (
 // every file (reconciliation) reads only files whose size, mtime or ctime
 // changed since the last walk. ctime cannot be set by users, so even an
 // edit that restores the old mtime is noticed. Windows has neither inode
-// numbers in its stat nor a ctime: there the walk keys entries on the
-// volume serial and file index it asks for, and CtimeNs is zero, so an
-// edit that keeps the size and restores the mtime goes unnoticed until
-// the cache is dropped.
+// numbers nor a ctime in its stat: there the walk asks the open file for
+// its volume serial, file index and NTFS change time (see fileIndex).
 //
 // A walk runs between Begin and End; End drops entries the walk did not
 // see, so the cache holds at most one entry per file of the tree.

@@ -2,7 +2,10 @@
 
 package fstree
 
-import "os"
+import (
+	"os"
+	"syscall"
+)
 
 // sameFile: device and inode, from the stat results.
 func sameFile(a, b os.FileInfo) bool { return os.SameFile(a, b) }
@@ -13,3 +16,7 @@ func identify(open func() (*os.File, error), e *Entry) error { return nil }
 // skipUnreadableLinks: a symlink that cannot be read on Unix is an error
 // worth reporting (permissions), as in the descriptor walk.
 const skipUnreadableLinks = false
+
+// openNonblock: a FIFO swapped in is opened without waiting for a writer
+// (and then refused: it is not a regular file).
+const openNonblock = syscall.O_NONBLOCK

@@ -14,9 +14,8 @@ func sameFile(a, b os.FileInfo) bool {
 	return !a.Mode().IsRegular() || a.Size() == b.Size()
 }
 
-// identify fills the file index the hash cache keys on (Windows has no
-// inode number in its stat, and no ctime: the cache keys on file index,
-// size and mtime there).
+// identify fills the file index and change time the hash cache keys on
+// (Windows has neither in its stat).
 func identify(open func() (*os.File, error), e *Entry) error {
 	f, err := open()
 	if err != nil {
@@ -32,3 +31,6 @@ func identify(open func() (*os.File, error), e *Entry) error {
 // aliases, links without the right privilege); those are skipped with a
 // warning, as special files are.
 const skipUnreadableLinks = true
+
+// openNonblock: Windows has no FIFOs in the file system.
+const openNonblock = 0

@@ -37,14 +37,16 @@ func (r *Root) Stat(rel string) (Entry, error) {
 	return StatAt(r.fd, rel)
 }
 
-// Open opens the file at rel for reading, refusing a symbolic link
-// anywhere on the way (the tree changed since it was listed).
+// Open opens the regular file at rel for reading, refusing a symbolic
+// link anywhere on the way (the tree changed since it was listed) and
+// anything but a regular file (ErrNotRegular), without ever blocking on
+// a FIFO.
 func (r *Root) Open(rel string) (*os.File, error) {
-	fd, err := OpenBeneath(r.fd, rel, unix.O_RDONLY)
+	fd, err := OpenBeneath(r.fd, rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
-	return os.NewFile(uintptr(fd), rel), nil
+	return regularFile(fd, rel)
 }
 
 // Walk lists the subtree at rel (the whole tree for "") as Walk does,

@@ -161,7 +161,10 @@ func openDir(d *os.Root, name, rel string) (*os.Root, error) {
 	return sub, nil
 }
 
-// openFile opens name in d for reading, refusing a symlink.
+// openFile opens the regular file name in d for reading, refusing a
+// symlink and anything else (ErrNotRegular). It opens non-blocking where
+// the system has FIFOs: one swapped in after the lstat would otherwise
+// hold the open until a writer comes.
 func openFile(d *os.Root, name, rel string) (*os.File, error) {
 	fi, err := d.Lstat(name)
 	if err != nil {
@@ -170,12 +173,19 @@ func openFile(d *os.Root, name, rel string) (*os.File, error) {
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		return nil, &os.PathError{Op: "open", Path: rel, Err: syscall.ELOOP}
 	}
-	f, err := d.Open(name)
+	if !fi.Mode().IsRegular() {
+		return nil, &os.PathError{Op: "open", Path: rel, Err: ErrNotRegular}
+	}
+	f, err := d.OpenFile(name, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil, err
 	}
 	now, err := f.Stat()
-	if err != nil || !sameFile(fi, now) {
+	switch {
+	case err == nil && !now.Mode().IsRegular():
+		f.Close()
+		return nil, &os.PathError{Op: "open", Path: rel, Err: ErrNotRegular}
+	case err != nil || !sameFile(fi, now):
 		f.Close()
 		return nil, &os.PathError{Op: "open", Path: rel, Err: errReplaced}
 	}

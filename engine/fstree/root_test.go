@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"syscall"
 	"testing"
@@ -19,9 +20,9 @@ func TestRootNeverFollowsSymlinks(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "a/b"), 0o755)
 	os.WriteFile(filepath.Join(dir, "a/b/f"), []byte("inside"), 0o640)
-	os.Symlink(outside, filepath.Join(dir, "out"))
-	os.Symlink("a", filepath.Join(dir, "alias"))
-	os.Symlink("b/f", filepath.Join(dir, "a/flink"))
+	symlink(t, outside, filepath.Join(dir, "out"))
+	symlink(t, "a", filepath.Join(dir, "alias"))
+	symlink(t, "b/f", filepath.Join(dir, "a/flink"))
 
 	r, err := OpenRoot(dir)
 	if err != nil {
@@ -45,7 +46,11 @@ func TestRootNeverFollowsSymlinks(t *testing.T) {
 	if e := kinds["out"]; e.Kind != Symlink || e.Target != outside {
 		t.Errorf("out = %v %q, want a symlink to %q", e.Kind, e.Target, outside)
 	}
-	if e := kinds["a/b/f"]; e.Kind != File || e.Size != 6 || e.Perm != 0o640 || !e.HasHash {
+	wantPerm := uint32(0o640)
+	if runtime.GOOS == "windows" {
+		wantPerm = 0o644 // what gosync sends for every file from Windows
+	}
+	if e := kinds["a/b/f"]; e.Kind != File || e.Size != 6 || e.Perm != wantPerm || !e.HasHash {
 		t.Errorf("a/b/f = %+v", e)
 	}
 
@@ -82,5 +87,21 @@ func TestRootNeverFollowsSymlinks(t *testing.T) {
 	}
 	if _, err := r.Stat("missing"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("stat missing: %v, want not exist", err)
+	}
+}
+
+// symlink makes a symlink or skips t where the system cannot: Windows
+// without the privilege (and wine, which reports success but makes none).
+func symlink(t *testing.T, target, name string) {
+	t.Helper()
+	err := os.Symlink(target, name)
+	if err == nil {
+		_, err = os.Lstat(name)
+	}
+	if err != nil {
+		if runtime.GOOS == "windows" {
+			t.Skipf("cannot create symlinks here: %v", err)
+		}
+		t.Fatal(err)
 	}
 }

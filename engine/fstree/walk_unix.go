@@ -83,11 +83,11 @@ func (w *walker) dir(fd int, rel string) error {
 		case File:
 			if w.opt.Hash {
 				open := func() (*os.File, error) {
-					cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+					cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 					if err != nil {
 						return nil, err
 					}
-					return os.NewFile(uintptr(cfd), child), nil
+					return regularFile(cfd, child)
 				}
 				var sum Hash
 				if w.opt.HashFunc != nil {
@@ -121,6 +121,30 @@ func (w *walker) dir(fd int, rel string) error {
 		}
 	}
 	return nil
+}
+
+// regularFile makes an *os.File of fd, opened with O_NONBLOCK, if it is
+// a regular file, and closes it otherwise. Every open of a file to read
+// goes through here: between the lstat that said "file" and the open,
+// anyone who can write the directory can put a FIFO in its place, and a
+// blocking open (or read) of a FIFO waits for a writer forever.
+func regularFile(fd int, rel string) (*os.File, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "stat", Path: rel, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "open", Path: rel, Err: ErrNotRegular}
+	}
+	// Regular files ignore O_NONBLOCK; cleared all the same, so the
+	// descriptor is what a plain open gives.
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+	}
+	return os.NewFile(uintptr(fd), rel), nil
 }
 
 func readlinkat(fd int, name string) (string, error) {

@@ -29,6 +29,7 @@ type Dial func(t *testing.T, dir string, opt engine.ClientOptions) engine.Mirror
 
 // Run runs the whole suite.
 func Run(t *testing.T, dial Dial) {
+	treetest.NeedAgent(t)
 	s := &suite{dial: dial}
 	t.Run("InitialSync", s.initialSync)
 	t.Run("NothingToDo", s.nothingToDo)

@@ -13,11 +13,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gosync/gosync/engine/sshx/agents"
+	"github.com/gosync/gosync/engine/wire"
 )
 
 // Binary is what a client can run on a remote host as its agent.
@@ -214,7 +216,10 @@ func AgentCommand(bin Binary, root, remoteGosync string) (string, error) {
 // the command that starts it; a gosync in PATH with the same protocol;
 // else it uploads bin's agent for the host's `uname -sm` and starts that.
 // A host that has an agent costs one SSH session; the first contact
-// three (probe, upload, start).
+// three (probe, upload, start). A key whose authorized_keys line forces
+// `gosync agent --restrict DIR` runs that agent whatever the client asks;
+// it greets at once, and its greeting in place of the script's output
+// makes the first session the agent's: nothing is probed or uploaded.
 func OpenAgent(ctx context.Context, c *Client, bin Binary, root, remoteGosync string) (*Stream, error) {
 	cmd, err := AgentCommand(bin, root, remoteGosync)
 	if err != nil {
@@ -246,6 +251,9 @@ func OpenAgent(ctx context.Context, c *Client, bin Binary, root, remoteGosync st
 	return st, err
 }
 
+// probeTimeout bounds the start script until it starts an agent or ends.
+var probeTimeout = 30 * time.Second
+
 // probe is what the start script reports when it started nothing.
 type probe struct {
 	uname string // `uname -sm`
@@ -263,14 +271,37 @@ func startOrProbe(ctx context.Context, c *Client, cmd string) (*Stream, probe, e
 	}
 	stop := context.AfterFunc(ctx, func() { st.sess.Close() })
 	defer stop()
+	// A forced command that is no gosync agent, or an old one that does
+	// not greet, would leave the client waiting for ever.
+	// Closing the session does not end a read while the remote command
+	// runs on: the connection goes, which ends this dial anyway.
+	quiet := time.AfterFunc(probeTimeout, func() { st.sess.Close(); c.Close() })
+	defer quiet.Stop()
+	silent := func() error {
+		return fmt.Errorf("%w: %s: the remote command neither started an agent nor ended within %s; "+
+			"if the key's line in authorized_keys forces a command, it must be `gosync agent --restrict DIR` of a gosync speaking protocol %d",
+			ErrAgent, c.Name, probeTimeout, wire.Version)
+	}
 	// Small and bounded: a shell start-up file may print anything.
 	br := bufio.NewReaderSize(st.Stdout, 4096)
 	var p probe
 	for lines := 0; lines < 256; lines++ {
+		if greets(br) && quiet.Stop() {
+			// sshd ran the key's forced command, an agent, instead of
+			// the script (after what start-up files printed): it
+			// greeted, and the session is the agent's. Nothing else is
+			// probed, uploaded or started.
+			st.Stdout = br
+			return st, p, nil
+		}
 		b, err := br.ReadSlice('\n')
 		line := strings.TrimSuffix(string(b), "\n")
 		switch {
 		case strings.HasPrefix(line, markStart):
+			if !quiet.Stop() {
+				st.sess.Close()
+				return nil, p, silent()
+			}
 			st.Stdout = br // it may hold the agent's first bytes
 			return st, p, nil
 		case strings.HasPrefix(line, markUname):
@@ -289,6 +320,9 @@ func startOrProbe(ctx context.Context, c *Client, cmd string) (*Stream, probe, e
 	if ctx.Err() != nil {
 		return nil, p, ctx.Err()
 	}
+	if !quiet.Stop() {
+		return nil, p, silent()
+	}
 	if werr != nil {
 		var exit *ssh.ExitError
 		if !errors.As(werr, &exit) {
@@ -304,6 +338,17 @@ func startOrProbe(ctx context.Context, c *Client, cmd string) (*Stream, probe, e
 		return nil, p, fmt.Errorf("%w: %s: the agent probe printed no `uname -sm`", ErrAgent, c.Name)
 	}
 	return nil, p, nil
+}
+
+// greets reports whether the output starts with an agent's Hello rather
+// than the script's lines (wire.FlagGreeting); it reads nothing from br.
+func greets(br *bufio.Reader) bool {
+	b, _ := br.Peek(1)
+	if len(b) == 0 || b[0] != byte(wire.THello) {
+		return false
+	}
+	b, _ = br.Peek(wire.HelloPrefix)
+	return wire.LooksLikeHello(b)
 }
 
 // chooseAgent picks bin's agent for the host's platform, or says how to

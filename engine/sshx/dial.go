@@ -298,6 +298,9 @@ func (c *Client) keepAlive(conn *aliveConn, every time.Duration, maxMissed int) 
 			if err != nil {
 				return // the connection is closed
 			}
+			// The answer is word from the server: the silence is over
+			// even if the next tick comes a little late.
+			missed = 0
 			continue
 		case <-timer.C:
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -193,5 +194,31 @@ func TestKeepaliveDefaultsMeasure(t *testing.T) {
 		sshx.DefaultAliveInterval, sshx.DefaultAliveCountMax, d.Seconds(), c.Lost())
 	if !errors.Is(c.Lost(), sshx.ErrUnresponsive) {
 		t.Fatalf("Lost() = %v", c.Lost())
+	}
+}
+
+// A healthy but idle link is never taken for a frozen one: a keepalive
+// answered at once counts as hearing from the server, even when the next
+// tick comes a little late (a forced-command agent's session was lost
+// every (ServerAliveCountMax+1) intervals before).
+func TestKeepaliveKeepsIdleHealthyLink(t *testing.T) {
+	srv := sshtest.Start(t)
+	srv.AppendConfig(t, "\nHost idle\n  HostName 127.0.0.1\n  Port "+strconv.Itoa(srv.Port)+"\n  IdentityFile "+srv.UserKey+
+		"\n  UserKnownHostsFile "+srv.KnownHosts+"\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n")
+	c, err := sshx.Dial(context.Background(), "idle", sshx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := sshx.StartAgent(c, "cat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Five intervals of silence from the session: the keepalive alone
+	// keeps hearing from the server.
+	time.Sleep(5 * time.Second)
+	if err := c.Lost(); err != nil {
+		t.Fatalf("idle healthy link closed: %v", err)
 	}
 }

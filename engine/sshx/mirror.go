@@ -33,6 +33,7 @@ func DialMirror(ctx context.Context, ep endpoint.Endpoint, opt Options, bin Bina
 		c.Close()
 		return nil, err
 	}
+	copt.Root = root
 	m, err := engine.NewClient(ctx, ep.Raw, st.Stdout, st.Stdin, st, copt)
 	if err != nil {
 		// An agent that could not start said why on stderr, which is

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -176,4 +177,23 @@ func Temporaries(t testing.TB, root, prefix string) []string {
 		return nil
 	})
 	return found
+}
+
+// NeedAgent skips t on Windows, where the mirror side does not run: the
+// gosync agent is Unix-only and Windows is a client only.
+func NeedAgent(t testing.TB) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("the mirror side (gosync agent) does not run on Windows; Windows is a client only")
+	}
+}
+
+// SkipUnderWine skips t when the Windows test binaries run under wine
+// (.ci/wine-windows sets GOSYNC_WINE=1), for what wine does not do as
+// Windows does; why is the reason given.
+func SkipUnderWine(t testing.TB, why string) {
+	t.Helper()
+	if runtime.GOOS == "windows" && os.Getenv("GOSYNC_WINE") == "1" {
+		t.Skip("under wine: " + why)
+	}
 }

@@ -71,3 +71,26 @@ func FuzzReadMsg(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLooksLikeHello checks the probe-output test against the real
+// decoder: whatever stream ReadMsg reads a Hello from first, LooksLikeHello
+// accepts from its first HelloPrefix bytes, and it never panics.
+func FuzzLooksLikeHello(f *testing.F) {
+	for _, m := range sampleMsgs() {
+		var buf bytes.Buffer
+		w := NewConn(nil, &buf)
+		w.WriteMsg(m)
+		w.Flush()
+		f.Add(buf.Bytes())
+	}
+	f.Add([]byte("gosync-start cached\n"))
+	f.Add([]byte{byte(THello), 0x80})
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		prefix := stream[:min(len(stream), HelloPrefix)]
+		looks := LooksLikeHello(prefix)
+		m, err := NewConn(bytes.NewReader(stream), io.Discard).ReadMsg()
+		if _, ok := m.(*Hello); ok && err == nil && !looks {
+			t.Fatalf("ReadMsg found a Hello in %q, LooksLikeHello did not", stream)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/gosync/gosync/engine/fstree"
@@ -8,7 +9,7 @@ import (
 
 // Version is the protocol version. Client and agent must agree exactly;
 // a client that finds another version re-deploys its own agent.
-const Version = 2
+const Version = 3
 
 // Magic opens every Hello so that a shell banner or a wrong program on the
 // other end is recognised at once instead of being parsed as frames.
@@ -57,20 +58,35 @@ type Msg interface {
 	appendPayload(e *enc)
 }
 
-// Hello opens the conversation in each direction.
+// Hello opens the conversation in each direction: the client sends one,
+// the agent answers with one. An agent whose root the server side fixed
+// (a forced command, --restrict) first sends a greeting, a Hello with
+// FlagGreeting, before it reads anything: a client that ran a probe
+// script instead of the agent recognises it by the Magic at the start
+// of the output (LooksLikeHello).
 type Hello struct {
 	Version  uint64
 	BuildID  string
 	Compress int // client: zstd level for both directions, 0 for none
 	Flags    uint64
 	Err      string // agent: why it cannot serve (the root is unusable)
+	// Root is, from the client, the mirror directory as the user wrote it
+	// in DEST (protocol 3). An agent started with its root on the
+	// command line ignores it; one whose root the server fixed checks
+	// that it names that root.
+	Root string
 }
 
 // Hello flags.
 const (
 	FlagCreate  = 1 << 0 // client: create the root (and parents) if missing
-	FlagRoot    = 1 << 1 // agent: runs as root, so it sets owners
+	FlagRoot    = 1 << 1 // agent: runs as root and sets owners
 	FlagMissing = 1 << 2 // agent: the root does not exist (dry run); it lists nothing
+	// Protocol 3.
+	FlagGreeting   = 1 << 3 // agent: sent before the client's Hello; the answer follows it
+	FlagForced     = 1 << 4 // agent: started as an SSH forced command, whatever the client asked to run
+	FlagRestricted = 1 << 5 // agent: --restrict: no setuid, setgid or sticky bits, no commands unless FlagAllowRun
+	FlagAllowRun   = 1 << 6 // agent: runs --on-sync commands although restricted
 )
 
 // Meta is what SetMeta and creations apply.
@@ -237,6 +253,7 @@ func (m *Hello) appendPayload(e *enc) {
 	e.uvarint(uint64(m.Compress))
 	e.uvarint(m.Flags)
 	e.str(m.Err)
+	e.str(m.Root)
 }
 
 func (m *Meta) append(e *enc) {
@@ -325,6 +342,25 @@ func (m *Heartbeat) appendPayload(e *enc) {}
 func (m *Run) appendPayload(e *enc)       { e.uvarint(m.ID); e.str(m.Cmd); e.bytes(m.Stdin) }
 func (m *RunDone) appendPayload(e *enc)   { e.uvarint(m.ID); e.varint(int64(m.Code)); e.str(m.Output) }
 
+// LooksLikeHello reports whether b, the first bytes read from a peer,
+// start a Hello frame: its type, a length, and Magic. Fewer than
+// HelloPrefix bytes never do.
+func LooksLikeHello(b []byte) bool {
+	if len(b) < 2 || Type(b[0]) != THello {
+		return false
+	}
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 || n < uint64(len(Magic)) || n > MaxFrame {
+		return false
+	}
+	rest := b[1+k:]
+	return len(rest) >= len(Magic) && string(rest[:len(Magic)]) == Magic
+}
+
+// HelloPrefix is how many bytes LooksLikeHello needs at most to decide:
+// the type, the longest length a Hello can have, and Magic.
+const HelloPrefix = 1 + 4 + len(Magic)
+
 // Decode parses one frame payload of type t. The returned message may alias
 // payload (FileData.Data does); copy what must outlive the next read.
 func Decode(t Type, payload []byte) (Msg, error) {
@@ -345,6 +381,7 @@ func Decode(t Type, payload []byte) (Msg, error) {
 		x.Compress = int(c)
 		x.Flags = d.uvarint()
 		x.Err = d.str(MaxErrorMsg)
+		x.Root = d.str(MaxPath)
 		m = x
 	case TScan:
 		m = &Scan{ID: d.uvarint(), Path: d.path(), Hash: d.bool()}

@@ -14,7 +14,8 @@ import (
 func sampleMsgs() []Msg {
 	h := fstree.Hash{1, 2, 3}
 	return []Msg{
-		&Hello{Version: Version, BuildID: "v1+abc", Compress: 3, Flags: FlagCreate | FlagRoot},
+		&Hello{Version: Version, BuildID: "v1+abc", Compress: 3, Flags: FlagCreate | FlagRoot, Root: "~/www"},
+		&Hello{Version: Version, BuildID: "v1+abc", Flags: FlagGreeting | FlagForced | FlagRestricted | FlagAllowRun},
 		&Scan{ID: 1, Path: "a/b", Hash: true},
 		&Entries{ID: 1, Entries: []fstree.Entry{
 			{Path: "f", Kind: fstree.File, Perm: 0o644, Size: 1 << 40, MtimeNs: -5, Uid: 1, Gid: 2, HasHash: true, Hash: h},

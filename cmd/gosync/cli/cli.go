@@ -12,10 +12,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/gosync/gosync/engine"
+	"github.com/gosync/gosync/engine/agent"
 	"github.com/gosync/gosync/engine/wire"
 	"github.com/lmittmann/tint"
 )
@@ -43,6 +43,8 @@ Usage:
   gosync sync [flags] SRC DEST...    mirror the contents of SRC into each DEST once
   gosync watch [flags] SRC DEST...   mirror, then keep every DEST up to date until interrupted
   gosync agent ROOT                  serve a mirror on stdin/stdout (started by gosync itself)
+  gosync agent --restrict [--allow-run] [--allow-owner] ROOT
+                                     the same as an authorized_keys forced command (see README)
   gosync version
 
 DEST is a local path, [user@]host:path or ssh://[user@]host[:port]/path.
@@ -200,8 +202,9 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func runAgent(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		return usagef("usage: gosync agent ROOT (the agent is started by gosync, not by hand)")
+	root, restrict, err := agent.ParseArgs(args, os.Getenv)
+	if err != nil {
+		return usagef("%s (the agent is started by gosync, or by sshd as the command of an authorized_keys line)", err)
 	}
-	return serveAgent(ctx, args[0], stdin, stdout, stderr)
+	return serveAgent(ctx, root, restrict, stdin, stdout, stderr)
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/mattn/go-runewidth"
+
+	"github.com/gosync/gosync/engine/treetest"
 )
 
 // fakeClock is the time a test says it is.
@@ -283,6 +285,7 @@ func TestProgressQuiet(t *testing.T) {
 // a terminal: progress lines appear (the interval is lowered so every
 // read may log one) and the last says every file was sent.
 func TestProgressSync(t *testing.T) {
+	treetest.NeedAgent(t)
 	defer setProgressInterval(time.Nanosecond)()
 	src := t.TempDir()
 	const files = 24

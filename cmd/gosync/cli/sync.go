@@ -152,6 +152,7 @@ func parseCommand(name, usage string, args []string, stderr io.Writer, extra fun
 		}
 		return nil, err
 	}
+	warnSkippedRules(c.log, c.matcher)
 	return c, nil
 }
 
@@ -268,7 +269,14 @@ type outcome struct {
 // why it failed.
 func report(ctx context.Context, log *slog.Logger, stdout, stderr io.Writer, results []engine.Result, f syncFlags) outcome {
 	var out outcome
+	special := map[string]bool{} // once, not once per mirror
 	for _, r := range results {
+		for _, sp := range r.Special {
+			if !special[sp] {
+				special[sp] = true
+				log.Warn("skipping special file (FIFO, socket or device)", slog.String("path", sp))
+			}
+		}
 		if n := len(r.Vanished); n > 0 {
 			out.vanished = true
 			log.Warn(fmt.Sprintf("%d %s vanished from the source before %s could be sent", n, plural(n, "file", "files"), plural(n, "it", "they")),
@@ -355,7 +363,12 @@ func dialMirror(ctx context.Context, d endpoint.Endpoint, f syncFlags, log *slog
 	}
 	opt := f.ssh
 	opt.Passphrase = askPassphrase
-	return sshx.DialMirror(ctx, d, opt, bin, copt)
+	m, err := sshx.DialMirror(ctx, d, opt, bin, copt)
+	if err == nil && (m.Forced() || m.Restricted()) {
+		log.Debug("the mirror's agent is fixed by the server", slog.String("mirror", d.Raw), slog.Bool("forced_command", m.Forced()),
+			slog.Bool("restricted", m.Restricted()), slog.Bool("runs_commands", m.RunsCommands()), slog.Bool("sets_owners", m.SetsOwner()))
+	}
+	return m, err
 }
 
 // selfBinary hashes the running executable once per process.
@@ -500,11 +513,18 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-func serveAgent(ctx context.Context, root string, stdin io.Reader, stdout, stderr io.Writer) error {
+func serveAgent(ctx context.Context, root string, restrict agent.Restriction, stdin io.Reader, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	err := agent.Serve(ctx, stdin, stdout, agent.Options{Root: root, BuildID: BuildID(), Logger: log})
+	err := agent.Serve(ctx, stdin, stdout, agent.Options{Root: root, BuildID: BuildID(), Logger: log, Restriction: restrict})
 	if err != nil {
 		return err
 	}
 	return nil
+}
+
+// warnSkippedRules logs the ignore-file lines that were left out.
+func warnSkippedRules(log *slog.Logger, m *ignore.Matcher) {
+	for _, w := range m.Skipped {
+		log.Warn("ignore file line left out", slog.String("why", w))
+	}
 }

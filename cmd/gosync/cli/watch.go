@@ -44,7 +44,7 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 		fs.DurationVar(&w.reconcile, "reconcile", 5*time.Minute, "compare everything by content every `interval` (0: never)")
 		fs.DurationVar(&w.settle, "settle", 2*time.Second, "deletes wait until SRC has been quiet this `long` (0: at once)")
 		fs.DurationVar(&w.maxHold, "max-hold", 30*time.Second, "a file still open for writing waits at most this `long`, then what it holds is sent (0: never wait)")
-		fs.StringVar(&w.onSync, "on-sync", "", "run `command` on each mirror's host after each applied change, changed paths on its stdin")
+		fs.StringVar(&w.onSync, "on-sync", "", "run `command` on each mirror's host after each applied change, changed paths on its stdin, each ended by a NUL byte")
 	})
 	if err != nil {
 		return err
@@ -98,8 +98,18 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 		}
 		pr := c.progress.mirror(d.Raw) // the initial sync's
 		live := &engine.Live{
-			Name:       d.Raw,
-			Dial:       func(ctx context.Context) (engine.Mirror, error) { return dialMirror(ctx, d, f, log) },
+			Name: d.Raw,
+			Dial: func(ctx context.Context) (engine.Mirror, error) {
+				m, err := dialMirror(ctx, d, f, log)
+				if err != nil {
+					return nil, err
+				}
+				if w.onSync != "" && !m.RunsCommands() {
+					m.Close()
+					return nil, fmt.Errorf("%s: --on-sync: %w", d.Raw, engine.ErrRunRefused)
+				}
+				return m, nil
+			},
 			Queue:      queues[i],
 			SourceDir:  c.src,
 			Ignore:     &rules,
@@ -110,7 +120,7 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 			Blind:      watcher.Blind,
 			MaxHold:    w.maxHold,
 			KeepExtras: !f.delete,
-			Permanent:  sshx.Permanent,
+			Permanent:  func(err error) bool { return errors.Is(err, engine.ErrRunRefused) || sshx.Permanent(err) },
 			Log:        log,
 			OnBatch: func(r engine.BatchReport) {
 				if r.Kind == "initial" {
@@ -159,6 +169,7 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 			if m, err := ignore.Load(c.src, f.excludes); err != nil {
 				log.Error("ignore rules not reloaded; keeping the previous ones", slog.String("err", err.Error()))
 			} else if !sameRules(m, rules.Load()) {
+				warnSkippedRules(log, m)
 				rules.Store(m)
 				watcher.SetIgnore(m)
 				paths = []queue.Path{{Rel: "", Subtree: true}}
@@ -271,13 +282,14 @@ func itemPaths(items []engine.Item, n int) string {
 }
 
 // runOnSync runs the --on-sync command on the mirror's host with the
-// changed paths, one per line, on its standard input. A failure is
-// logged, never fatal.
+// changed paths on its standard input, each ended by a NUL byte (a name
+// may hold a newline; `xargs -0` and `read -d ”` split them). A failure
+// is logged, never fatal.
 func runOnSync(ctx context.Context, log *slog.Logger, m engine.Mirror, cmd string, items []engine.Item) {
 	var stdin []byte
 	for _, it := range items {
 		stdin = append(stdin, it.Path...)
-		stdin = append(stdin, '\n')
+		stdin = append(stdin, 0)
 	}
 	code, out, err := m.Run(ctx, cmd, stdin)
 	switch {

@@ -234,7 +234,8 @@ func TestWatchSSHReconnect(t *testing.T) {
 }
 
 // --on-sync runs on the mirror's host after each applied batch with the
-// changed paths on its stdin.
+// changed paths on its stdin, each ended by a NUL: a name may hold a
+// newline.
 func TestWatchOnSync(t *testing.T) {
 	src := t.TempDir()
 	treetest.Write(t, src, map[string]string{"index.html": "v1"})
@@ -246,8 +247,14 @@ func TestWatchOnSync(t *testing.T) {
 	real, _ := filepath.EvalSymlinks(dst)
 	waitFor(t, log, func() bool {
 		b, _ := os.ReadFile(record)
-		return strings.Contains(string(b), "index.html\n"+real+"\n")
+		return strings.Contains(string(b), "index.html\x00"+real+"\n")
 	}, "on-sync command ran")
+	write(t, filepath.Join(src, "two\nlines.txt"), "x")
+	waitFor(t, log, func() bool {
+		b, _ := os.ReadFile(record)
+		// Alone in its batch, or after index.html in the same one.
+		return strings.Contains(string(b), "\ntwo\nlines.txt\x00"+real+"\n") || strings.Contains(string(b), "\x00two\nlines.txt\x00"+real+"\n")
+	}, "on-sync command got the name with a newline, NUL-terminated")
 }
 
 // Reconciliation repairs drift the watcher cannot see: a hand edit on
@@ -270,4 +277,28 @@ func TestWatchReconcileRepairsDrift(t *testing.T) {
 	write(t, p, "HACKED!2")
 	must(t, os.Chtimes(p, fi.ModTime(), fi.ModTime()))
 	converge(t, src, dst, log, "after a second reconciliation")
+}
+
+// An editor's swap file is ignored, but creating and removing it changes
+// its directory's mtime: the mirror's directory follows without waiting
+// for a reconciliation (here: none within the test).
+func TestWatchIgnoredFilesKeepDirMtimes(t *testing.T) {
+	src := t.TempDir()
+	treetest.Write(t, src, map[string]string{".gosyncignore": "*.swp\n", "d/page.html": "v1", "top.html": "t"})
+	dst := filepath.Join(t.TempDir(), "www")
+	log := watching(t, src, dst)
+	converge(t, src, dst, log, "initial sync")
+	for _, dir := range []string{"d", ""} {
+		swp := filepath.Join(src, dir, ".page.html.swp")
+		write(t, swp, "swap")
+		time.Sleep(20 * time.Millisecond)
+		if dir == "d" {
+			write(t, filepath.Join(src, "d/page.html"), "v2") // in place: d's mtime does not move
+		}
+		time.Sleep(20 * time.Millisecond)
+		if err := os.Remove(swp); err != nil {
+			t.Fatal(err)
+		}
+		converge(t, src, dst, log, "swap file in "+dir+"/ came and went")
+	}
 }

@@ -48,6 +48,7 @@ type Server struct {
 	Home        string // the client's HOME
 	KnownHosts  string
 	UserKey     string // private key file the client uses
+	UserPub     ssh.PublicKey
 	HostKey     ssh.PublicKey
 	RemoteCache string // XDG_CACHE_HOME of remote sessions: uploaded agents land below it
 	// RemoteHome is $HOME in remote sessions, so ~/x lands in the test's
@@ -144,6 +145,7 @@ func LaunchWith(sshd, dir string, opt Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.UserPub = userPub
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(userPub), 0o600); err != nil {
 		return nil, err
 	}
@@ -390,9 +392,29 @@ func (s *Server) AppendConfig(t testing.TB, text string) {
 	}
 }
 
-// Kill stops the server abruptly, dropping every connection. Stop must
-// still be called (Start's cleanup does) to reap it.
-func (s *Server) Kill() { syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL) }
+// AuthorizeKey replaces the authorized_keys line of the client's key with
+// one that carries options, as an administrator writes them:
+// `restrict,command="gosync agent --restrict /srv/www"`. sshd reads the
+// file at each login.
+func (s *Server) AuthorizeKey(t testing.TB, options string) {
+	t.Helper()
+	line := options + " " + string(ssh.MarshalAuthorizedKey(s.UserPub))
+	if err := os.WriteFile(filepath.Join(s.Dir, "authorized_keys"), []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Kill stops the server abruptly, dropping every connection, and returns
+// once the listening sshd has exited (its port refuses connections from
+// then on; a SIGKILL is delivered asynchronously). Stop must still be
+// called (Start's cleanup does) to reap it.
+func (s *Server) Kill() {
+	pid := s.cmd.Process.Pid
+	syscall.Kill(-pid, syscall.SIGKILL)
+	for deadline := time.Now().Add(10 * time.Second); alive(pid) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+}
 
 func newKey(path string) (ssh.PublicKey, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -421,7 +443,8 @@ func NewKey(t testing.TB, path string) ssh.PublicKey {
 
 // AgentMain lets a test binary serve as the gosync uploaded to the remote
 // host: call it first in TestMain. It handles `version` and `agent ROOT`
-// and exits; for any other arguments it returns.
+// (with the restriction flags) and exits; for any other arguments it
+// returns.
 func AgentMain() {
 	if len(os.Args) < 2 {
 		return
@@ -431,10 +454,12 @@ func AgentMain() {
 		fmt.Printf("gosync test protocol %d\n", wire.Version)
 		os.Exit(0)
 	case "agent":
-		if len(os.Args) != 3 {
+		root, restrict, err := agent.ParseArgs(os.Args[2:], os.Getenv)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
-		if err := agent.Serve(context.Background(), os.Stdin, os.Stdout, agent.Options{Root: os.Args[2]}); err != nil {
+		if err := agent.Serve(context.Background(), os.Stdin, os.Stdout, agent.Options{Root: root, Restriction: restrict}); err != nil {
 			fmt.Fprintln(os.Stderr, strings.TrimSpace(err.Error()))
 			os.Exit(1)
 		}

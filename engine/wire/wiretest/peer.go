@@ -1,7 +1,8 @@
 // Package wiretest runs crafted agents for tests of the client side of the
 // protocol: a Peer answers the handshake as a real agent would, over real
-// pipes, and then follows a script that may misbehave on purpose (answer
-// twice, flood, never answer, stop reading).
+// pipes (greeting first if asked, as a forced agent does), and then
+// follows a script that may misbehave on purpose (answer twice, flood,
+// never answer, stop reading).
 package wiretest
 
 import (
@@ -55,6 +56,12 @@ type Options struct {
 	// ReadRate, if positive, is how many bytes a second the peer reads:
 	// a slow link, or an agent on a slow disk.
 	ReadRate int
+	// Greetings is how many greetings (wire.FlagGreeting) the peer sends
+	// before it reads the client's Hello: 1 as a forced agent does, more
+	// for a broken one.
+	Greetings int
+	// Flags go into every Hello the peer sends.
+	Flags uint64
 }
 
 // Start runs a Peer with script until the test ends (or Stop). The test
@@ -88,7 +95,7 @@ func StartWith(t testing.TB, opt Options, script Script) *Peer {
 		}
 		conn := wire.NewConn(r, pw)
 		defer conn.Close()
-		serr = p.handshake(conn)
+		serr = p.handshake(conn, opt)
 		if serr == nil {
 			serr = script(p, conn)
 		}
@@ -108,7 +115,12 @@ func StartWith(t testing.TB, opt Options, script Script) *Peer {
 	return p
 }
 
-func (p *Peer) handshake(conn *wire.Conn) error {
+func (p *Peer) handshake(conn *wire.Conn, opt Options) error {
+	for range opt.Greetings {
+		if err := Send(conn, &wire.Hello{Version: wire.Version, BuildID: "wiretest", Flags: opt.Flags | wire.FlagGreeting}); err != nil {
+			return err
+		}
+	}
 	m, err := conn.ReadMsg()
 	if err != nil {
 		return err
@@ -118,7 +130,7 @@ func (p *Peer) handshake(conn *wire.Conn) error {
 		return errors.New("first message is not a hello")
 	}
 	p.Hello = h
-	if err := conn.WriteMsg(&wire.Hello{Version: wire.Version, BuildID: "wiretest"}); err != nil {
+	if err := conn.WriteMsg(&wire.Hello{Version: wire.Version, BuildID: "wiretest", Flags: opt.Flags}); err != nil {
 		return err
 	}
 	if err := conn.Flush(); err != nil {
