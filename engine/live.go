@@ -1,12 +1,12 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -61,7 +61,11 @@ type Live struct {
 	// key, a refused login, an unusable directory): at the first
 	// connection it ends Run with that error; later ones are retried.
 	Permanent func(error) bool
-	Log       *slog.Logger
+	// Healthy is how long a connection must last before a loss resets
+	// the reconnection backoff (0: DefaultHealthy); a mirror that drops
+	// soon after each connect is redialled ever more slowly.
+	Healthy time.Duration
+	Log     *slog.Logger
 	// Progress, if set, follows the first full sync (and only it).
 	Progress Progress
 	// OnBatch reports every applied batch and full sync.
@@ -72,7 +76,10 @@ type Live struct {
 	After func(ctx context.Context, m Mirror, items []Item)
 
 	state string // last logged connection state, to log changes only
-	items []Item // changes of the batch being applied, for After
+	// stateRetry is the retry delay last logged with it: the schedule
+	// shows in the log as the backoff grows.
+	stateRetry time.Duration
+	items      []Item // changes of the batch being applied, for After
 	// hashes keeps source content hashes across reconciliations, so
 	// each costs a metadata walk plus reading what changed.
 	hashes fstree.HashCache
@@ -111,6 +118,13 @@ type BatchReport struct {
 	Items []Item
 }
 
+// DefaultHealthy is how long a connection must last before its loss
+// counts as a fresh start: long enough to see through a mirror that
+// fails right after its handshake (a broken agent, a full disk at the
+// first write, a proxy that accepts and drops), short against the hours
+// a healthy watch stays connected.
+const DefaultHealthy = 30 * time.Second
+
 const (
 	backoffMin = 250 * time.Millisecond
 	backoffMax = 30 * time.Second
@@ -133,6 +147,7 @@ func (l *Live) Run(ctx context.Context) error {
 	l.held = map[string]time.Time{}
 	l.heldBefore = map[string]bool{}
 	l.retry = map[string]*retryState{}
+	healthy := cmp.Or(l.Healthy, DefaultHealthy)
 	for ctx.Err() == nil {
 		m, err := l.Dial(ctx)
 		if err != nil {
@@ -142,11 +157,12 @@ func (l *Live) Run(ctx context.Context) error {
 			if !l.connected && l.Permanent != nil && l.Permanent(err) {
 				return err
 			}
-			l.setState("unreachable", slog.LevelError, slog.String("err", err.Error()), slog.Duration("retry_in", backoff))
+			l.setState("unreachable", slog.LevelError, backoff, slog.String("err", err.Error()))
 			sleep(ctx, backoff)
 			backoff = min(2*backoff, backoffMax)
 			continue
 		}
+		dialed := time.Now()
 		// Ctrl-C ends a transfer in flight at once, not when it is done.
 		stop := context.AfterFunc(ctx, func() { m.Close() })
 		err = l.serve(ctx, m, kind)
@@ -159,29 +175,39 @@ func (l *Live) Run(ctx context.Context) error {
 			kind = "catch-up"
 		}
 		if errors.Is(err, ErrTakenOver) {
-			l.setState("taken over", slog.LevelError, slog.String("err", err.Error()))
+			l.setState("taken over", slog.LevelError, 0, slog.String("err", err.Error()))
 			return err
 		}
-		if errors.Is(err, ErrMirrorLost) {
-			l.setState("lost", slog.LevelError, slog.String("err", err.Error()))
+		// Only a connection that lasted resets the backoff: one lost
+		// right after its handshake is no sign the mirror is back.
+		if time.Since(dialed) >= healthy {
 			backoff = backoffMin
-			sleep(ctx, backoff)
-			continue
 		}
-		// Anything else (a refusal at the full sync): wait, then retry.
-		l.setState("failed", slog.LevelError, slog.String("err", err.Error()), slog.Duration("retry_in", backoff))
+		state := "failed" // a refusal at the full sync
+		if errors.Is(err, ErrMirrorLost) {
+			state = "lost"
+		}
+		l.setState(state, slog.LevelError, backoff, slog.String("err", err.Error()))
 		sleep(ctx, backoff)
 		backoff = min(2*backoff, backoffMax)
 	}
 	return nil
 }
 
-func (l *Live) setState(state string, level slog.Level, attrs ...slog.Attr) {
-	if l.state == state && state != "failed" {
+// setState logs a change of the connection state, and while the mirror
+// stays away, each longer retry delay (so the backoff's schedule shows,
+// up to its cap, and then the log stays quiet).
+func (l *Live) setState(state string, level slog.Level, retry time.Duration, attrs ...slog.Attr) {
+	if l.state == state && state != "failed" && retry <= l.stateRetry {
 		return
 	}
-	l.state = state
-	l.Log.LogAttrs(context.Background(), level, "mirror "+state, append([]slog.Attr{slog.String("mirror", l.Name)}, attrs...)...)
+	l.state, l.stateRetry = state, retry
+	head := []slog.Attr{slog.String("mirror", l.Name)}
+	attrs = append(head, attrs...)
+	if retry > 0 {
+		attrs = append(attrs, slog.Duration("retry_in", retry))
+	}
+	l.Log.LogAttrs(context.Background(), level, "mirror "+state, attrs...)
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -286,7 +312,7 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 	}
 	l.quiet = time.Now() // deletes the full sync found wait like any other
 	l.connected = true
-	l.setState("connected", slog.LevelInfo)
+	l.setState("connected", slog.LevelInfo, 0)
 
 	var reconcile <-chan time.Time
 	if l.Reconcile > 0 {
@@ -491,7 +517,7 @@ func (l *Live) apply(ctx context.Context, m Mirror, paths []queue.Path, first ti
 	default:
 		l.Log.Error("batch not applied; retrying", slog.String("mirror", l.Name), slog.String("err", res.Err.Error()))
 		for _, p := range paths {
-			l.failed(p.Rel, res.Err.Error())
+			l.failed(p.Rel, res.Err.Error(), false)
 		}
 		return res.Err
 	}
@@ -570,9 +596,22 @@ func (l *Live) after(res Result, paths []queue.Path, whole bool) {
 		l.Log.Warn("skipping special file (FIFO, socket or device)", slog.String("mirror", l.Name), slog.String("path", sp))
 	}
 	failedNow := map[string]bool{}
-	for _, f := range res.Failed {
+	full, others := SplitNoSpace(res.Failed)
+	for _, f := range others {
 		failedNow[f.Path] = true
-		l.failed(f.Path, f.Msg)
+		l.failed(f.Path, f.Reason(), false)
+	}
+	// A full disk fails every path of a batch alike: one line.
+	for _, f := range full {
+		failedNow[f.Path] = true
+		l.failed(f.Path, f.Reason(), true)
+	}
+	if len(full) > 0 {
+		l.Log.Error("mirror out of space (disk full or quota); not mirrored, will retry", slog.String("mirror", l.Name),
+			slog.Int("paths", len(full)), slog.String("first", full[0].Error()), slog.Duration("retry_in", time.Until(l.retry[full[0].Path].due).Round(time.Second)))
+	}
+	if n := len(res.Vanished); n > 0 {
+		l.Log.Debug("vanished from the source before they could be sent", slog.String("mirror", l.Name), slog.String("paths", PathList(res.Vanished, 5, nil)))
 	}
 	for k := range l.retry {
 		if !failedNow[k] && covered(k) {
@@ -581,8 +620,9 @@ func (l *Live) after(res Result, paths []queue.Path, whole bool) {
 	}
 }
 
-// failed schedules a retry of a path with backoff.
-func (l *Live) failed(path, msg string) {
+// failed schedules a retry of a path with backoff, and logs it unless
+// quiet (the caller logs one line for many).
+func (l *Live) failed(path, msg string, quiet bool) {
 	r := l.retry[path]
 	if r == nil {
 		r = &retryState{}
@@ -592,7 +632,7 @@ func (l *Live) failed(path, msg string) {
 	delay := retryDelay(r.attempts)
 	r.due = time.Now().Add(delay)
 	level := slog.LevelDebug
-	if r.attempts == 1 || msg != r.msg {
+	if !quiet && (r.attempts == 1 || msg != r.msg) {
 		level = slog.LevelError
 	}
 	r.msg = msg
@@ -632,10 +672,7 @@ func PathList(paths []string, n int, mark func(string) string) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		if strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			p = strconv.Quote(p)
-		}
-		b.WriteString(p)
+		b.WriteString(QuotePath(p))
 		if mark != nil {
 			b.WriteString(mark(p))
 		}

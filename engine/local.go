@@ -112,7 +112,7 @@ func DialCommand(ctx context.Context, name string, argv []string, opt ClientOpti
 	return c, err
 }
 
-// StderrBuffer keeps the first Max bytes an agent writes to its standard
+// StderrBuffer keeps the last Max bytes an agent writes to its standard
 // error, for error messages; it is safe for concurrent use.
 type StderrBuffer struct {
 	Max int
@@ -123,9 +123,16 @@ type StderrBuffer struct {
 func (l *StderrBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if room := l.Max - l.buf.Len(); room > 0 {
-		l.buf.Write(p[:min(len(p), room)])
+	// Keep the end: a program that fails says why last.
+	if len(p) >= l.Max {
+		l.buf.Reset()
+		l.buf.Write(p[len(p)-l.Max:])
+		return len(p), nil
 	}
+	if over := l.buf.Len() + len(p) - l.Max; over > 0 {
+		l.buf.Next(over)
+	}
+	l.buf.Write(p)
 	return len(p), nil
 }
 
@@ -134,6 +141,17 @@ func (l *StderrBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// Tail returns the last n non-empty lines kept, joined by newlines.
+func (l *StderrBuffer) Tail(n int) string {
+	var lines []string
+	for _, line := range strings.Split(l.String(), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			lines = append(lines, line)
+		}
+	}
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // LastLine returns the last non-empty line kept: usually the error.

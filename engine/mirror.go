@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/gosync/gosync/engine/delta"
@@ -93,14 +92,27 @@ type SigRequest struct {
 	Size int64
 }
 
-// OpError is an operation the mirror could not apply.
+// OpError is an operation on one path that failed.
 type OpError struct {
 	Path string
-	Code int
+	Op   string // what failed: "write", "mkdir", "list", "read source", ...
+	Code int    // wire.Code* for failures on the mirror
 	Msg  string
 }
 
-func (e OpError) Error() string { return printable(displayPath(e.Path), false) + ": " + e.Msg }
+func (e OpError) Error() string { return printable(displayPath(e.Path), false) + ": " + e.Reason() }
+
+// Reason is the error without its path: the operation and what went wrong.
+func (e OpError) Reason() string {
+	if e.Op == "" {
+		return e.Msg
+	}
+	return e.Op + ": " + e.Msg
+}
+
+// OpNoSpace reports whether the mirror refused the operation for want of
+// space (ENOSPC, or EDQUOT: a quota).
+func (e OpError) OpNoSpace() bool { return e.Code == wire.CodeNoSpace }
 
 // ErrRunRefused is a command (--on-sync) that the mirror's agent does not
 // run: it was started with --restrict and without --allow-run.
@@ -216,6 +228,7 @@ type Client struct {
 	pending   atomic.Int32 // registered waiters
 	writing   atomic.Int32 // transport writes in progress
 	sent      atomic.Int64
+	noSpace   atomic.Bool   // the mirror reported a full disk or quota
 	kick      chan struct{} // wakes the idle watchdog
 
 	closeOnce sync.Once
@@ -229,6 +242,7 @@ type Client struct {
 type opRef struct {
 	id   uint64
 	path string
+	op   string // names the operation in its error
 }
 
 // waiter is one request and its answer, filled in by the reader.
@@ -435,6 +449,10 @@ func overlap(h *wire.Hello, src ident.Place) ident.Relation {
 	}
 	return rel
 }
+
+// NoSpace reports whether the mirror has refused an operation for want of
+// space in this session: a sync stops sending file data to it.
+func (c *Client) NoSpace() bool { return c.noSpace.Load() }
 
 func (c *Client) Err() error { return c.sessionErr() }
 
@@ -675,7 +693,7 @@ func (c *Client) dispatch(m wire.Msg) error {
 			if err := c.scanBounds(w, 1); err != nil {
 				return err
 			}
-			w.errs = append(w.errs, OpError{Path: m.Path, Code: m.Code, Msg: clip(printable(m.Msg, false))})
+			w.errs = append(w.errs, OpError{Path: m.Path, Op: "list", Code: m.Code, Msg: clip(printable(m.Msg, false))})
 			return nil
 		}
 		return c.opFailed(m)
@@ -723,7 +741,10 @@ func (c *Client) opFailed(m *wire.Error) error {
 		return c.violation("error for operation %d, which was not sent or was already answered", m.ID)
 	}
 	c.opsHead += i + 1
-	c.opErrs = append(c.opErrs, OpError{Path: live[i].path, Code: m.Code, Msg: clip(printable(m.Msg, false))})
+	c.opErrs = append(c.opErrs, OpError{Path: live[i].path, Op: live[i].op, Code: m.Code, Msg: clip(printable(m.Msg, false))})
+	if m.Code == wire.CodeNoSpace {
+		c.noSpace.Store(true)
+	}
 	return nil
 }
 
@@ -866,6 +887,8 @@ func (c *Client) Barrier(ctx context.Context) ([]OpError, error) {
 	if err := c.await(ctx, w); err != nil {
 		return nil, err
 	}
+	// Space may be freed before the next batch: it tries again.
+	c.noSpace.Store(false)
 	// Errors of earlier operations arrived before Done.
 	return w.opErrs, nil
 }
@@ -918,7 +941,7 @@ type clientWriter struct{ c *Client }
 
 // op sends a write operation, remembering its path: the agent's report of
 // its failure must name it, and the path reported is the one sent.
-func (w clientWriter) op(path string, mk func(id uint64) wire.Msg) error {
+func (w clientWriter) op(path, op string, mk func(id uint64) wire.Msg) error {
 	c := w.c
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -929,29 +952,29 @@ func (w clientWriter) op(path string, mk func(id uint64) wire.Msg) error {
 	}
 	c.nextID++
 	id := c.nextID
-	c.ops = append(c.ops, opRef{id, path})
+	c.ops = append(c.ops, opRef{id, path, op})
 	c.mu.Unlock()
 	return c.write(mk(id))
 }
 
 func (w clientWriter) Mkdir(p string, meta wire.Meta) error {
-	return w.op(p, func(id uint64) wire.Msg { return &wire.Mkdir{ID: id, Path: p, Meta: meta} })
+	return w.op(p, "mkdir", func(id uint64) wire.Msg { return &wire.Mkdir{ID: id, Path: p, Meta: meta} })
 }
 func (w clientWriter) Symlink(p, target string, meta wire.Meta) error {
-	return w.op(p, func(id uint64) wire.Msg { return &wire.Symlink{ID: id, Path: p, Target: target, Meta: meta} })
+	return w.op(p, "symlink", func(id uint64) wire.Msg { return &wire.Symlink{ID: id, Path: p, Target: target, Meta: meta} })
 }
 func (w clientWriter) SetMeta(p string, kind fstree.Kind, meta wire.Meta) error {
-	return w.op(p, func(id uint64) wire.Msg { return &wire.SetMeta{ID: id, Path: p, Kind: kind, Meta: meta} })
+	return w.op(p, "set metadata", func(id uint64) wire.Msg { return &wire.SetMeta{ID: id, Path: p, Kind: kind, Meta: meta} })
 }
 func (w clientWriter) Delete(p string, kind fstree.Kind) error {
-	return w.op(p, func(id uint64) wire.Msg { return &wire.Delete{ID: id, Path: p, Kind: kind} })
+	return w.op(p, "delete", func(id uint64) wire.Msg { return &wire.Delete{ID: id, Path: p, Kind: kind} })
 }
 func (w clientWriter) Rename(from, to string, kind fstree.Kind) error {
 	// The agent reports a failed rename at its destination.
-	return w.op(to, func(id uint64) wire.Msg { return &wire.Rename{ID: id, From: from, To: to, Kind: kind} })
+	return w.op(to, "rename from "+QuotePath(from), func(id uint64) wire.Msg { return &wire.Rename{ID: id, From: from, To: to, Kind: kind} })
 }
 func (w clientWriter) BeginFile(p string, size int64, meta wire.Meta, blockSize int) error {
-	return w.op(p, func(id uint64) wire.Msg {
+	return w.op(p, "write", func(id uint64) wire.Msg {
 		return &wire.FileBegin{ID: id, Path: p, Size: size, Meta: meta, BlockSize: blockSize}
 	})
 }
@@ -978,51 +1001,6 @@ func displayPath(p string) string {
 	return p
 }
 
-// printable escapes what a terminal would interpret in a string from the
-// peer: control characters (but newlines and tabs if multiline), C1
-// controls and invalid UTF-8.
-func printable(s string, multiline bool) string {
-	clean := true
-	for _, r := range s {
-		if !safeRune(r, multiline) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if safeRune(r, multiline) {
-			b.WriteString(s[i : i+n])
-		} else if r == utf8.RuneError || r < 0x100 {
-			for _, c := range []byte(s[i : i+n]) {
-				fmt.Fprintf(&b, "\\x%02x", c)
-			}
-		} else {
-			fmt.Fprintf(&b, "\\u%04x", r)
-		}
-		i += n
-	}
-	return b.String()
-}
-
-func safeRune(r rune, multiline bool) bool {
-	switch {
-	case r == utf8.RuneError:
-		return false
-	case r == '\n' || r == '\t':
-		return multiline
-	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
-		return false
-	case r == 0x2028 || r == 0x2029 || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069:
-		return false // line separators and bidirectional overrides
-	}
-	return true
-}
-
 // quote shows a path from the peer in a message.
 func quote(p string) string { return strconv.Quote(p) }
 
@@ -1034,4 +1012,32 @@ func clip(s string) string {
 	}
 	head, tail := s[:maxKeptMsg/4], s[len(s)-maxKeptMsg*3/4:]
 	return strings.ToValidUTF8(head, "") + "..." + strings.ToValidUTF8(tail, "")
+}
+
+// SplitNoSpace separates the failures caused by a full disk or quota on
+// the mirror (one per path) from the others, so a full disk is reported
+// as one line with a count instead of one per file. The mirror's own
+// reports come first, then the files the client did not send.
+func SplitNoSpace(failed []OpError) (noSpace, others []OpError) {
+	full := map[string]bool{}
+	for _, f := range failed {
+		if f.OpNoSpace() {
+			full[f.Path] = true
+		}
+	}
+	seen := map[string]bool{}
+	for _, notSent := range []bool{false, true} {
+		for _, f := range failed {
+			if f.OpNoSpace() && !seen[f.Path] && (f.Msg == errNoSpace.msg) == notSent {
+				seen[f.Path] = true
+				noSpace = append(noSpace, f)
+			}
+		}
+	}
+	for _, f := range failed {
+		if !full[f.Path] {
+			others = append(others, f)
+		}
+	}
+	return noSpace, others
 }

@@ -207,7 +207,7 @@ func (sc *scope) stat(rel string) (fstree.Entry, bool) {
 	e, err := sc.src.stat(rel)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
-			sc.failed = append(sc.failed, OpError{Path: rel, Msg: errString(err)})
+			sc.failed = append(sc.failed, OpError{Path: rel, Op: "read source", Msg: errString(err)})
 		}
 		return e, false
 	}
@@ -275,7 +275,7 @@ func (sc *scope) walk(ctx context.Context, dir string) error {
 	err := sc.src.root.Walk(ctx, dir, fstree.WalkOptions{
 		Skip: func(rel string, isDir bool) bool { return m.Match(rel, isDir) },
 		OnError: func(rel string, err error) {
-			sc.failed = append(sc.failed, OpError{Path: rel, Msg: errString(err)})
+			sc.failed = append(sc.failed, OpError{Path: rel, Op: "read source", Msg: errString(err)})
 		},
 		// Windows only: warned about by the full scans, not retried.
 		SkippedLink: func(string, error) {},
@@ -294,7 +294,7 @@ func (sc *scope) walk(ctx context.Context, dir string) error {
 		return nil // gone or replaced since: the next batch tells
 	}
 	// The walk reports errors below dir through OnError: this is dir itself.
-	sc.failed = append(sc.failed, OpError{Path: dir, Msg: errString(err)})
+	sc.failed = append(sc.failed, OpError{Path: dir, Op: "read source", Msg: errString(err)})
 	return nil
 }
 

@@ -50,7 +50,7 @@ func ScanSourceCached(ctx context.Context, dir string, m *ignore.Matcher, hash b
 				s.Special = append(s.Special, rel)
 				return
 			}
-			s.Errors = append(s.Errors, OpError{Path: rel, Msg: errString(err)})
+			s.Errors = append(s.Errors, OpError{Path: rel, Op: "read source", Msg: errString(err)})
 		},
 		SkippedLink: func(rel string, err error) { s.SkippedLinks = append(s.SkippedLinks, rel) },
 	}

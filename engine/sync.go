@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gosync/gosync/engine/delta"
@@ -127,6 +129,10 @@ type Result struct {
 	Kept []string
 	// Held lists files not sent because they are still being written.
 	Held []string
+	// Vanished lists source files that were deleted between the listing
+	// and their reading: nothing to mirror, as rsync's "file has
+	// vanished", and the watcher reports the delete.
+	Vanished []string
 	// Special lists files that were regular when the source was listed
 	// and were something else when opened to be sent (a FIFO, socket or
 	// device put in their place): skipped, like special files found by
@@ -445,7 +451,11 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 			if !errors.As(err, &fe) {
 				return nil, err
 			}
-			keep = append(keep, OpError{Path: s.Path, Msg: fe.msg})
+			if fe.vanished {
+				p.res.Vanished = append(p.res.Vanished, s.Path)
+			} else {
+				keep = append(keep, fe.opError(s.Path))
+			}
 			continue
 		}
 		for i := range p.items {
@@ -684,6 +694,12 @@ func (p *plan) apply(ctx context.Context, w Writer, s *fstree.Entry, sig *delta.
 			act = Updated
 		}
 		p.touch(s.Path)
+		if !p.opt.DryRun && p.outOfSpace() {
+			// Sending the rest would only fill the link: each file would
+			// fail the same way on the mirror.
+			p.res.Failed = append(p.res.Failed, errNoSpace.opError(s.Path))
+			return nil
+		}
 		var lit, matched int64
 		var err error
 		if p.opt.DryRun {
@@ -698,11 +714,14 @@ func (p *plan) apply(ctx context.Context, w Writer, s *fstree.Entry, sig *delta.
 				p.held[s.Path] = true
 				p.res.Held = append(p.res.Held, s.Path)
 				return nil
+			case errors.As(err, &fe) && fe.vanished:
+				p.res.Vanished = append(p.res.Vanished, s.Path)
+				return nil
 			case errors.Is(err, fstree.ErrNotRegular):
 				p.res.Special = append(p.res.Special, s.Path)
 				return nil
 			case errors.As(err, &fe):
-				p.res.Failed = append(p.res.Failed, OpError{Path: s.Path, Msg: fe.msg})
+				p.res.Failed = append(p.res.Failed, fe.opError(s.Path))
 				return nil
 			}
 			return err
@@ -844,11 +863,33 @@ func (p *plan) emit(failed []OpError) {
 	}
 }
 
-// fileError is a problem with one source file: it is reported and the
-// sync goes on.
-type fileError struct{ msg string }
+// fileError is a problem with one file: it is reported and the sync goes
+// on.
+type fileError struct {
+	msg      string
+	vanished bool // deleted from the source since the listing
+	noSpace  bool // not sent: the mirror is out of space
+}
 
 func (e *fileError) Error() string { return e.msg }
+
+func (e *fileError) opError(path string) OpError {
+	if e.noSpace {
+		return OpError{Path: path, Op: "write", Code: wire.CodeNoSpace, Msg: e.msg}
+	}
+	return OpError{Path: path, Op: "read source", Msg: e.msg}
+}
+
+// errNoSpace: a file not sent, or abandoned, because the mirror reported
+// a full disk or quota during this batch.
+var errNoSpace = &fileError{msg: "not sent: the mirror is out of space", noSpace: true}
+
+// outOfSpace reports whether the mirror has refused a write for want of
+// space since the last barrier.
+func (p *plan) outOfSpace() bool {
+	ns, ok := p.m.(interface{ NoSpace() bool })
+	return ok && ns.NoSpace()
+}
 
 // errHeld: the file is still open for writing and Options.Writing said
 // to leave it for now.
@@ -876,6 +917,9 @@ func (p *plan) openSource(scanned *fstree.Entry) (f *os.File, s fstree.Entry, pr
 	if err != nil {
 		if fileBusy(err) && p.opt.Writing != nil && p.opt.Writing(scanned.Path) == Hold {
 			return nil, s, false, errHeld
+		}
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, s, false, &fileError{msg: "vanished before it could be sent", vanished: true}
 		}
 		if errors.Is(err, fstree.ErrNotRegular) {
 			return nil, s, false, fstree.ErrNotRegular
@@ -935,6 +979,9 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 			if op.Kind == delta.OpCopy {
 				return w.Copy(op.Block, op.Count)
 			}
+			if p.outOfSpace() {
+				return errNoSpace
+			}
 			return w.Data(op.Data)
 		})
 		lit, matched = st.Literal, st.Matched
@@ -945,6 +992,10 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 		buf := p.buf
 		for err == nil {
 			if err = ctx.Err(); err != nil {
+				break
+			}
+			if p.outOfSpace() {
+				err = errNoSpace
 				break
 			}
 			var n int
@@ -967,6 +1018,12 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 			return 0, 0, false, err
 		}
 		return 0, 0, false, &fileError{msg: "read: " + errString(readErr)}
+	}
+	if errors.Is(err, errNoSpace) {
+		if err := w.AbortFile(); err != nil {
+			return 0, 0, false, err
+		}
+		return 0, 0, false, errNoSpace
 	}
 	if err != nil {
 		return 0, 0, false, err // the mirror's stream failed, or ctx ended

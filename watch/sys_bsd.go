@@ -27,8 +27,8 @@ func changeTime(fi fs.FileInfo) int64 {
 
 // watchLimitHelp: kqueue has no watch limit of its own; what runs out is
 // descriptors (see descriptorLimitHelp).
-func watchLimitHelp() (current, help string) {
-	return "unknown", "raise the system's limit on watched files or directories"
+func watchLimitHelp() (name, current, help string) {
+	return "watch limit", "unknown", "raise the system's limit on watched files or directories"
 }
 
 // openDir opens a directory to list it. O_DIRECTORY: a FIFO put in its

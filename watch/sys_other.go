@@ -13,8 +13,8 @@ func fileID(fs.FileInfo) devIno { return devIno{} }
 
 func changeTime(fs.FileInfo) int64 { return 0 }
 
-func watchLimitHelp() (current, help string) {
-	return "unknown", "raise the system's limit on watched files or directories"
+func watchLimitHelp() (name, current, help string) {
+	return "watch limit", "unknown", "raise the system's limit on watched files or directories"
 }
 
 // openDir opens a directory to list it (Windows has no FIFOs in the file

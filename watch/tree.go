@@ -152,9 +152,9 @@ func (w *Watcher) limitReached(l limit) {
 			slog.String("open_files_limit", cur))
 		return
 	}
-	cur, help := watchLimitHelp()
-	w.log.Warn(fmt.Sprintf("inotify watch limit reached (fs.inotify.max_user_watches = %s): the directories that could not be watched are polled every %s instead; %s",
-		cur, w.opt.PollInterval, help),
+	name, cur, help := watchLimitHelp()
+	w.log.Warn(fmt.Sprintf("inotify watch limit reached (%s = %s): the directories that could not be watched are polled every %s instead; %s",
+		name, cur, w.opt.PollInterval, help),
 		slog.String("max_user_watches", cur))
 }
 

@@ -180,8 +180,8 @@ func newWatcher(root string, opt Options, h hooks) (*Watcher, error) {
 			return nil, fmt.Errorf("watch %s: open file descriptor limit reached (open files limit = %s); %s", root, cur, help)
 		}
 		if w.polled[""] != nil {
-			cur, help := watchLimitHelp()
-			return nil, fmt.Errorf("watch %s: inotify watch limit reached (fs.inotify.max_user_watches = %s); %s", root, cur, help)
+			name, cur, help := watchLimitHelp()
+			return nil, fmt.Errorf("watch %s: inotify watch limit reached (%s = %s); %s", root, name, cur, help)
 		}
 		return nil, fmt.Errorf("watch %s: cannot watch the directory", root)
 	}

@@ -315,7 +315,7 @@ func startOrProbe(ctx context.Context, c *Client, cmd string) (*Stream, probe, e
 			break
 		}
 	}
-	werr := st.sess.Wait()
+	werr := st.wait()
 	st.sess.Close()
 	if ctx.Err() != nil {
 		return nil, p, ctx.Err()

@@ -54,6 +54,8 @@ type hostConfig struct {
 	AliveCountMax  int
 	ProxyJump      string
 	HostKeyAlias   string // the name known_hosts holds the key under, instead of host and port
+	Algos          algorithms
+	configFile     string // the user's ssh config, for messages
 }
 
 // dialTimeout bounds the TCP connect and the SSH handshake: ConnectTimeout,
@@ -70,6 +72,7 @@ func (hc *hostConfig) dialTimeout() time.Duration {
 type settings struct {
 	user, system *ssh_config.Config
 	home         string
+	userFile     string
 }
 
 func loadSettings(opt Options) (*settings, error) {
@@ -82,6 +85,7 @@ func loadSettings(opt Options) (*settings, error) {
 	if userFile == "" {
 		userFile = filepath.Join(home, ".ssh", "config")
 	}
+	s.userFile = userFile
 	if s.user, err = decodeFile(userFile, opt.ConfigFile != ""); err != nil {
 		return nil, err
 	}
@@ -136,7 +140,7 @@ func (s *settings) getAll(alias, key string) []string {
 
 // resolve computes the configuration for alias with opt's overrides.
 func (s *settings) resolve(alias string, opt Options) (*hostConfig, error) {
-	hc := &hostConfig{Alias: alias, HostName: alias, Port: 22, Strict: "ask", AliveCountMax: DefaultAliveCountMax}
+	hc := &hostConfig{Alias: alias, HostName: alias, Port: 22, Strict: "ask", AliveCountMax: DefaultAliveCountMax, configFile: tildePath(s.userFile)}
 	if v := s.get(alias, "HostName"); v != "" {
 		hc.HostName = strings.ReplaceAll(v, "%h", alias)
 	}
@@ -236,6 +240,9 @@ func (s *settings) resolve(alias string, opt Options) (*hostConfig, error) {
 		hc.ProxyJump = v
 	}
 	hc.HostKeyAlias = s.get(alias, "HostKeyAlias")
+	if hc.Algos, err = s.loadAlgorithms(alias); err != nil {
+		return nil, err
+	}
 	return hc, nil
 }
 

@@ -24,6 +24,10 @@ var ErrHostKey = errors.New("host key refused")
 // ErrAuth wraps authentication failures.
 var ErrAuth = errors.New("authentication failed")
 
+// ErrNegotiation wraps a server with no algorithm in common with what
+// ssh_config allows (typically one offering only SHA-1).
+var ErrNegotiation = errors.New("SSH algorithm negotiation failed")
+
 // ErrUnresponsive is why a connection whose server stopped answering
 // keepalives was closed.
 var ErrUnresponsive = errors.New("SSH server not responding")
@@ -38,6 +42,10 @@ type Client struct {
 	closeOnce sync.Once
 	closeErr  error
 	lost      atomic.Pointer[error]
+	// connDone is closed when the connection has ended; connErr is then
+	// why (ssh.Client.Wait's result).
+	connDone chan struct{}
+	connErr  error
 }
 
 // Close closes the connection and the jump connections under it.
@@ -93,19 +101,11 @@ func dial(ctx context.Context, s *settings, alias string, opt Options, depth int
 	if hc.HostName != alias || hc.Port != 22 {
 		name += " (" + addr + ")"
 	}
-	hostKeys, algos, err := hostKeyCheck(hc, addr)
+	cfg, tried, closeAuth, err := clientConfig(hc, addr, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	auth, tried, closeAuth := authMethods(hc, opt)
 	defer closeAuth()
-	cfg := &ssh.ClientConfig{
-		User:              hc.User,
-		Auth:              auth,
-		HostKeyCallback:   hostKeys,
-		HostKeyAlgorithms: algos,
-		Timeout:           hc.dialTimeout(),
-	}
 
 	// Through jump hosts, the last one opens the TCP connection.
 	var conn net.Conn
@@ -115,7 +115,7 @@ func dial(ctx context.Context, s *settings, alias string, opt Options, depth int
 		var prev *Client
 		for _, j := range jumps {
 			j = strings.TrimSpace(j)
-			jalias, jopt := parseJump(j)
+			jalias, jopt := parseJump(j, opt)
 			var jc *Client
 			if prev == nil {
 				jc, err = dial(ctx, s, jalias, jopt, depth+1)
@@ -156,22 +156,48 @@ func dialVia(ctx context.Context, s *settings, via *Client, alias string, opt Op
 	}
 	addr := net.JoinHostPort(hc.HostName, strconv.Itoa(hc.Port))
 	name := hc.User + "@" + alias
-	hostKeys, algos, err := hostKeyCheck(hc, addr)
+	cfg, tried, closeAuth, err := clientConfig(hc, addr, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	auth, tried, closeAuth := authMethods(hc, opt)
 	defer closeAuth()
 	conn, err := via.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	cfg := &ssh.ClientConfig{User: hc.User, Auth: auth, HostKeyCallback: hostKeys, HostKeyAlgorithms: algos, Timeout: hc.dialTimeout()}
 	return handshake(ctx, conn, addr, cfg, name, hc, tried, nil)
 }
 
-func parseJump(j string) (string, Options) {
-	var o Options
+// clientConfig is the SSH configuration for one host: its known_hosts
+// check, the keys to offer and the algorithms ssh_config allows.
+func clientConfig(hc *hostConfig, addr string, opt Options) (*ssh.ClientConfig, []string, func(), error) {
+	hostKeys, known, err := hostKeyCheck(hc, addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	auth, tried, closeAuth := authMethods(hc, opt)
+	cfg := &ssh.ClientConfig{
+		Config: ssh.Config{
+			KeyExchanges: hc.Algos.Kex,
+			Ciphers:      hc.Algos.Ciphers,
+			MACs:         hc.Algos.MACs,
+		},
+		User:              hc.User,
+		Auth:              auth,
+		HostKeyCallback:   hostKeys,
+		HostKeyAlgorithms: hc.Algos.hostKeyAlgorithms(known),
+		Timeout:           hc.dialTimeout(),
+	}
+	return cfg, tried, closeAuth, nil
+}
+
+// parseJump reads one ProxyJump hop, [user@]host[:port]. The hop takes
+// the command line's known_hosts file, host key acceptance, identity
+// and ssh config, but not its user and port, which are the
+// destination's (as ssh -l and -p are).
+func parseJump(j string, dest Options) (string, Options) {
+	o := dest
+	o.User, o.Port, o.RemoteGosync = "", 0, ""
 	if at := strings.LastIndexByte(j, '@'); at >= 0 {
 		o.User, j = j[:at], j[at+1:]
 	}
@@ -206,13 +232,21 @@ func handshake(ctx context.Context, raw net.Conn, addr string, cfg *ssh.ClientCo
 		if strings.Contains(err.Error(), "unable to authenticate") {
 			return nil, fmt.Errorf("%s: %w: tried %s; add your public key to the host's ~/.ssh/authorized_keys, load it into ssh-agent, or name it with --ssh-identity", name, ErrAuth, strings.Join(tried, ", "))
 		}
+		var ne *ssh.AlgorithmNegotiationError
+		if errors.As(err, &ne) {
+			return nil, fmt.Errorf("%s: %w: %w", name, ErrNegotiation, describeNegotiation(ne, hc))
+		}
 		if os.IsTimeout(err) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, fmt.Errorf("%s: SSH handshake timed out after %s: %w", name, hc.dialTimeout(), os.ErrDeadlineExceeded)
 		}
 		return nil, fmt.Errorf("%s: SSH handshake: %w", name, err)
 	}
 	conn.SetDeadline(time.Time{})
-	cl := &Client{Client: ssh.NewClient(c, chans, reqs), Name: name, closers: closers, stop: make(chan struct{})}
+	cl := &Client{Client: ssh.NewClient(c, chans, reqs), Name: name, closers: closers, stop: make(chan struct{}), connDone: make(chan struct{})}
+	go func() {
+		cl.connErr = cl.Client.Wait()
+		close(cl.connDone)
+	}()
 	if hc.AliveInterval > 0 {
 		go cl.keepAlive(conn, hc.AliveInterval, hc.AliveCountMax)
 	}
@@ -366,6 +400,12 @@ func authMethods(hc *hostConfig, opt Options) ([]ssh.AuthMethod, []string, func(
 	tried = append(tried, keyErrs...)
 	if len(tried) == 0 {
 		tried = []string{"no keys (none in ssh-agent, no " + strings.Join(tildePaths(hc.IdentityFiles), ", ") + ")"}
+	}
+	if n := len(signers); n > 0 {
+		signers = hc.Algos.restrictSigners(signers)
+		if len(signers) < n {
+			tried = append(tried, fmt.Sprintf("%d key(s) not offered: no signature algorithm in PubkeyAcceptedAlgorithms", n-len(signers)))
+		}
 	}
 	if len(signers) > 0 {
 		methods = append(methods, ssh.PublicKeys(signers...))

@@ -10,7 +10,8 @@ import (
 // Permanent reports whether a failure to reach a mirror (an error from
 // Dial, DialMirror or anything wrapping theirs with %w) cannot go away by
 // itself, so retrying is pointless and the user must act: a refused host
-// key, refused authentication, a broken ssh config, an agent that cannot
+// key, refused authentication, a broken ssh config, no algorithm in
+// common with the server, an agent that cannot
 // be found, uploaded or started, a mirror directory the agent refuses.
 //
 // Everything else is taken for transient: refused and reset connections,
@@ -25,7 +26,7 @@ func Permanent(err error) bool {
 	}
 	var refused *engine.HandshakeError
 	var overlap *engine.OverlapError
-	return errors.Is(err, ErrHostKey) || errors.Is(err, ErrAuth) || errors.Is(err, ErrConfig) ||
+	return errors.Is(err, ErrHostKey) || errors.Is(err, ErrAuth) || errors.Is(err, ErrConfig) || errors.Is(err, ErrNegotiation) ||
 		errors.Is(err, ErrAgent) || errors.Is(err, ErrRemotePath) || errors.As(err, &refused) || errors.As(err, &overlap)
 }
 

@@ -4,3 +4,5 @@ import "golang.org/x/sys/windows"
 
 // Winsock reports a refused connection with its own code.
 func errConnRefused() error { return windows.WSAECONNREFUSED }
+
+func errConnReset() error { return windows.WSAECONNRESET }

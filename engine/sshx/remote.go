@@ -120,6 +120,10 @@ type Stream struct {
 	stderr *engine.StderrBuffer
 	once   sync.Once
 	client *Client
+	// exited is closed when the remote command has ended and its stderr
+	// is copied; exitErr is then sess.Wait's result.
+	exited  chan struct{}
+	exitErr error
 }
 
 // StartAgent runs cmd (from AgentCommand) in a new session.
@@ -138,35 +142,39 @@ func StartAgent(c *Client, cmd string) (*Stream, error) {
 		sess.Close()
 		return nil, err
 	}
-	st := &Stream{Stdin: lostWriter{stdin, c, new(sync.Mutex)}, Stdout: lostReader{stdout, c}, sess: sess, stderr: &engine.StderrBuffer{Max: 16 << 10}, client: c}
+	st := &Stream{sess: sess, stderr: &engine.StderrBuffer{Max: 16 << 10}, client: c, exited: make(chan struct{})}
+	st.Stdin, st.Stdout = lostWriter{stdin, st, new(sync.Mutex)}, lostReader{stdout, st}
 	sess.Stderr = st.stderr
 	if err := sess.Start(cmd); err != nil {
 		sess.Close()
 		return nil, fmt.Errorf("%w: start on %s: %w", ErrAgent, c.Name, sessionError(c, err))
 	}
+	go func() {
+		st.exitErr = sess.Wait()
+		close(st.exited)
+	}()
 	return st, nil
 }
 
 // lostReader and lostWriter replace the bare io.EOF or closed-connection
-// error of a connection the keepalive closed with its reason.
+// error of a connection that ended with its reason: the keepalive gave
+// up, the agent was killed or exited, the connection was reset.
 type lostReader struct {
-	r io.Reader
-	c *Client
+	r  io.Reader
+	st *Stream
 }
 
 func (l lostReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	if err != nil {
-		if lost := l.c.Lost(); lost != nil {
-			err = lost
-		}
+		err = l.st.cause(err)
 	}
 	return n, err
 }
 
 type lostWriter struct {
 	w  io.WriteCloser
-	c  *Client
+	st *Stream
 	mu *sync.Mutex // held by Write; see Close
 }
 
@@ -175,9 +183,7 @@ func (l lostWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	n, err := l.w.Write(p)
 	if err != nil {
-		if lost := l.c.Lost(); lost != nil {
-			err = lost
-		}
+		err = l.st.cause(err)
 	}
 	return n, err
 }
@@ -196,18 +202,20 @@ func (l lostWriter) Close() error {
 	return l.w.Close()
 }
 
+// wait waits for the remote command to end and returns sess.Wait's
+// result (which only one goroutine may wait for).
+func (s *Stream) wait() error {
+	<-s.exited
+	return s.exitErr
+}
+
 // waitExit waits, at most d, for the remote command to end and its
 // stderr to be copied.
 func (s *Stream) waitExit(d time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		s.sess.Wait()
-		close(done)
-	}()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-done:
+	case <-s.exited:
 	case <-t.C:
 		// Close ends the session, and with it the goroutine.
 	}

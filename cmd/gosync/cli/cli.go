@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/gosync/gosync/engine"
 	"github.com/gosync/gosync/engine/agent"
 	"github.com/gosync/gosync/engine/wire"
 	"github.com/lmittmann/tint"
@@ -25,6 +26,7 @@ const (
 	ExitFatal       = 1   // nothing or not everything could be done: a mirror failed, a refusal
 	ExitUsage       = 2   // bad flags or arguments
 	ExitPartial     = 23  // every mirror synced, but some paths could not be (rsync's code)
+	ExitVanished    = 24  // every mirror synced, but source files vanished before they could be sent (rsync's code)
 	ExitInterrupted = 130 // sync interrupted, or a second SIGINT/SIGTERM: 128 + SIGINT, as shells report it
 )
 
@@ -125,6 +127,10 @@ func MainContext(ctx context.Context, args []string, stdin io.Reader, stdout, st
 // reported already.
 var errPartial = errors.New("some paths were not mirrored")
 
+// errVanished reports that source files were deleted between the
+// listing and their sending; they have been reported already.
+var errVanished = errors.New("some files vanished before they could be transferred")
+
 // errReported is a failure whose message was already printed.
 var errReported = errors.New("failed")
 
@@ -140,13 +146,15 @@ func exitCode(err error, stderr io.Writer) int {
 		return ExitUsage
 	case errors.Is(err, errPartial):
 		return ExitPartial
+	case errors.Is(err, errVanished):
+		return ExitVanished
 	case errors.Is(err, errReported):
 		return ExitFatal
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "gosync: interrupted")
 		return ExitInterrupted
 	default:
-		fmt.Fprintf(stderr, "gosync: %s\n", err)
+		fmt.Fprintf(stderr, "gosync: %s\n", engine.Printable(err.Error()))
 		return ExitFatal
 	}
 }
@@ -160,13 +168,13 @@ func BuildID() string { return wire.BuildID() }
 func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
 	switch format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
+		return slog.New(escaping{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})}), nil
 	case "text", "auto", "":
 		color := false
 		if format != "text" {
 			color = isTerminal(w)
 		}
-		return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: "15:04:05.000", NoColor: !color})), nil
+		return slog.New(escaping{tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: "15:04:05.000", NoColor: !color})}), nil
 	}
 	return nil, usagef("--log-format must be auto, text or json, not %q", format)
 }

@@ -7,12 +7,9 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gosync/gosync/engine"
 	"github.com/mattn/go-runewidth"
@@ -329,12 +326,7 @@ func formatETA(d time.Duration) string {
 // displayPath is p as it can be shown on a terminal: quoted with escapes
 // when it holds control characters, other unprintable runes or bytes
 // that are not UTF-8, so a name cannot move the cursor or end a line.
-func displayPath(p string) string {
-	if !utf8.ValidString(p) || strings.IndexFunc(p, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		return strconv.Quote(p)
-	}
-	return p
-}
+func displayPath(p string) string { return engine.QuotePath(p) }
 
 // logLine logs one mirror's progress: strings a person reads in text
 // logs, counts as numbers in JSON.

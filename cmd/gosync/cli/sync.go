@@ -250,9 +250,33 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return srcErr
 	}
 	defer source.Close()
-	partial := len(source.Errors) > 0
+	out := report(ctx, log, stdout, stderr, results, f)
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case out.failed:
+		return errReported
+	case out.partial || len(source.Errors) > 0:
+		return errPartial
+	case out.vanished:
+		return errVanished
+	}
+	return nil
+}
 
-	failed := false
+// outcome is the worst of what happened to the mirrors.
+type outcome struct {
+	failed   bool // a mirror could not be synced
+	partial  bool // paths were not mirrored
+	vanished bool // source files were deleted before they could be sent
+}
+
+// report prints what happened to each mirror: files that vanished from
+// the source as one warning, a full disk as one line with the count, any
+// other failed path on a line of its own, then the mirror's summary or
+// why it failed.
+func report(ctx context.Context, log *slog.Logger, stdout, stderr io.Writer, results []engine.Result, f syncFlags) outcome {
+	var out outcome
 	special := map[string]bool{} // once, not once per mirror
 	for _, r := range results {
 		for _, sp := range r.Special {
@@ -261,12 +285,26 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				log.Warn("skipping special file (FIFO, socket or device)", slog.String("path", sp))
 			}
 		}
-		for _, fe := range r.Failed {
-			log.Error("not mirrored", slog.String("mirror", r.Mirror), slog.String("path", fe.Path), slog.String("err", fe.Msg))
-			partial = true
+		if n := len(r.Vanished); n > 0 {
+			out.vanished = true
+			log.Warn(fmt.Sprintf("%d %s vanished from the source before %s could be sent", n, plural(n, "file", "files"), plural(n, "it", "they")),
+				slog.String("mirror", r.Mirror), slog.String("paths", engine.PathList(r.Vanished, 5, nil)))
+		}
+		full, others := engine.SplitNoSpace(r.Failed)
+		for _, fe := range others {
+			log.Error("not mirrored", slog.String("mirror", r.Mirror), slog.String("path", fe.Path), slog.String("err", fe.Reason()))
+			out.partial = true
+		}
+		if n := len(full); n > 0 {
+			out.partial = true
+			for _, fe := range full {
+				log.Debug("not mirrored", slog.String("mirror", r.Mirror), slog.String("path", fe.Path), slog.String("err", fe.Reason()))
+			}
+			log.Error(fmt.Sprintf("mirror out of space (disk full or quota): %d %s not mirrored; stopped sending to it; free space there and run again", n, plural(n, "path", "paths")),
+				slog.String("mirror", r.Mirror), slog.String("first", full[0].Error()))
 		}
 		if r.Err != nil {
-			failed = true
+			out.failed = true
 			if errors.Is(r.Err, context.Canceled) || ctx.Err() != nil {
 				continue // interrupted: one line says so, not one per mirror
 			}
@@ -279,23 +317,24 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintln(stdout, summary(r, f.dryRun))
 		}
 	}
-	switch {
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case failed:
-		return errReported
-	case partial:
-		return errPartial
-	}
-	return nil
+	return out
 }
 
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// mirrorError is the line that says why a mirror failed, escaped: the
+// error may quote the mirror or its host.
 func mirrorError(r engine.Result) string {
 	msg := r.Err.Error()
-	if strings.Contains(msg, r.Mirror) {
-		return msg
+	if !strings.Contains(msg, r.Mirror) {
+		msg = r.Mirror + ": " + msg
 	}
-	return r.Mirror + ": " + msg
+	return engine.Printable(msg)
 }
 
 func syncOne(ctx context.Context, src func() (*engine.Source, error), d endpoint.Endpoint, opt engine.Options, f syncFlags, log *slog.Logger) engine.Result {
@@ -433,12 +472,7 @@ func quotePath(p string) string {
 	if p == "" {
 		return "."
 	}
-	for i := 0; i < len(p); i++ {
-		if p[i] < 0x20 || p[i] == 0x7f {
-			return fmt.Sprintf("%q", p)
-		}
-	}
-	return p
+	return engine.QuotePath(p)
 }
 
 func summary(r engine.Result, dry bool) string {

@@ -224,7 +224,7 @@ func watchDryRun(ctx context.Context, c *command, opt engine.Options, keepExtras
 			continue
 		}
 		if n := len(res.Kept); n > 0 && opt.Delete {
-			fmt.Fprintf(stdout, "kept %d %s that only %s has: %s; --delete removes them\n", n, map[bool]string{true: "entry", false: "entries"}[n == 1], d.Raw, strings.Join(res.Kept, ", "))
+			fmt.Fprintf(stdout, "kept %d %s that only %s has: %s; --delete removes them\n", n, map[bool]string{true: "entry", false: "entries"}[n == 1], d.Raw, engine.PathList(res.Kept, len(res.Kept), nil))
 		}
 		fmt.Fprintln(stdout, summary(res, true))
 	}

@@ -146,6 +146,22 @@ func (p *Proxy) Thaw() {
 	p.mu.Unlock()
 }
 
+// Reset drops every connection through the proxy with a TCP reset (RST),
+// as a server that crashed or a firewall that forgot the connection
+// does; new connections are forwarded again.
+func (p *Proxy) Reset() {
+	p.mu.Lock()
+	conns := p.conns
+	p.conns = nil
+	p.mu.Unlock()
+	for _, c := range conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0) // close sends RST instead of FIN
+		}
+		c.Close()
+	}
+}
+
 // Close ends the proxy and every connection through it.
 func (p *Proxy) Close() {
 	p.mu.Lock()

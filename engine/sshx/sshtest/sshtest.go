@@ -70,6 +70,8 @@ type Options struct {
 	// or, with NoStandardPath, offer only what is in it.
 	PathPrefix     string
 	NoStandardPath bool
+	// ServerConfig is appended to sshd_config (KexAlgorithms, Ciphers...).
+	ServerConfig string
 }
 
 // standardPath is the PATH sshd gives sessions on Debian.
@@ -170,7 +172,8 @@ PermitRootLogin yes
 AllowTcpForwarding yes
 SetEnv XDG_CACHE_HOME=%s HOME=%s%s
 LogLevel ERROR
-`, s.Port, hostKeyFile, dir, dir, s.RemoteCache, s.RemoteHome, opt.setPath())
+%s
+`, s.Port, hostKeyFile, dir, dir, s.RemoteCache, s.RemoteHome, opt.setPath(), opt.ServerConfig)
 	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(config), 0o600); err != nil {
 		return nil, err
 	}
