@@ -5,7 +5,8 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strings"
+
+	"github.com/gosync/gosync/engine/fstree"
 )
 
 // polledTree is a subtree that could not be watched, with what it looked
@@ -47,7 +48,7 @@ func (w *Watcher) walkSnapshot(rel string, fi fs.FileInfo, snap map[string]entry
 	f.Close()
 	rules := w.rules.Load()
 	for _, name := range names {
-		if strings.HasPrefix(name, TempPrefix) {
+		if fstree.Reserved(name) {
 			continue
 		}
 		crel := join(rel, name)

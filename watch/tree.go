@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/gosync/gosync/engine/fstree"
 )
 
 // rewatch walks the whole tree: it watches every directory not watched yet,
@@ -77,7 +79,7 @@ func (w *Watcher) watchTree(rel string, id devIno, full bool) {
 	// Only directories, in name order, so that which ones are watched
 	// when the limit is reached does not depend on the listing's order.
 	ents = slices.DeleteFunc(ents, func(e fs.DirEntry) bool {
-		return !e.IsDir() || strings.HasPrefix(e.Name(), TempPrefix)
+		return !e.IsDir() || fstree.Reserved(e.Name())
 	})
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	rules := w.rules.Load()

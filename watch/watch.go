@@ -15,6 +15,8 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/gosync/gosync/ignore"
+
+	"github.com/gosync/gosync/engine/fstree"
 )
 
 // Change is one dirty path, relative to the root and slash-separated (""
@@ -60,9 +62,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// TempPrefix starts the names of gosync's own temporary files; events for
-// them are always dropped.
-const TempPrefix = ".gosync-tmp-"
+// Events for gosync's own names (temporaries, the session lock: see
+// fstree.Reserved) are always dropped.
 
 // Watcher watches a directory tree. Create it with New, then call Run once.
 // SetIgnore and Watches may be called from any goroutine.
@@ -397,7 +398,7 @@ func (w *Watcher) event(ev fsnotify.Event) {
 		}
 		return
 	}
-	if strings.HasPrefix(base(rel), TempPrefix) {
+	if fstree.Reserved(base(rel)) {
 		return
 	}
 	if w.dirs[parent(rel)] == nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/gosync/gosync/engine/fstree"
 	"github.com/gosync/gosync/engine/treetest"
 	"github.com/gosync/gosync/ignore"
 )
@@ -101,12 +102,13 @@ func TestSymlinks(t *testing.T) {
 
 func TestTempFilesOfGosyncDropped(t *testing.T) {
 	h := start(t, Options{}, hooks{}, nil)
-	write(t, h.path(TempPrefix+"123"), "x")
-	rename(t, h.path(TempPrefix+"123"), h.path("final"))
+	tmp := fstree.TempName()
+	write(t, h.path(tmp), "x")
+	rename(t, h.path(tmp), h.path("final"))
 	got := h.waitFor(true, "final")
 	got = append(got, h.sync()...)
 	for _, p := range paths(got) {
-		if strings.HasPrefix(p, TempPrefix) {
+		if strings.HasPrefix(p, fstree.TempPrefix) {
 			t.Errorf("temporary file reported: %v", paths(got))
 		}
 	}

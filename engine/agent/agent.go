@@ -6,8 +6,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -850,9 +848,7 @@ func renameInto(dirfd int, tmp, base string) error {
 }
 
 func tempName() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return fstree.TempPrefix + hex.EncodeToString(b[:])
+	return fstree.TempName()
 }
 
 func kindOf(mode uint32) fstree.Kind {

@@ -7,9 +7,12 @@
 package fstree
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/zeebo/blake3"
@@ -72,16 +75,49 @@ type Entry struct {
 	CtimeNs  int64
 }
 
-// TempPrefix starts the name of every temporary file the agent writes beside
-// its target. Walks skip such names on both sides, so a temporary is never
-// mirrored, compared or deleted as user data.
-const TempPrefix = ".gosync-tmp-"
+// TempPrefix starts gosync's own names: the temporaries the agent writes
+// beside their targets (TempPrefix, 32 lowercase hex digits of a random
+// number, tempSuffix) and the session lock (LockName). Only those exact
+// names are gosync's (Reserved): walks skip them on both sides, so they
+// are never mirrored, compared or deleted as user data, and a leftover
+// temporary is removed by the next full scan. Any other name, one that
+// merely starts like them included, is the user's.
+const TempPrefix = ".~gosync-"
 
-// LockName is the session lock in a mirror's root (see package agent).
-// It starts with TempPrefix so every walk and watcher skips it like a
-// temporary, but it is not one: the agent never removes another
+const tempSuffix = ".tmp"
+
+// LockName is the session lock in a mirror's root (see package agent): a
+// reserved name, but not a temporary; the agent never removes another
 // session's lock as a leftover.
 const LockName = TempPrefix + "lock"
+
+// ErrReservedName is what a source walk reports for a file whose name is
+// one of gosync's own: it cannot be mirrored.
+var ErrReservedName = errors.New("the name has the form of gosync's temporaries or session lock (" + TempPrefix + "...); not mirrored: rename it")
+
+// TempName returns a new temporary's name.
+func TempName() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return TempPrefix + hex.EncodeToString(b[:]) + tempSuffix
+}
+
+// IsTemp tells whether name is a temporary's (see TempName).
+func IsTemp(name string) bool {
+	if len(name) != len(TempPrefix)+32+len(tempSuffix) || !strings.HasPrefix(name, TempPrefix) || !strings.HasSuffix(name, tempSuffix) {
+		return false
+	}
+	for _, c := range name[len(TempPrefix) : len(TempPrefix)+32] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Reserved tells whether name is one of gosync's own: a temporary or the
+// session lock.
+func Reserved(name string) bool { return name == LockName || IsTemp(name) }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
 

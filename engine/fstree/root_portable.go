@@ -216,10 +216,8 @@ func (w *rootWalker) dir(d *os.Root, rel string) error {
 		if rel != "" {
 			child = rel + "/" + name
 		}
-		if strings.HasPrefix(name, TempPrefix) {
-			if w.opt.Temp != nil {
-				w.opt.Temp(child)
-			}
+		if Reserved(name) {
+			w.reserved(name, child)
 			continue
 		}
 		fi, err := d.Lstat(name)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -53,10 +52,8 @@ func (w *walker) dir(fd int, rel string) error {
 		if rel != "" {
 			child = rel + "/" + name
 		}
-		if strings.HasPrefix(name, TempPrefix) {
-			if w.opt.Temp != nil {
-				w.opt.Temp(child)
-			}
+		if Reserved(name) {
+			w.reserved(name, child)
 			continue
 		}
 		var st unix.Stat_t

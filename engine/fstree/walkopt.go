@@ -9,8 +9,9 @@ type WalkOptions struct {
 	// before a directory is opened, so ignored trees such as node_modules
 	// cost one lstat.
 	Skip func(rel string, isDir bool) bool
-	// Temp, if set, is called for every leftover temporary (TempPrefix)
-	// found; temporaries are never passed to fn.
+	// Temp, if set, is called for every leftover temporary (IsTemp) found:
+	// the walk is the mirror's. Reserved names are never passed to fn; a
+	// walk without Temp reports them to OnError (ErrReservedName).
 	Temp func(rel string)
 	// Prefix is prepended (with a slash) to every reported path, for a walk
 	// of a subtree whose paths are relative to an outer root.

@@ -23,6 +23,20 @@ func (w *walkState) fail(rel string, err error) error {
 	return nil
 }
 
+// reserved handles one of gosync's own names: on the mirror side (Temp
+// set) a leftover temporary goes to Temp and the lock is left alone; on the
+// source side a file of that name is reported, not silently skipped.
+func (w *walkState) reserved(name, rel string) {
+	switch {
+	case w.opt.Temp != nil:
+		if IsTemp(name) {
+			w.opt.Temp(rel)
+		}
+	case w.opt.OnError != nil:
+		w.opt.OnError(rel, ErrReservedName)
+	}
+}
+
 // skip handles an error about one child: one that vanished since the
 // directory was listed has nothing to mirror; anything else is reported.
 func (w *walkState) skip(rel string, err error) error {

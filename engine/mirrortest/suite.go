@@ -455,7 +455,7 @@ func (s *suite) temporaries(t *testing.T) {
 	src, dst := dirs(t)
 	treetest.Write(t, src, map[string]string{"a/f": "f"})
 	mustSync(t, s.sync(t, src, dst, engine.Options{}))
-	left := filepath.Join(dst, "a", fstree.TempPrefix+"0123456789abcdef")
+	left := filepath.Join(dst, "a", fstree.TempName())
 	if err := os.WriteFile(left, []byte("half a file"), 0o600); err != nil {
 		t.Fatal(err)
 	}
