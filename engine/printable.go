@@ -22,11 +22,13 @@ func Printable(s string) string { return printable(s, false) }
 // output shown as lines.
 func PrintableLines(s string) string { return printable(s, true) }
 
-// QuotePath shows a path: as it is when it is printable, else quoted
-// with strconv.Quote, so a name cannot move the cursor or end a line
-// and the quotes say that the escapes are not part of the name.
+// QuotePath shows a path: as it is when that is unambiguous, else quoted
+// with strconv.Quote, so a name cannot move the cursor or end a line and
+// the quotes say that the escapes are not part of the name. Quoted too:
+// a name with spaces at either end (they would vanish in a column of
+// output) and one that starts with a double quote (it would look quoted).
 func QuotePath(p string) string {
-	if printable(p, false) == p {
+	if printable(p, false) == p && !strings.HasPrefix(p, " ") && !strings.HasSuffix(p, " ") && !strings.HasPrefix(p, `"`) {
 		return p
 	}
 	return strconv.Quote(p)
