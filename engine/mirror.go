@@ -9,6 +9,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,9 @@ type Mirror interface {
 	Name() string
 	// SetsOwner reports whether the mirror side can set file owners.
 	SetsOwner() bool
+	// SetsGroup reports whether a mirror that does not set owners gives
+	// files group gid (its user belongs to it).
+	SetsGroup(gid uint32) bool
 	// PermBits are the mode bits the mirror applies (0o7777, or 0o777
 	// where setuid, setgid and sticky are stripped).
 	PermBits() uint32
@@ -395,6 +399,13 @@ func NewClient(ctx context.Context, name string, r io.Reader, w io.Writer, trans
 
 func (c *Client) Name() string     { return c.name }
 func (c *Client) SetsOwner() bool  { return c.hello.Flags&wire.FlagRoot != 0 }
+
+// SetsGroup reports whether the mirror gives files group gid although it
+// does not set owners: an agent that is not root, whose user belongs to
+// gid.
+func (c *Client) SetsGroup(gid uint32) bool {
+	return c.hello.Flags&wire.FlagRoot == 0 && slices.Contains(c.hello.Groups, gid)
+}
 func (c *Client) Missing() bool    { return c.hello.Flags&wire.FlagMissing != 0 }
 func (c *Client) BytesSent() int64 { return c.sent.Load() }
 

@@ -580,12 +580,19 @@ func (p *plan) metaDiffers(s, d *fstree.Entry) bool {
 	if s.Kind != fstree.Symlink && p.perm(s, d) != d.Perm {
 		return true
 	}
-	return p.owner && !s.NoPerm && (s.Uid != d.Uid || s.Gid != d.Gid)
+	switch {
+	case s.NoPerm:
+		return false
+	case p.owner:
+		return s.Uid != d.Uid || s.Gid != d.Gid
+	}
+	return s.Gid != d.Gid && p.m.SetsGroup(s.Gid)
 }
 
 func (p *plan) meta(s *fstree.Entry) wire.Meta {
 	// A source without Unix owners (Windows) leaves the mirror's as they are.
-	return wire.Meta{Perm: p.perm(s, p.dst[s.Path]), Mtime: s.Mtime, Owner: p.owner && !s.NoPerm, Uid: s.Uid, Gid: s.Gid}
+	owner := !s.NoPerm && (p.owner || p.m.SetsGroup(s.Gid))
+	return wire.Meta{Perm: p.perm(s, p.dst[s.Path]), Mtime: s.Mtime, Owner: owner, Uid: s.Uid, Gid: s.Gid}
 }
 
 // perm is the mode to give the mirror's copy of s, whose copy there now is

@@ -83,6 +83,13 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 		return fmt.Errorf("handshake: %w: expected hello, got message type %d", wire.ErrFrame, first.Type())
 	}
 	reply := &wire.Hello{Version: wire.Version, BuildID: opt.BuildID, Flags: s.policy.flags}
+	if s.policy.setsGroup {
+		reply.Groups = userGroups()
+		s.groups = make(map[uint32]bool, len(reply.Groups))
+		for _, g := range reply.Groups {
+			s.groups[g] = true
+		}
+	}
 	overlaps := overlapsSource(opt.Root, hello.Place)
 	create := hello.Flags&wire.FlagCreate != 0 && !overlaps
 	if hello.Version != wire.Version {
@@ -232,6 +239,7 @@ type server struct {
 	isRoot   bool
 	uid      int // the agent's own ids: new files already have them
 	gid      int
+	groups   map[uint32]bool // when not root: the groups it may give files
 	dirs     map[string]int // open directory descriptors by relative path
 	file     *openFile
 	hashes   fstree.HashCache // content hashes across the scans of a session
@@ -793,10 +801,26 @@ func (s *server) mkdir(m *wire.Mkdir) error {
 
 // chown gives n the owner meta asks for, when the agent may.
 func (s *server) chown(n *node, meta wire.Meta) error {
-	if !meta.Owner || !s.isRoot {
+	uid, gid, change := s.ownerChange(meta, n.st.Uid, n.st.Gid)
+	if !change {
 		return nil
 	}
-	return n.chown(int(meta.Uid), int(meta.Gid))
+	return n.chown(uid, gid)
+}
+
+// ownerChange tells what chown an entry owned by cur needs for meta: the
+// owner and group (root), or the group alone when the agent's user
+// belongs to it (-1 keeps the owner), as rsync -a does for a normal user.
+func (s *server) ownerChange(meta wire.Meta, curUid, curGid uint32) (uid, gid int, change bool) {
+	switch {
+	case !meta.Owner:
+		return -1, -1, false
+	case s.isRoot:
+		return int(meta.Uid), int(meta.Gid), curUid != meta.Uid || curGid != meta.Gid
+	case s.groups[meta.Gid]:
+		return -1, int(meta.Gid), curGid != meta.Gid
+	}
+	return -1, -1, false
 }
 
 func (s *server) symlink(m *wire.Symlink) error {
@@ -880,7 +904,7 @@ func (s *server) setMeta(p string, kind fstree.Kind, meta wire.Meta) error {
 			relink = true
 			return nil
 		}
-		chowned := meta.Owner && s.isRoot && (n.st.Uid != meta.Uid || n.st.Gid != meta.Gid)
+		_, _, chowned := s.ownerChange(meta, n.st.Uid, n.st.Gid)
 		if err := s.chown(n, meta); err != nil {
 			return err
 		}
@@ -970,8 +994,8 @@ func (s *server) copyWithMeta(out, in *os.File, size int64, meta wire.Meta, dirf
 		return fmt.Errorf("%w: changed while copied", errMismatch)
 	}
 	fd := int(out.Fd())
-	if meta.Owner && s.isRoot && (int(meta.Uid) != s.uid || int(meta.Gid) != s.gid) {
-		if err := unix.Fchown(fd, int(meta.Uid), int(meta.Gid)); err != nil {
+	if uid, gid, change := s.ownerChange(meta, uint32(s.uid), uint32(s.gid)); change {
+		if err := unix.Fchown(fd, uid, gid); err != nil {
 			return err
 		}
 	}
@@ -1089,4 +1113,17 @@ func (s *server) rename(m *wire.Rename) error {
 	s.forget(m.From)
 	s.forget(m.To)
 	return unix.Renameat(fromDir, baseOf(m.From), toDir, baseOf(m.To))
+}
+
+// userGroups lists the groups this process may give its files: its
+// effective group and supplementary groups.
+func userGroups() []uint32 {
+	gids, _ := os.Getgroups()
+	out := []uint32{uint32(os.Getegid())}
+	for _, g := range gids {
+		if uint32(g) != out[0] && len(out) < wire.MaxGroups {
+			out = append(out, uint32(g))
+		}
+	}
+	return out
 }

@@ -195,8 +195,8 @@ func (s *server) commit(o *openFile, m *wire.FileEnd) error {
 	meta := o.begin.Meta
 	// A new file already belongs to the agent's user; chown only to
 	// change that (it also clears setuid/setgid, so chmod comes after).
-	if meta.Owner && s.isRoot && (int(meta.Uid) != s.uid || int(meta.Gid) != s.gid) {
-		if err := unix.Fchown(o.fd, int(meta.Uid), int(meta.Gid)); err != nil {
+	if uid, gid, change := s.ownerChange(meta, uint32(s.uid), uint32(s.gid)); change {
+		if err := unix.Fchown(o.fd, uid, gid); err != nil {
 			return &os.PathError{Op: "chown", Path: o.begin.Path, Err: err}
 		}
 	}

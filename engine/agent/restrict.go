@@ -18,6 +18,7 @@ type policy struct {
 	fixedRoot bool
 	restrict  bool
 	setsOwner bool
+	setsGroup bool // not root: gives files its user's groups
 	run       bool
 	perm      uint32 // mode bits the agent applies
 	flags     uint64 // what its Hello says of it
@@ -28,6 +29,7 @@ func (r Restriction) policy(isRoot bool) policy {
 		fixedRoot: r.Restrict || r.Forced,
 		restrict:  r.Restrict,
 		setsOwner: isRoot && !r.NoOwner && (!r.Restrict || r.AllowOwner),
+		setsGroup: !isRoot && !r.NoOwner && (!r.Restrict || r.AllowOwner),
 		run:       !r.Restrict || r.AllowRun,
 		perm:      0o7777,
 	}
@@ -69,7 +71,7 @@ func (s *server) admit(m wire.Msg) wire.Msg {
 	}
 	if meta != nil {
 		meta.Perm &= s.policy.perm
-		if !s.policy.setsOwner {
+		if !s.policy.setsOwner && !s.policy.setsGroup {
 			meta.Owner = false
 		}
 	}

@@ -50,6 +50,7 @@ const (
 	MaxFrame    = 32 << 20 // a whole frame payload
 	MaxData     = 1 << 20  // literal bytes in one TFileData
 	MaxEntries  = 4096     // entries in one TEntries
+	MaxGroups   = 65536    // groups in a Hello (Linux's NGROUPS_MAX)
 	MaxErrorMsg = 4096
 	maxBuildID  = 256
 	maxSession  = 64
@@ -92,6 +93,10 @@ type Hello struct {
 	// Holder is the session lock's line of the live session the agent
 	// took the mirror over from (FlagLock), "" if none was running.
 	Holder string
+	// Groups (agent, protocol 3) are the groups an agent that is not root
+	// gives files when the source's group is one of them (Meta.Owner):
+	// its user's groups, as rsync -a keeps a group its user belongs to.
+	Groups []uint32
 }
 
 // Hello flags.
@@ -113,7 +118,7 @@ const (
 type Meta struct {
 	Perm  uint32
 	Mtime fstree.Time
-	Owner bool // set Uid/Gid (only when the agent runs as root)
+	Owner bool // set Uid and Gid (an agent run as root), or Gid alone when it is one of Hello.Groups
 	Uid   uint32
 	Gid   uint32
 }
@@ -301,6 +306,10 @@ func (m *Hello) appendPayload(e *enc) {
 	}
 	e.str(m.Session)
 	e.str(m.Holder)
+	e.uvarint(uint64(len(m.Groups)))
+	for _, g := range m.Groups {
+		e.uvarint(uint64(g))
+	}
 }
 
 func (m *Meta) append(e *enc) {
@@ -440,6 +449,14 @@ func Decode(t Type, payload []byte) (Msg, error) {
 			x.Place = d.place()
 			x.Session = d.str(maxSession)
 			x.Holder = d.str(MaxHolder)
+			if n := d.uvarint(); n > MaxGroups {
+				d.fail(fmt.Errorf("%w: %d groups, more than %d", ErrFrame, n, MaxGroups))
+			} else if n > 0 {
+				x.Groups = make([]uint32, n)
+				for i := range x.Groups {
+					x.Groups[i] = d.u32()
+				}
+			}
 		}
 		m = x
 	case TScan:
