@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -397,8 +397,8 @@ func NewClient(ctx context.Context, name string, r io.Reader, w io.Writer, trans
 	return c, nil
 }
 
-func (c *Client) Name() string     { return c.name }
-func (c *Client) SetsOwner() bool  { return c.hello.Flags&wire.FlagRoot != 0 }
+func (c *Client) Name() string    { return c.name }
+func (c *Client) SetsOwner() bool { return c.hello.Flags&wire.FlagRoot != 0 }
 
 // SetsGroup reports whether the mirror gives files group gid although it
 // does not set owners: an agent that is not root, whose user belongs to

@@ -240,7 +240,7 @@ type server struct {
 	uid      int // the agent's own ids: new files already have them
 	gid      int
 	groups   map[uint32]bool // when not root: the groups it may give files
-	dirs     map[string]int // open directory descriptors by relative path
+	dirs     map[string]int  // open directory descriptors by relative path
 	file     *openFile
 	hashes   fstree.HashCache // content hashes across the scans of a session
 	wbuf     *bufio.Writer    // reused by every received file
