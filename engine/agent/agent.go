@@ -767,7 +767,32 @@ func (s *server) withParent(p string, fn func(dirfd int, base string) error) err
 	if err != nil {
 		return err
 	}
-	return fn(fd, baseOf(p))
+	err = fn(fd, baseOf(p))
+	if errors.Is(err, unix.EACCES) {
+		if restore, ok := s.widen(fd); ok {
+			err = fn(fd, baseOf(p))
+			restore()
+		}
+	}
+	return err
+}
+
+// widen makes the directory dirfd writable for the agent's user while it
+// changes an entry in it, when the user owns the directory and only its
+// mode refuses (a 0555 directory mirrored from the source): rsync does
+// the same. restore puts the mode back. ok is false when the directory
+// is not the user's or is writable already (the refusal is something
+// else).
+func (s *server) widen(dirfd int) (restore func(), ok bool) {
+	var st unix.Stat_t
+	if unix.Fstat(dirfd, &st) != nil || int(st.Uid) != s.uid || st.Mode&0o200 != 0 {
+		return nil, false
+	}
+	mode := uint32(st.Mode & 0o7777)
+	if unix.Fchmod(dirfd, mode|0o200) != nil {
+		return nil, false
+	}
+	return func() { unix.Fchmod(dirfd, mode) }, true
 }
 
 func (s *server) mkdir(m *wire.Mkdir) error {

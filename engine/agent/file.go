@@ -5,6 +5,7 @@ package agent
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 
@@ -28,6 +29,9 @@ type openFile struct {
 	patch  *delta.Patcher
 	n      int64
 	failed error // first error; later data is drained, not written
+	// restore puts back the mode of a directory widened for the
+	// temporary (see widen), after the rename or removal.
+	restore func()
 }
 
 // Write feeds the hash and the temporary.
@@ -62,6 +66,7 @@ func (o *openFile) discard() {
 		unix.Unlinkat(o.dirfd, o.tmp, 0)
 		o.fd = -1
 	}
+	o.restoreDir()
 	if o.basis != nil {
 		o.basis.Close()
 		o.basis = nil
@@ -105,7 +110,18 @@ func (s *server) startFile(o *openFile) error {
 		return err
 	}
 	o.dirfd, o.base, o.tmp = dirfd, baseOf(m.Path), tempName()
-	fd, err := unix.Openat(dirfd, o.tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	create := func() (int, error) {
+		return unix.Openat(dirfd, o.tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	}
+	fd, err := create()
+	if errors.Is(err, unix.EACCES) {
+		if restore, ok := s.widen(dirfd); ok {
+			o.restore = restore
+			if fd, err = create(); err != nil {
+				o.restoreDir()
+			}
+		}
+	}
 	if err != nil {
 		return &os.PathError{Op: "create temporary", Path: m.Path, Err: err}
 	}
@@ -223,7 +239,15 @@ func (s *server) commit(o *openFile, m *wire.FileEnd) error {
 	if err != nil {
 		unix.Unlinkat(o.dirfd, o.tmp, 0)
 	}
+	o.restoreDir()
 	return err
+}
+
+func (o *openFile) restoreDir() {
+	if o.restore != nil {
+		o.restore()
+		o.restore = nil
+	}
 }
 
 func parentOf(p string) string {
