@@ -33,6 +33,10 @@ type Mirror interface {
 	// SetsGroup reports whether a mirror that does not set owners gives
 	// files group gid (its user belongs to it).
 	SetsGroup(gid uint32) bool
+	// Root is the mirror directory's own metadata as the session found
+	// it (ok false when the agent did not say, or in a dry run of a new
+	// mirror), and whether the session created the directory.
+	Root() (e fstree.Entry, created, ok bool)
 	// PermBits are the mode bits the mirror applies (0o7777, or 0o777
 	// where setuid, setgid and sticky are stripped).
 	PermBits() uint32
@@ -205,10 +209,14 @@ const entryOverhead = int64(unsafe.Sizeof(fstree.Entry{}))
 // the waiting request, bounded by what that request asked for, and an
 // answer nobody asked for ends the session.
 type Client struct {
-	name       string
-	conn       *wire.Conn
-	transport  io.Closer
-	hello      *wire.Hello
+	name      string
+	conn      *wire.Conn
+	transport io.Closer
+	hello     *wire.Hello
+	// root is the mirror directory's metadata: as the agent found it,
+	// then as this session last set it (rootMu).
+	rootMu     sync.Mutex
+	root       fstree.Entry
 	idle       time.Duration
 	maxEntries int
 	maxBytes   int64
@@ -384,6 +392,9 @@ func NewClient(ctx context.Context, name string, r io.Reader, w io.Writer, trans
 		return nil, &OverlapError{Source: opt.SourceName, Dest: name, Rel: rel}
 	}
 	c.hello = h
+	if m := h.RootMeta; h.Flags&wire.FlagRootMeta != 0 {
+		c.root = fstree.Entry{Kind: fstree.Dir, Perm: m.Perm, Mtime: m.Mtime, Uid: m.Uid, Gid: m.Gid}
+	}
 	if err := c.conn.StartCompression(opt.Compress); err != nil {
 		transport.Close()
 		return nil, err
@@ -399,6 +410,16 @@ func NewClient(ctx context.Context, name string, r io.Reader, w io.Writer, trans
 
 func (c *Client) Name() string    { return c.name }
 func (c *Client) SetsOwner() bool { return c.hello.Flags&wire.FlagRoot != 0 }
+
+func (c *Client) Root() (e fstree.Entry, created, ok bool) {
+	h := c.hello
+	if h.Flags&wire.FlagRootMeta == 0 {
+		return e, false, false
+	}
+	c.rootMu.Lock()
+	defer c.rootMu.Unlock()
+	return c.root, h.Flags&wire.FlagCreated != 0, true
+}
 
 // SetsGroup reports whether the mirror gives files group gid although it
 // does not set owners: an agent that is not root, whose user belongs to
@@ -975,6 +996,15 @@ func (w clientWriter) Symlink(p, target string, meta wire.Meta) error {
 	return w.op(p, "symlink", func(id uint64) wire.Msg { return &wire.Symlink{ID: id, Path: p, Target: target, Meta: meta} })
 }
 func (w clientWriter) SetMeta(p string, kind fstree.Kind, meta wire.Meta) error {
+	if p == "" {
+		c := w.c
+		c.rootMu.Lock()
+		c.root.Perm, c.root.Mtime = meta.Perm, meta.Mtime
+		if meta.Owner {
+			c.root.Uid, c.root.Gid = meta.Uid, meta.Gid
+		}
+		c.rootMu.Unlock()
+	}
 	return w.op(p, "set metadata", func(id uint64) wire.Msg { return &wire.SetMeta{ID: id, Path: p, Kind: kind, Meta: meta} })
 }
 func (w clientWriter) Delete(p string, kind fstree.Kind) error {

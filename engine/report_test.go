@@ -13,6 +13,7 @@ import (
 // A source file deleted between the listing and its reading is reported
 // as vanished, not as a failure.
 func TestVanishedSourceFile(t *testing.T) {
+	treetest.NeedAgent(t)
 	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "dst")
 	treetest.Write(t, src, map[string]string{"keep.txt": "k", "gone.txt": "g"})
 	s, err := engine.ScanSource(context.Background(), src, nil, false)

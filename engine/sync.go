@@ -188,6 +188,11 @@ type plan struct {
 	// listing failed.
 	skipped    map[string]bool
 	unreadRoot bool
+	// The mirror directory as the session found it, whether it keeps its
+	// mode, owner and group (it existed), and as last set (nil: unknown).
+	rootFound fstree.Entry
+	rootKeep  bool
+	dstRoot   *fstree.Entry
 }
 
 // sync1 lists the mirror, waits for the source, and runs the plan for the
@@ -256,7 +261,18 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 			p.skipped[pth] = true
 		}
 	}
-	if dstRoot != nil && p.metaDiffers(&root, dstRoot) || dstRoot == nil && len(dstList) == 0 {
+	// The mirror directory itself: one this session created takes the
+	// source root's metadata; one that existed keeps its own mode, owner
+	// and group (the server's admin set them: a 2775 www-data web root
+	// stays so) and takes only the mtime.
+	if found, created, ok := m.Root(); ok {
+		p.rootKeep, p.rootFound = !created, found
+		if dstRoot == nil {
+			dstRoot = &p.rootFound
+		}
+	}
+	p.dstRoot = dstRoot
+	if dstRoot != nil && p.rootDiffers(&root, dstRoot) || dstRoot == nil && len(dstList) == 0 {
 		// An empty mirror may be one the agent just created, private
 		// (0700) until it gets the source root's mode last, even when
 		// the source is empty too.
@@ -589,6 +605,15 @@ func (p *plan) metaDiffers(s, d *fstree.Entry) bool {
 	return s.Gid != d.Gid && p.m.SetsGroup(s.Gid)
 }
 
+// rootDiffers is metaDiffers for the mirror directory itself: only the
+// mtime counts for one that keeps its own mode, owner and group.
+func (p *plan) rootDiffers(s, d *fstree.Entry) bool {
+	if p.rootKeep {
+		return s.Mtime != d.Mtime
+	}
+	return p.metaDiffers(s, d)
+}
+
 func (p *plan) meta(s *fstree.Entry) wire.Meta {
 	// A source without Unix owners (Windows) leaves the mirror's as they are.
 	owner := !s.NoPerm && (p.owner || p.m.SetsGroup(s.Gid))
@@ -783,13 +808,17 @@ func (p *plan) finishDirs(w Writer) error {
 				p.rootSet = s
 			}
 		}
-		if d := p.dst[dir]; d != nil && dir != "" && p.metaDiffers(s, d) {
+		if d := p.dst[dir]; d != nil && dir != "" && p.metaDiffers(s, d) || dir == "" && p.rootKeep && p.dstRoot != nil && p.rootDiffers(s, p.dstRoot) {
 			p.items = append(p.items, Item{Mirror: p.m.Name(), Action: MetaSet, Kind: fstree.Dir, Path: dir})
 		}
 		if p.opt.DryRun {
 			continue
 		}
-		if err := w.SetMeta(dir, fstree.Dir, p.meta(s)); err != nil {
+		meta := p.meta(s)
+		if dir == "" && p.rootKeep {
+			meta.Perm, meta.Owner = p.rootFound.Perm, false
+		}
+		if err := w.SetMeta(dir, fstree.Dir, meta); err != nil {
 			return err
 		}
 	}

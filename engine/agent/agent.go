@@ -109,6 +109,13 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 	}
 	if reply.Err == "" {
 		reply.Place = s.place(opt.Root)
+		if s.createdRoot {
+			reply.Flags |= wire.FlagCreated
+		}
+		if s.rootMeta != nil {
+			reply.Flags |= wire.FlagRootMeta
+			reply.RootMeta = *s.rootMeta
+		}
 	}
 	if err := conn.WriteMsg(reply); err != nil {
 		return err
@@ -240,12 +247,16 @@ type server struct {
 	uid      int // the agent's own ids: new files already have them
 	gid      int
 	groups   map[uint32]bool // when not root: the groups it may give files
-	dirs     map[string]int  // open directory descriptors by relative path
-	file     *openFile
-	hashes   fstree.HashCache // content hashes across the scans of a session
-	wbuf     *bufio.Writer    // reused by every received file
-	hash     *blake3.Hasher   // likewise
-	policy   policy
+	// createdRoot: this session made the mirror directory; rootMeta is
+	// its metadata as the session found it.
+	createdRoot bool
+	rootMeta    *wire.Meta
+	dirs        map[string]int // open directory descriptors by relative path
+	file        *openFile
+	hashes      fstree.HashCache // content hashes across the scans of a session
+	wbuf        *bufio.Writer    // reused by every received file
+	hash        *blake3.Hasher   // likewise
+	policy      policy
 	// runTimeout bounds an --on-sync command.
 	runTimeout time.Duration
 	fence      fence // this session still owns the root (fence.go)
@@ -288,6 +299,8 @@ func (s *server) openRoot(dir string, create bool) (missing bool, err error) {
 		}
 		if err := os.Mkdir(abs, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return false, fmt.Errorf("create mirror directory %s: %w", dir, errors.Unwrap(err))
+		} else if err == nil {
+			s.createdRoot = true
 		}
 	case errors.Is(err, fs.ErrNotExist):
 		// A dry run creates nothing, but fails where the real run would.
@@ -310,6 +323,13 @@ func (s *server) openRoot(dir string, create bool) (missing bool, err error) {
 		return false, fmt.Errorf("open mirror directory %s: %w", dir, err)
 	}
 	s.root, s.rootFD = root, fd
+	// As found, before the session lock (which lives in it) moves its
+	// mtime.
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil {
+		sec, nsec := st.Mtim.Unix()
+		s.rootMeta = &wire.Meta{Perm: uint32(st.Mode & 0o7777), Mtime: fstree.Time{Sec: sec, Nsec: int32(nsec)}, Owner: true, Uid: st.Uid, Gid: st.Gid}
+	}
 	return false, nil
 }
 

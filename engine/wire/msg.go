@@ -97,6 +97,9 @@ type Hello struct {
 	// gives files when the source's group is one of them (Meta.Owner):
 	// its user's groups, as rsync -a keeps a group its user belongs to.
 	Groups []uint32
+	// RootMeta (agent, protocol 3, with FlagRootMeta) is the mirror
+	// directory's own metadata as the session found it.
+	RootMeta Meta
 }
 
 // Hello flags.
@@ -112,6 +115,12 @@ const (
 	// FlagLock (client): it will write, so the agent takes the mirror's
 	// session lock, fencing any older session on the same root.
 	FlagLock = 1 << 7
+	// FlagCreated (agent): it created the mirror directory for this
+	// session, so the directory takes the source root's metadata; one that
+	// existed keeps its own mode, owner and group and takes only the mtime.
+	FlagCreated = 1 << 8
+	// FlagRootMeta (agent): RootMeta is set.
+	FlagRootMeta = 1 << 9
 )
 
 // Meta is what SetMeta and creations apply.
@@ -310,6 +319,9 @@ func (m *Hello) appendPayload(e *enc) {
 	for _, g := range m.Groups {
 		e.uvarint(uint64(g))
 	}
+	if m.Flags&FlagRootMeta != 0 {
+		m.RootMeta.append(e)
+	}
 }
 
 func (m *Meta) append(e *enc) {
@@ -456,6 +468,9 @@ func Decode(t Type, payload []byte) (Msg, error) {
 				for i := range x.Groups {
 					x.Groups[i] = d.u32()
 				}
+			}
+			if x.Flags&FlagRootMeta != 0 {
+				x.RootMeta = d.meta()
 			}
 		}
 		m = x

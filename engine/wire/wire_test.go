@@ -17,7 +17,7 @@ func sampleMsgs() []Msg {
 	return []Msg{
 		&Hello{Version: Version, BuildID: "v1+abc", Compress: 3, Flags: FlagCreate | FlagRoot, Root: "~/www"},
 		&Hello{Version: Version, BuildID: "v1+abc", Flags: FlagGreeting | FlagForced | FlagRestricted | FlagAllowRun},
-		&Hello{Version: Version, Flags: FlagLock, Root: "/srv/www", Groups: []uint32{1000, 33}, Session: "4f1c", Holder: "session=9a pid=12",
+		&Hello{Version: Version, Flags: FlagLock | FlagCreated | FlagRootMeta, Root: "/srv/www", Groups: []uint32{1000, 33}, RootMeta: Meta{Perm: 0o2775, Mtime: fstree.Time{Sec: 1, Nsec: 2}, Owner: true, Uid: 33, Gid: 33}, Session: "4f1c", Holder: "session=9a pid=12",
 			Place: ident.Place{Boot: "0b5e7c1e-b7b3-4c1e-a0f9-2f0e5f0b8a11", Chain: []ident.FileID{{Dev: 2049, Ino: 1 << 40}, {Dev: 2049, Ino: 2}}}},
 		&Hello{Version: 2, BuildID: "old", Err: "refused"},
 		&Scan{ID: 1, Path: "a/b", Hash: true},
