@@ -15,8 +15,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -117,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			return err
 		}
-		sum, size, err := hashFile(exe)
+		sum, size, err := agents.HashFile(exe)
 		if err != nil {
 			return err
 		}
@@ -194,15 +192,4 @@ func goList(ctx context.Context, pkg string) (string, error) {
 		return "", fmt.Errorf("go list %s (run gosync-dist inside the gosync module): %w", pkg, err)
 	}
 	return strings.TrimSpace(string(out)), nil
-}
-
-func hashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	return hex.EncodeToString(h.Sum(nil)), n, err
 }

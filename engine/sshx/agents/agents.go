@@ -124,14 +124,15 @@ func (d decoder) Close() error {
 // goos/goarch (tests feed a freshly built agent through the same lookup
 // a release binary's embedded agents go through).
 func FromFile(goos, goarch, path string) (Agent, error) {
-	hash, size, err := hashFile(path)
+	hash, size, err := HashFile(path)
 	if err != nil {
 		return Agent{}, err
 	}
 	return Agent{GOOS: goos, GOARCH: goarch, Hash: hash, Size: size, Open: func() (io.ReadCloser, error) { return os.Open(path) }}, nil
 }
 
-func hashFile(path string) (string, int64, error) {
+// HashFile returns the hex SHA-256 and the size of the file at path.
+func HashFile(path string) (string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, err
@@ -164,7 +165,7 @@ func Pack(dir string, exes []Executable) error {
 	var manifest strings.Builder
 	manifest.WriteString("# goos/goarch sha256 size file (written by cmd/gosync-dist)\n")
 	for _, e := range exes {
-		hash, size, err := hashFile(e.Path)
+		hash, size, err := HashFile(e.Path)
 		if err != nil {
 			return err
 		}
