@@ -57,6 +57,11 @@ type Server struct {
 	// there), so a relative remote path is below it, not below RemoteHome.
 	RemoteHome string
 	ConfigFile string // the client's ssh config
+	// Login is the account sessions log in as, when Options.User named
+	// one (nil: the test's own user). RemoteHome is then its home and
+	// RemoteCache its ~/.cache, as sshd sets them.
+	Login      *User
+	authKeys   string // the authorized_keys file sshd reads
 	cmd        *exec.Cmd
 	log        *os.File
 	release    chan struct{} // closed by Stop: lets the thread that forked sshd exit
@@ -72,6 +77,15 @@ type Options struct {
 	NoStandardPath bool
 	// ServerConfig is appended to sshd_config (KexAlgorithms, Ciphers...).
 	ServerConfig string
+	// User makes sessions log in as this account instead of the test's
+	// own user (root in CI): StartWith creates it if it is missing (with
+	// a home, a group of its own and the client's key in its
+	// ~/.ssh/authorized_keys) and removes all of that when the test
+	// ends, failed or not. Tests using the same name, in any package,
+	// wait for each other; UserName gives a name no other test uses.
+	// AddGroup makes a group it belongs to, AllowSudo a sudoers rule.
+	// LaunchWith needs the account to exist already.
+	User string
 }
 
 // standardPath is the PATH sshd gives sessions on Debian.
@@ -94,6 +108,9 @@ func StartWith(t testing.TB, opt Options) *Server {
 			t.Fatal("sshd not found; CI must install openssh-server (see .ci/run)")
 		}
 		t.Skip("sshd not found; install openssh-server to run the SSH tests")
+	}
+	if opt.User != "" {
+		addUser(t, opt.User) // removed after Stop, registered below, has ended its sessions
 	}
 	s, err := LaunchWith(sshd, t.TempDir(), opt)
 	if err != nil {
@@ -146,8 +163,38 @@ func LaunchWith(sshd, dir string, opt Options) (*Server, error) {
 		return nil, err
 	}
 	s.UserPub = userPub
-	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(userPub), 0o600); err != nil {
+	s.authKeys = filepath.Join(dir, "authorized_keys")
+	setEnv := fmt.Sprintf("SetEnv XDG_CACHE_HOME=%s HOME=%s%s", s.RemoteCache, s.RemoteHome, opt.setPath())
+	allow := ""
+	if opt.User != "" {
+		if s.Login, err = lookupUser(opt.User); err != nil {
+			return nil, err
+		}
+		// sshd reads the keys as the user: they live in its home, and
+		// its sessions keep the HOME and cache that sshd gives them.
+		s.RemoteHome, s.RemoteCache = s.Login.Home, filepath.Join(s.Login.Home, ".cache")
+		s.authKeys = filepath.Join(s.Login.Home, ".ssh", "authorized_keys")
+		if err := os.MkdirAll(filepath.Dir(s.authKeys), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.Chown(filepath.Dir(s.authKeys), s.Login.UID, s.Login.GID); err != nil {
+			return nil, err
+		}
+		setEnv = ""
+		if p := opt.setPath(); p != "" {
+			setEnv = "SetEnv" + p
+		}
+		// The key is in a file that AuthorizedKeysFile names for every
+		// user: only this one may log in.
+		allow = "AllowUsers " + opt.User
+	}
+	if err := os.WriteFile(s.authKeys, ssh.MarshalAuthorizedKey(userPub), 0o600); err != nil {
 		return nil, err
+	}
+	if s.Login != nil {
+		if err := os.Chown(s.authKeys, s.Login.UID, s.Login.GID); err != nil {
+			return nil, err
+		}
 	}
 	if os.Geteuid() == 0 {
 		os.MkdirAll("/run/sshd", 0o755) // privilege separation directory
@@ -162,7 +209,7 @@ func LaunchWith(sshd, dir string, opt Options) (*Server, error) {
 ListenAddress 127.0.0.1
 HostKey %s
 PidFile %s/sshd.pid
-AuthorizedKeysFile %s/authorized_keys
+AuthorizedKeysFile %s
 StrictModes no
 UsePAM no
 PasswordAuthentication no
@@ -170,10 +217,11 @@ KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 PermitRootLogin yes
 AllowTcpForwarding yes
-SetEnv XDG_CACHE_HOME=%s HOME=%s%s
+%s
+%s
 LogLevel ERROR
 %s
-`, s.Port, hostKeyFile, dir, dir, s.RemoteCache, s.RemoteHome, opt.setPath(), opt.ServerConfig)
+`, s.Port, hostKeyFile, dir, s.authKeys, setEnv, allow, opt.ServerConfig)
 	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(config), 0o600); err != nil {
 		return nil, err
 	}
@@ -207,10 +255,16 @@ LogLevel ERROR
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	u, err := user.Current()
-	if err != nil {
-		s.Stop()
-		return nil, err
+	login := ""
+	if s.Login != nil {
+		login = s.Login.Name
+	} else {
+		u, err := user.Current()
+		if err != nil {
+			s.Stop()
+			return nil, err
+		}
+		login = u.Username
 	}
 	s.KnownHosts = filepath.Join(s.Home, ".ssh", "known_hosts")
 	s.ConfigFile = filepath.Join(s.Home, ".ssh", "config")
@@ -224,7 +278,7 @@ LogLevel ERROR
   UserKnownHostsFile %s
   StrictHostKeyChecking yes
   ConnectTimeout 10
-`, Alias, s.Port, u.Username, s.UserKey, s.KnownHosts)
+`, Alias, s.Port, login, s.UserKey, s.KnownHosts)
 	if err := os.WriteFile(s.KnownHosts, []byte(kh), 0o600); err != nil {
 		s.Stop()
 		return nil, err
@@ -399,7 +453,7 @@ func (s *Server) AppendConfig(t testing.TB, text string) {
 func (s *Server) AuthorizeKey(t testing.TB, options string) {
 	t.Helper()
 	line := options + " " + string(ssh.MarshalAuthorizedKey(s.UserPub))
-	if err := os.WriteFile(filepath.Join(s.Dir, "authorized_keys"), []byte(line), 0o600); err != nil {
+	if err := os.WriteFile(s.authKeys, []byte(line), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
