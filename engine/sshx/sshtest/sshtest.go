@@ -60,12 +60,12 @@ type Server struct {
 	// Login is the account sessions log in as, when Options.User named
 	// one (nil: the test's own user). RemoteHome is then its home and
 	// RemoteCache its ~/.cache, as sshd sets them.
-	Login      *User
-	authKeys   string // the authorized_keys file sshd reads
-	cmd        *exec.Cmd
-	log        *os.File
-	release    chan struct{} // closed by Stop: lets the thread that forked sshd exit
-	stopOnce   sync.Once
+	Login    *User
+	authKeys string // the authorized_keys file sshd reads
+	cmd      *exec.Cmd
+	log      *os.File
+	release  chan struct{} // closed by Stop: lets the thread that forked sshd exit
+	stopOnce sync.Once
 }
 
 // Options change the server's sessions.
