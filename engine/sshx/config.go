@@ -26,6 +26,9 @@ type Options struct {
 	AcceptNew    bool   // accept and record the key of a host seen for the first time
 	ConfigFile   string // instead of ~/.ssh/config
 	RemoteGosync string // path of gosync on the remote host; no lookup, no upload
+	// RemoteSudo starts the agent as root through `sudo -n` (see
+	// SudoRoot and SudoRule); it needs RemoteGosync.
+	RemoteSudo bool
 	// Passphrase asks for the passphrase of an encrypted key; nil means
 	// there is no terminal to ask on.
 	Passphrase func(keyFile string) ([]byte, error)

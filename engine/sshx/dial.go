@@ -197,7 +197,7 @@ func clientConfig(hc *hostConfig, addr string, opt Options) (*ssh.ClientConfig, 
 // destination's (as ssh -l and -p are).
 func parseJump(j string, dest Options) (string, Options) {
 	o := dest
-	o.User, o.Port, o.RemoteGosync = "", 0, ""
+	o.User, o.Port, o.RemoteGosync, o.RemoteSudo = "", 0, "", false
 	if at := strings.LastIndexByte(j, '@'); at >= 0 {
 		o.User, j = j[:at], j[at+1:]
 	}

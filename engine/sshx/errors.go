@@ -27,7 +27,7 @@ func Permanent(err error) bool {
 	var refused *engine.HandshakeError
 	var overlap *engine.OverlapError
 	return errors.Is(err, ErrHostKey) || errors.Is(err, ErrAuth) || errors.Is(err, ErrConfig) || errors.Is(err, ErrNegotiation) ||
-		errors.Is(err, ErrAgent) || errors.Is(err, ErrRemotePath) || errors.As(err, &refused) || errors.As(err, &overlap)
+		errors.Is(err, ErrAgent) || errors.Is(err, ErrRemotePath) || errors.Is(err, ErrSudoProgram) || errors.As(err, &refused) || errors.As(err, &overlap)
 }
 
 // transient errors win over a permanent class around them: an agent

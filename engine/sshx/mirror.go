@@ -11,8 +11,20 @@ import (
 )
 
 // DialMirror connects to a remote mirror: SSH, the agent (found or
-// uploaded), and the protocol handshake.
+// uploaded, or with RemoteSudo the root-owned one started through sudo),
+// and the protocol handshake.
 func DialMirror(ctx context.Context, ep endpoint.Endpoint, opt Options, bin Binary, copt engine.ClientOptions) (*engine.Client, error) {
+	root := ep.Path
+	if root == "" {
+		root = "."
+	}
+	if opt.RemoteSudo {
+		r, err := SudoRoot(opt.RemoteGosync, ep.Path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ep.Raw, err)
+		}
+		root = r
+	}
 	o := opt
 	if ep.User != "" && o.User == "" {
 		o.User = ep.User
@@ -24,11 +36,12 @@ func DialMirror(ctx context.Context, ep endpoint.Endpoint, opt Options, bin Bina
 	if err != nil {
 		return nil, err
 	}
-	root := ep.Path
-	if root == "" {
-		root = "."
+	var st *Stream
+	if opt.RemoteSudo {
+		st, err = StartAgent(c, sudoCommand(opt.RemoteGosync, root))
+	} else {
+		st, err = OpenAgent(ctx, c, bin, root, opt.RemoteGosync)
 	}
-	st, err := OpenAgent(ctx, c, bin, root, opt.RemoteGosync)
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -40,6 +53,12 @@ func DialMirror(ctx context.Context, ep endpoint.Endpoint, opt Options, bin Bina
 		// copied by its own goroutine: let it finish before reading.
 		st.waitExit(2 * time.Second)
 		st.Close()
+		if opt.RemoteSudo && ctx.Err() == nil {
+			redial := func(ctx context.Context) (*Client, error) { return Dial(ctx, ep.Host, o) }
+			if serr := sudoError(ctx, redial, c.Name, c.User(), opt.RemoteGosync, root, st.stderr.String()); serr != nil {
+				return nil, serr
+			}
+		}
 		var he *engine.HandshakeError
 		if errors.As(err, &he) {
 			return nil, fmt.Errorf("%s: %w", ep.Raw, err)

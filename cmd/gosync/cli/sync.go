@@ -78,6 +78,7 @@ func (f *syncFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.ssh.ConfigFile, "ssh-config", "", "ssh config `file` instead of ~/.ssh/config")
 	fs.BoolVar(&f.ssh.AcceptNew, "accept-new-host-key", false, "accept and record the key of a host seen for the first time (a changed key is still refused)")
 	fs.StringVar(&f.ssh.RemoteGosync, "remote-gosync", "", "`path` of gosync on the remote hosts; nothing is looked up or uploaded")
+	fs.BoolVar(&f.ssh.RemoteSudo, "remote-sudo", false, "run the remote agent as root with sudo -n (needs --remote-gosync and a sudoers rule; see README)")
 	fs.StringVar(&f.logFormat, "log-format", "auto", "log format: auto, text or json")
 	fs.BoolVar(&f.allowEmpty, "allow-empty-source", false, "with --delete, let an empty SRC empty the mirrors")
 	fs.BoolVar(&f.noProgress, "no-progress", false, "show no progress while file data is sent (by default: live lines on a terminal, a log line every 5 s elsewhere)")
@@ -151,6 +152,9 @@ func parseCommand(name, usage string, args []string, stderr io.Writer, extra fun
 			}
 		}
 		c.dests = append(c.dests, e)
+	}
+	if err := checkRemoteSudo(f.ssh, c.dests); err != nil {
+		return nil, err
 	}
 	c.matcher, err = ignore.Load(c.src, f.excludes)
 	if err != nil {
@@ -399,6 +403,32 @@ func askPassphrase(keyFile string) ([]byte, error) {
 	pass, err := term.ReadPassword(int(tty.Fd()))
 	fmt.Fprintln(tty)
 	return pass, err
+}
+
+// checkRemoteSudo refuses --remote-sudo where it cannot work, before
+// anything is dialled: without a root-owned gosync to run, with a remote
+// path that a sudoers rule cannot name exactly, or with no remote DEST
+// at all (local DESTs are written as the user running gosync).
+func checkRemoteSudo(o sshx.Options, dests []endpoint.Endpoint) error {
+	if !o.RemoteSudo {
+		return nil
+	}
+	remote := false
+	for _, d := range dests {
+		if !d.Remote() {
+			continue
+		}
+		remote = true
+		if _, err := sshx.SudoRoot(o.RemoteGosync, d.Path); errors.Is(err, sshx.ErrSudoProgram) {
+			return usagef("%v", err)
+		} else if err != nil {
+			return usagef("%s: %v", d.Raw, err)
+		}
+	}
+	if !remote {
+		return usagef("--remote-sudo applies to remote DESTs, and none is remote; run gosync itself as root to write a local mirror as root")
+	}
+	return nil
 }
 
 // checkLocalDest refuses destinations that would destroy data: the source

@@ -53,6 +53,10 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 	if f.delete && w.noDelete {
 		return usagef("--delete and --no-delete exclude each other")
 	}
+	if f.ssh.RemoteSudo && w.onSync != "" {
+		return usagef("--on-sync cannot be used with --remote-sudo: the command would run as root, so the sudoers rule would give the SSH user a root shell; " +
+			"the agent started through sudo is restricted and runs no commands")
+	}
 	if w.debounce < 0 || w.maxDelay < w.debounce || w.reconcile < 0 || w.settle < 0 || w.maxHold < 0 {
 		return usagef("need 0 <= --debounce <= --max-delay, and --reconcile, --settle, --max-hold >= 0")
 	}

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -244,8 +245,10 @@ func NeedSudo(t testing.TB) {
 // file of its own in /etc/sudoers.d (named after the user plus a random
 // part, without a dot, which sudo would skip). The user must be one the
 // harness made (Options.User): a killed test's rules for it are removed
-// when the name is used again.
-func AllowSudo(t testing.TB, name, rule string) {
+// when the name is used again. remove takes the rule away earlier (sudo
+// takes the last rule that matches, and files are read in name order,
+// so a test that changes a rule must remove the old one).
+func AllowSudo(t testing.TB, name, rule string) (remove func()) {
 	t.Helper()
 	NeedSudo(t)
 	if !strings.HasPrefix(gecos(name), marker) {
@@ -271,11 +274,16 @@ func AllowSudo(t testing.TB, name, rule string) {
 		os.Remove(part)
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := os.Remove(file); err != nil {
-			t.Errorf("remove the test's sudoers rule: %v", err)
-		}
-	})
+	var once sync.Once
+	remove = func() {
+		once.Do(func() {
+			if err := os.Remove(file); err != nil {
+				t.Errorf("remove the test's sudoers rule: %v", err)
+			}
+		})
+	}
+	t.Cleanup(remove)
+	return remove
 }
 
 // removeSudoers removes the rules AllowSudo wrote for name.
