@@ -53,7 +53,8 @@ func DialMirror(ctx context.Context, ep endpoint.Endpoint, opt Options, bin Bina
 		// copied by its own goroutine: let it finish before reading.
 		st.waitExit(2 * time.Second)
 		st.Close()
-		if opt.RemoteSudo && ctx.Err() == nil {
+		// An agent that never answered: sudo may have refused to start it.
+		if opt.RemoteSudo && ctx.Err() == nil && errors.Is(err, engine.ErrMirrorLost) {
 			redial := func(ctx context.Context) (*Client, error) { return Dial(ctx, ep.Host, o) }
 			if serr := sudoError(ctx, redial, c.Name, c.User(), opt.RemoteGosync, root, st.stderr.String()); serr != nil {
 				return nil, serr
