@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,33 +146,43 @@ func TestFailingUserHelper(t *testing.T) {
 	t.Fatal("failing on purpose")
 }
 
-// Two tests asking for the same user name take turns: the second waits
-// until the first has removed the account, so neither sees the other's.
+// Two tests asking for the same user name take turns: the second gets
+// it only once the first has removed the account, so neither sees the
+// other's.
 func TestSameUserNameTakesTurns(t *testing.T) {
 	needRoot(t, "a test user")
 	name := UserName("gst")
-	first := make(chan int, 1)
-	release := make(chan struct{})
-	done := make(chan struct{})
+	first, second := make(chan struct{}), make(chan struct{})
+	var firstCleaning atomic.Bool
 	t.Run("group", func(t *testing.T) {
 		t.Run("a", func(t *testing.T) {
 			t.Parallel()
 			u := addUser(t, name)
-			first <- u.UID
-			<-release
+			// Runs before addUser's cleanups (removal, then the lock).
+			t.Cleanup(func() { firstCleaning.Store(true) })
+			mine := filepath.Join(u.Home, "first-test-was-here")
+			if err := os.WriteFile(mine, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			close(first)
+			// Give the second test time to take the user over if
+			// nothing stopped it (no assertion on time: a slow machine
+			// can only hide a missing lock, never fail a working one).
+			<-second
+			time.Sleep(time.Second)
+			if _, err := os.Stat(mine); err != nil {
+				t.Errorf("the second test took user %s over while the first held it: %v", name, err)
+			}
 		})
 		t.Run("b", func(t *testing.T) {
 			t.Parallel()
-			uid := <-first
-			go func() { time.Sleep(300 * time.Millisecond); close(release) }()
-			start := time.Now()
-			u := addUser(t, name)
-			if time.Since(start) < 250*time.Millisecond {
-				t.Errorf("the second test got user %s while the first still held it (uid %d, first %d)", name, u.UID, uid)
+			<-first
+			close(second)
+			addUser(t, name)
+			if !firstCleaning.Load() {
+				t.Errorf("the second test got user %s while the first still held it", name)
 			}
-			close(done)
 		})
 	})
-	<-done
 	gone(t, name, UserName("none"))
 }
