@@ -25,7 +25,7 @@ type sudoSetup struct {
 	srv  *sshtest.Server
 	user string
 	prog string
-	root string // the web root, /tmp/gosync-webroot-*/www
+	root string // the web root, /tmp/gosync-sshtest-*/www
 }
 
 func newSudoSetup(t *testing.T, opt sshtest.Options) sudoSetup {
@@ -38,13 +38,7 @@ func newSudoSetup(t *testing.T, opt sshtest.Options) sudoSetup {
 		t.Fatal(err)
 	}
 	prog := sshtest.InstallProgram(t, exe, "gosync")
-	parent, err := os.MkdirTemp("", "gosync-webroot-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(parent) })
-	must(t, os.Chmod(parent, 0o755))
-	root := filepath.Join(parent, "www")
+	root := filepath.Join(sshtest.PublicDir(t), "www")
 	must(t, os.Mkdir(root, 0o755))
 	return sudoSetup{srv: srv, user: srv.Login.Name, prog: prog, root: root}
 }
@@ -218,9 +212,7 @@ func TestSudoCommandNotAllowed(t *testing.T) {
 // line each, naming the host and what to install.
 func TestSudoMissing(t *testing.T) {
 	t.Run("no sudo", func(t *testing.T) {
-		empty := t.TempDir()
-		must(t, os.Chmod(empty, 0o755))
-		must(t, os.Chmod(filepath.Dir(empty), 0o755))
+		empty := sshtest.PublicDir(t)
 		s := newSudoSetup(t, sshtest.Options{PathPrefix: empty, NoStandardPath: true})
 		src := t.TempDir()
 		code, _, stderr := s.sync(t, src, sshtest.Alias+":"+s.root)

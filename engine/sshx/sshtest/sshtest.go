@@ -6,6 +6,13 @@
 //
 //	srv := sshtest.Start(t)   // then sync to srv.Alias + ":" + dir
 //
+// Sessions log in as the test's own user, or as a user made for the test
+// (root only), with a www-data-like group and a sudoers rule if needed:
+//
+//	srv := sshtest.StartWith(t, sshtest.Options{User: sshtest.UserName("deploy")})
+//	gid := sshtest.AddGroup(t, sshtest.UserName("www"), srv.Login.Name)
+//	sshtest.AllowSudo(t, srv.Login.Name, srv.Login.Name+" ALL=(root) NOPASSWD: ...")
+//
 // Without sshd the test is skipped, except under CI=true, where it fails:
 // CI must never pass by skipping the SSH tests.
 

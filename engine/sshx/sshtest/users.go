@@ -303,14 +303,7 @@ func removeSudoers(t testing.TB, name string) {
 // gosync a sudoers rule names. It is removed when the test ends.
 func InstallProgram(t testing.TB, src, name string) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "gosync-sshtest-bin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := PublicDir(t)
 	in, err := os.Open(src)
 	if err != nil {
 		t.Fatal(err)
@@ -329,6 +322,28 @@ func InstallProgram(t testing.TB, src, name string) string {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// PublicDir returns a new empty directory in the system's temporary
+// directory, owned by the test's user (root in CI) with mode 755, which
+// the login user can enter but not write: t.TempDir() is private to the
+// test's user. Chown it to make it the login user's. It is removed, with
+// what it holds, when the test ends.
+func PublicDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "gosync-sshtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("remove %s: %v", dir, err)
+		}
+	})
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // UserName returns prefix plus a random part: a user or group name that
