@@ -229,3 +229,15 @@ func TestSudoMissing(t *testing.T) {
 		oneLine(t, "no program", code, stderr, "sudo on "+s.host()+": there is no "+missing, "install -o root")
 	})
 }
+
+// sudo resets the environment: the agent's HOME is root's, so /root is
+// refused as a mirror (a dry run: nothing would be written even if it
+// were not), while the SSH user's own HOME plays no part.
+func TestSudoAgentHomeIsRoots(t *testing.T) {
+	s := newSudoSetup(t, sshtest.Options{})
+	src := t.TempDir()
+	treetest.Write(t, src, map[string]string{"index.html": "v1"})
+	sshtest.AllowSudo(t, s.user, sshx.SudoRule(s.user, s.prog, "/root"))
+	code, _, stderr := s.sync(t, "-n", src, sshtest.Alias+":/root")
+	oneLine(t, "root's home", code, stderr, "it contains the home directory /root")
+}
