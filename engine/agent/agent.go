@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 
 	"github.com/gosync/gosync/engine/delta"
@@ -107,6 +106,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 			reply.Err = err.Error()
 		}
 	}
+	s.sparse = hello.Flags&wire.FlagSparse != 0
 	if reply.Err == "" {
 		reply.Place = s.place(opt.Root)
 		if s.createdRoot {
@@ -255,8 +255,11 @@ type server struct {
 	file        *openFile
 	hashes      fstree.HashCache // content hashes across the scans of a session
 	wbuf        *bufio.Writer    // reused by every received file
-	hash        *blake3.Hasher   // likewise
-	policy      policy
+	hash        *wire.FileHash   // likewise
+	// sparse (wire.FlagSparse): runs of zeros in received files are
+	// left as holes.
+	sparse bool
+	policy policy
 	// runTimeout bounds an --on-sync command.
 	runTimeout time.Duration
 	fence      fence // this session still owns the root (fence.go)
@@ -487,7 +490,7 @@ var (
 func (s *server) handle(m wire.Msg) error {
 	if s.file != nil {
 		switch m.(type) {
-		case *wire.FileData, *wire.FileCopy, *wire.FileEnd, *wire.FileAbort:
+		case *wire.FileData, *wire.FileCopy, *wire.FileHole, *wire.FileEnd, *wire.FileAbort:
 		default:
 			return fmt.Errorf("%w: message type %d inside a file transfer", wire.ErrFrame, m.Type())
 		}
@@ -529,6 +532,8 @@ func (s *server) handle(m wire.Msg) error {
 		return s.fileData(m)
 	case *wire.FileCopy:
 		return s.fileCopy(m)
+	case *wire.FileHole:
+		return s.fileHole(m)
 	case *wire.FileEnd:
 		return s.fileEnd(m)
 	case *wire.FileAbort:
