@@ -1093,17 +1093,13 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 // become holes too, or as a delta against sig, one piece per run of data.
 func (p *plan) sendSparse(ctx context.Context, w Writer, f *os.File, s *fstree.Entry, prefix bool, sig *delta.Signature) (lit, matched int64, changed bool, err error) {
 	h := p.fileHash()
-	var holes, read int64
+	var skipped, read int64 // bytes in holes of the file, bytes read
 	pr := p.opt.Progress
 	if pr != nil {
 		pr.File(s.Path, s.Size)
 	}
 	hole := func(n int64) error {
 		h.Hole(n)
-		holes += n
-		if pr != nil {
-			pr.Read(n)
-		}
 		return w.Hole(n)
 	}
 	var differ *delta.Differ
@@ -1125,6 +1121,10 @@ func (p *plan) sendSparse(ctx context.Context, w Writer, f *os.File, s *fstree.E
 	for off := int64(0); off < s.Size && err == nil && readErr == nil; {
 		start, end, _ := fstree.NextData(f, off, s.Size)
 		if start > off {
+			skipped += start - off
+			if pr != nil {
+				pr.Read(start - off)
+			}
 			if err = hole(start - off); err != nil {
 				break
 			}
@@ -1145,6 +1145,7 @@ func (p *plan) sendSparse(ctx context.Context, w Writer, f *os.File, s *fstree.E
 					return hole(int64(len(run)))
 				}
 				h.Write(run)
+				lit += int64(len(run))
 				return w.Data(run)
 			})
 		}
@@ -1157,8 +1158,6 @@ func (p *plan) sendSparse(ctx context.Context, w Writer, f *os.File, s *fstree.E
 	if differ != nil {
 		st := differ.Stats()
 		lit, matched = st.Literal, st.Matched
-	} else {
-		lit = read
 	}
 	if readErr != nil {
 		if err := w.AbortFile(); err != nil {
@@ -1181,7 +1180,7 @@ func (p *plan) sendSparse(ctx context.Context, w Writer, f *os.File, s *fstree.E
 		n, _ := f.ReadAt(p.buf[:1], s.Size)
 		grew = n > 0
 	}
-	if grew || read+holes != s.Size || p.changedWhileRead(f, s, prefix) {
+	if grew || read+skipped != s.Size || p.changedWhileRead(f, s, prefix) {
 		if err := w.AbortFile(); err != nil {
 			return 0, 0, false, err
 		}
