@@ -1098,13 +1098,28 @@ func (p *plan) sendSparse(ctx context.Context, w Writer, f *os.File, s *fstree.E
 	if pr != nil {
 		pr.File(s.Path, s.Size)
 	}
+	// Adjacent holes (a hole, then blocks of zeros read after it) go as
+	// one.
+	var pending int64
 	hole := func(n int64) error {
 		h.Hole(n)
+		pending += n
+		return nil
+	}
+	flush := func() error {
+		if pending == 0 {
+			return nil
+		}
+		n := pending
+		pending = 0
 		return w.Hole(n)
 	}
 	var differ *delta.Differ
 	if sig != nil {
 		differ, err = delta.NewDiffer(ctx, sig, func(op delta.Op) error {
+			if err := flush(); err != nil {
+				return err
+			}
 			if op.Kind == delta.OpCopy {
 				return w.Copy(op.Block, op.Count)
 			}
@@ -1146,6 +1161,9 @@ func (p *plan) sendSparse(ctx context.Context, w Writer, f *os.File, s *fstree.E
 				}
 				h.Write(run)
 				lit += int64(len(run))
+				if err := flush(); err != nil {
+					return err
+				}
 				return w.Data(run)
 			})
 		}
@@ -1185,6 +1203,9 @@ func (p *plan) sendSparse(ctx context.Context, w Writer, f *os.File, s *fstree.E
 			return 0, 0, false, err
 		}
 		return 0, 0, true, nil
+	}
+	if err := flush(); err != nil {
+		return 0, 0, false, err
 	}
 	if err := w.EndFile(h.Sum()); err != nil {
 		return 0, 0, false, err
