@@ -1101,10 +1101,9 @@ func (p *plan) sendSparse(ctx context.Context, w Writer, f *os.File, s *fstree.E
 	// Adjacent holes (a hole, then blocks of zeros read after it) go as
 	// one.
 	var pending int64
-	hole := func(n int64) error {
+	hole := func(n int64) {
 		h.Hole(n)
 		pending += n
-		return nil
 	}
 	flush := func() error {
 		if pending == 0 {
@@ -1140,9 +1139,7 @@ func (p *plan) sendSparse(ctx context.Context, w Writer, f *os.File, s *fstree.E
 			if pr != nil {
 				pr.Read(start - off)
 			}
-			if err = hole(start - off); err != nil {
-				break
-			}
+			hole(start - off)
 		}
 		if start >= s.Size {
 			break
@@ -1157,7 +1154,8 @@ func (p *plan) sendSparse(ctx context.Context, w Writer, f *os.File, s *fstree.E
 		} else {
 			err = p.sendZeros(ctx, cr, start, func(run []byte, zero bool) error {
 				if zero {
-					return hole(int64(len(run)))
+					hole(int64(len(run)))
+					return nil
 				}
 				h.Write(run)
 				lit += int64(len(run))
