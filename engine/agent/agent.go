@@ -700,7 +700,11 @@ func (s *server) sign(m *wire.SigReq) (*delta.Signature, error) {
 	if fi.Size() != m.Size {
 		return nil, fmt.Errorf("%w: size %d, expected %d", errMismatch, fi.Size(), m.Size)
 	}
-	return delta.Sign(s.ctx, bufio.NewReaderSize(f, 256<<10), fi.Size())
+	// The holes of a sparse basis are not read: their blocks are zeros.
+	return delta.SignSparse(s.ctx, f, fi.Size(), func(off int64) (int64, int64) {
+		start, end, _ := fstree.NextData(f, off, fi.Size())
+		return start, end
+	})
 }
 
 // openRegular opens an existing regular file for reading without

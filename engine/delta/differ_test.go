@@ -3,6 +3,9 @@ package delta
 import (
 	"bytes"
 	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -56,5 +59,61 @@ func TestDifferPieces(t *testing.T) {
 	}
 	if _, err := NewDiffer(context.Background(), &Signature{BlockSize: 0, Size: 5}, nil); err == nil {
 		t.Errorf("a bad signature was accepted")
+	}
+}
+
+// SignSparse makes the signature Sign makes of the same bytes, whatever
+// the holes it is told of (as long as they hold zeros), also when the
+// blocks straddle the edges of the data.
+func TestSignSparse(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, size := range []int64{1, 700, 5000, 1 << 20, 3<<20 + 333} {
+		for trial := range 5 {
+			b := make([]byte, size)
+			// Data runs at random places; the rest stays zero.
+			type run struct{ start, end int64 }
+			var runs []run
+			for off := int64(0); off < size; {
+				gap := r.Int64N(size/4 + 2)
+				n := r.Int64N(size/8 + 2)
+				start, end := min(size, off+gap), min(size, off+gap+n)
+				if end > start {
+					copy(b[start:end], genRandom(r, int(end-start)))
+					runs = append(runs, run{start, end})
+				}
+				off = end
+			}
+			nextData := func(off int64) (int64, int64) {
+				for _, x := range runs {
+					if x.end > off {
+						return max(x.start, off), x.end
+					}
+				}
+				return size, size
+			}
+			want, err := Sign(context.Background(), bytes.NewReader(b), size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, nd := range map[string]func(int64) (int64, int64){
+				"holes":    nextData,
+				"all data": func(off int64) (int64, int64) { return off, size },
+			} {
+				got, err := SignSparse(context.Background(), bytes.NewReader(b), size, nd)
+				if err != nil {
+					t.Fatalf("size %d trial %d %s: %v", size, trial, name, err)
+				}
+				if !slices.Equal(got.Weak, want.Weak) || !bytes.Equal(got.Strong, want.Strong) || got.BlockSize != want.BlockSize || got.Size != want.Size {
+					t.Fatalf("size %d trial %d %s: signature differs from Sign's", size, trial, name)
+				}
+			}
+		}
+	}
+	all := func(off int64) (int64, int64) { return off, 1 << 20 }
+	if _, err := SignSparse(context.Background(), bytes.NewReader(make([]byte, 1<<20-1)), 1<<20, all); !errors.Is(err, ErrBasisSize) {
+		t.Errorf("short basis: %v", err)
+	}
+	if _, err := SignSparse(context.Background(), bytes.NewReader(make([]byte, 1<<20+1)), 1<<20, all); !errors.Is(err, ErrBasisSize) {
+		t.Errorf("long basis: %v", err)
 	}
 }
