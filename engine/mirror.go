@@ -90,6 +90,8 @@ type Writer interface {
 	BeginFile(path string, size int64, meta wire.Meta, blockSize int) error
 	Data(p []byte) error
 	Copy(block uint64, count uint32) error
+	// Hole adds n zero bytes that the mirror leaves unwritten (a hole).
+	Hole(n int64) error
 	EndFile(hash fstree.Hash) error
 	AbortFile() error
 }
@@ -287,6 +289,9 @@ type ClientOptions struct {
 	// Lock takes the mirror's session lock: this session will write, and
 	// any older session on the same mirror root stops (not in a dry run).
 	Lock bool
+	// Sparse asks the agent to leave the runs of zeros it writes as
+	// holes (wire.FlagSparse, rsync's -S).
+	Sparse bool
 	// Source is where the source directory is, SourceName how the user
 	// wrote it: a mirror on the same machine that is the source, lies
 	// inside it or contains it is refused with an OverlapError, and the
@@ -344,6 +349,9 @@ func NewClient(ctx context.Context, name string, r io.Reader, w io.Writer, trans
 	}
 	if opt.Lock {
 		flags |= wire.FlagLock
+	}
+	if opt.Sparse {
+		flags |= wire.FlagSparse
 	}
 	hello := &wire.Hello{Version: wire.Version, BuildID: opt.BuildID, Compress: opt.Compress, Flags: flags, Place: opt.Source, Session: session(), Root: opt.Root}
 	if err := c.conn.WriteMsg(hello); err != nil {
@@ -1032,6 +1040,7 @@ func (w clientWriter) Data(p []byte) error {
 func (w clientWriter) Copy(block uint64, count uint32) error {
 	return w.c.send(&wire.FileCopy{Block: block, Count: count})
 }
+func (w clientWriter) Hole(n int64) error             { return w.c.send(&wire.FileHole{Len: n}) }
 func (w clientWriter) EndFile(hash fstree.Hash) error { return w.c.send(&wire.FileEnd{Hash: hash}) }
 func (w clientWriter) AbortFile() error               { return w.c.send(&wire.FileAbort{}) }
 

@@ -28,8 +28,13 @@ type Options struct {
 	DryRun           bool // plan and report, change nothing
 	WholeFile        bool // never send deltas
 	AllowEmptySource bool // let an empty source with Delete empty the mirror
-	Ignore           *ignore.Matcher
-	Logger           *slog.Logger
+	// Sparse (rsync's -S) sends the holes of a file, found with
+	// SEEK_DATA/SEEK_HOLE where the system tells, and the whole blocks of
+	// zeros it reads, as holes: they are neither read nor sent nor
+	// written. The mirror's client needs ClientOptions.Sparse too.
+	Sparse bool
+	Ignore *ignore.Matcher
+	Logger *slog.Logger
 	// OnItem is called for every change applied (or, in a dry run,
 	// planned). It may be called from several goroutines at once when
 	// several mirrors sync concurrently.
@@ -184,6 +189,7 @@ type plan struct {
 	owner   bool
 	strip   uint32 // mode bits the mirror does not apply (setuid, setgid, sticky on a restricted one)
 	buf     []byte // file read buffer, reused
+	fhash   *wire.FileHash
 	// skipped source paths (see type skipped) and whether the root's own
 	// listing failed.
 	skipped    map[string]bool
@@ -997,6 +1003,9 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 	if err := w.BeginFile(s.Path, s.Size, p.meta(s), blockSize); err != nil {
 		return 0, 0, false, err
 	}
+	if p.opt.Sparse {
+		return p.sendSparse(ctx, w, f, s, prefix, sig)
+	}
 	h := fstree.NewHasher()
 	limit := s.Size + 1 // one byte more tells a file that grew
 	if prefix {
@@ -1076,6 +1085,176 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 		return 0, 0, false, err
 	}
 	return lit, matched, false, nil
+}
+
+// sendSparse is sendOnce with --sparse: the holes of the file (where the
+// system tells where its data is) are sent as holes without reading
+// them; the data between them is sent whole, where whole blocks of zeros
+// become holes too, or as a delta against sig, one piece per run of data.
+func (p *plan) sendSparse(ctx context.Context, w Writer, f *os.File, s *fstree.Entry, prefix bool, sig *delta.Signature) (lit, matched int64, changed bool, err error) {
+	h := p.fileHash()
+	var skipped, read int64 // bytes in holes of the file, bytes read
+	pr := p.opt.Progress
+	if pr != nil {
+		pr.File(s.Path, s.Size)
+	}
+	// Adjacent holes (a hole, then blocks of zeros read after it) go as
+	// one.
+	var pending int64
+	hole := func(n int64) {
+		h.Hole(n)
+		pending += n
+	}
+	flush := func() error {
+		if pending == 0 {
+			return nil
+		}
+		n := pending
+		pending = 0
+		return w.Hole(n)
+	}
+	var differ *delta.Differ
+	if sig != nil {
+		differ, err = delta.NewDiffer(ctx, sig, func(op delta.Op) error {
+			if err := flush(); err != nil {
+				return err
+			}
+			if op.Kind == delta.OpCopy {
+				return w.Copy(op.Block, op.Count)
+			}
+			if p.outOfSpace() {
+				return errNoSpace
+			}
+			return w.Data(op.Data)
+		})
+	}
+	if p.buf == nil {
+		p.buf = make([]byte, 256<<10)
+	}
+	var readErr error
+	for off := int64(0); off < s.Size && err == nil && readErr == nil; {
+		start, end, _ := fstree.NextData(f, off, s.Size)
+		if start > off {
+			skipped += start - off
+			if pr != nil {
+				pr.Read(start - off)
+			}
+			hole(start - off)
+		}
+		if start >= s.Size {
+			break
+		}
+		var in io.Reader = io.NewSectionReader(f, start, end-start)
+		if pr != nil {
+			in = progressReader{in, pr}
+		}
+		cr := &countReader{r: readErrTrap{in, &readErr}}
+		if differ != nil {
+			err = differ.Piece(io.TeeReader(cr, h))
+		} else {
+			err = p.sendZeros(ctx, cr, start, func(run []byte, zero bool) error {
+				if zero {
+					hole(int64(len(run)))
+					return nil
+				}
+				h.Write(run)
+				lit += int64(len(run))
+				if err := flush(); err != nil {
+					return err
+				}
+				return w.Data(run)
+			})
+		}
+		read += cr.n
+		if cr.n != end-start {
+			break // the file shrank: told below
+		}
+		off = end
+	}
+	if differ != nil {
+		st := differ.Stats()
+		lit, matched = st.Literal, st.Matched
+	}
+	if readErr != nil {
+		if err := w.AbortFile(); err != nil {
+			return 0, 0, false, err
+		}
+		return 0, 0, false, &fileError{msg: "read: " + errString(readErr)}
+	}
+	if errors.Is(err, errNoSpace) {
+		if err := w.AbortFile(); err != nil {
+			return 0, 0, false, err
+		}
+		return 0, 0, false, errNoSpace
+	}
+	if err != nil {
+		return 0, 0, false, err
+	}
+	grew := false
+	if !prefix {
+		// One byte more tells a file that grew.
+		n, _ := f.ReadAt(p.buf[:1], s.Size)
+		grew = n > 0
+	}
+	if grew || read+skipped != s.Size || p.changedWhileRead(f, s, prefix) {
+		if err := w.AbortFile(); err != nil {
+			return 0, 0, false, err
+		}
+		return 0, 0, true, nil
+	}
+	if err := flush(); err != nil {
+		return 0, 0, false, err
+	}
+	if err := w.EndFile(h.Sum()); err != nil {
+		return 0, 0, false, err
+	}
+	return lit, matched, false, nil
+}
+
+// sendZeros reads r, a file's bytes from offset off, and hands send its
+// runs of data and of whole blocks of zeros.
+func (p *plan) sendZeros(ctx context.Context, r io.Reader, off int64, send func(run []byte, zero bool) error) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if p.outOfSpace() {
+			return errNoSpace
+		}
+		n, rerr := io.ReadFull(r, p.buf)
+		err := fstree.SplitZeros(p.buf[:n], off, send)
+		off += int64(n)
+		if err != nil {
+			return err
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// fileHash returns the plan's reusable FileHash, reset.
+func (p *plan) fileHash() *wire.FileHash {
+	if p.fhash == nil {
+		p.fhash = wire.NewFileHash()
+	}
+	p.fhash.Reset()
+	return p.fhash
+}
+
+// countReader counts what was read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // changedWhileRead tells whether what was read of f may mix two versions.

@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 
 	"github.com/gosync/gosync/engine/delta"
@@ -107,6 +106,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 			reply.Err = err.Error()
 		}
 	}
+	s.sparse = hello.Flags&wire.FlagSparse != 0
 	if reply.Err == "" {
 		reply.Place = s.place(opt.Root)
 		if s.createdRoot {
@@ -255,11 +255,25 @@ type server struct {
 	file        *openFile
 	hashes      fstree.HashCache // content hashes across the scans of a session
 	wbuf        *bufio.Writer    // reused by every received file
-	hash        *blake3.Hasher   // likewise
-	policy      policy
+	hash        *wire.FileHash   // likewise
+	// sparse (wire.FlagSparse): runs of zeros in received files are
+	// left as holes.
+	sparse bool
+	policy policy
 	// runTimeout bounds an --on-sync command.
 	runTimeout time.Duration
 	fence      fence // this session still owns the root (fence.go)
+	// widened are the directories opened for a change after adding
+	// u+rwx to a mode that refused the agent's user (a 000 directory
+	// mirrored from the source): their mode comes back with their
+	// SetMeta or, failing that, at the next barrier.
+	widened map[string]widenedDir
+}
+
+// widenedDir is a directory's own descriptor and the mode it had.
+type widenedDir struct {
+	fd   int
+	mode uint32
 }
 
 func (s *server) close() {
@@ -268,6 +282,7 @@ func (s *server) close() {
 		s.file.discard()
 		s.file = nil
 	}
+	s.restoreWidened()
 	s.closeDirs()
 	if s.rootFD >= 0 {
 		unix.Close(s.rootFD)
@@ -487,7 +502,7 @@ var (
 func (s *server) handle(m wire.Msg) error {
 	if s.file != nil {
 		switch m.(type) {
-		case *wire.FileData, *wire.FileCopy, *wire.FileEnd, *wire.FileAbort:
+		case *wire.FileData, *wire.FileCopy, *wire.FileHole, *wire.FileEnd, *wire.FileAbort:
 		default:
 			return fmt.Errorf("%w: message type %d inside a file transfer", wire.ErrFrame, m.Type())
 		}
@@ -515,6 +530,7 @@ func (s *server) handle(m wire.Msg) error {
 		if err := s.setMeta(m.Path, m.Kind, m.Meta); err != nil {
 			return s.opError(m.ID, m.Path, err)
 		}
+		s.settled(m.Path)
 	case *wire.Delete:
 		if err := s.delete(m); err != nil {
 			return s.opError(m.ID, m.Path, err)
@@ -529,11 +545,14 @@ func (s *server) handle(m wire.Msg) error {
 		return s.fileData(m)
 	case *wire.FileCopy:
 		return s.fileCopy(m)
+	case *wire.FileHole:
+		return s.fileHole(m)
 	case *wire.FileEnd:
 		return s.fileEnd(m)
 	case *wire.FileAbort:
 		return s.fileAbort()
 	case *wire.Barrier:
+		s.restoreWidened()
 		return s.send(&wire.Done{ID: m.ID})
 	case *wire.Run:
 		return s.send(s.run(m))
@@ -638,6 +657,7 @@ func (s *server) walk(sub string, hash bool, onErr func(string, error), fn func(
 		Hash:     hash,
 		HashFunc: s.hashes.Hash,
 		OnError:  onErr,
+		Widen:    s.widenToList,
 		Temp: func(rel string) {
 			if rel == fstree.LockName {
 				return // not a leftover: the session lock
@@ -680,7 +700,11 @@ func (s *server) sign(m *wire.SigReq) (*delta.Signature, error) {
 	if fi.Size() != m.Size {
 		return nil, fmt.Errorf("%w: size %d, expected %d", errMismatch, fi.Size(), m.Size)
 	}
-	return delta.Sign(s.ctx, bufio.NewReaderSize(f, 256<<10), fi.Size())
+	// The holes of a sparse basis are not read: their blocks are zeros.
+	return delta.SignSparse(s.ctx, f, fi.Size(), func(off int64) (int64, int64) {
+		start, end, _ := fstree.NextData(f, off, fi.Size())
+		return start, end
+	})
 }
 
 // openRegular opens an existing regular file for reading without
@@ -733,6 +757,11 @@ func (s *server) dir(rel string) (int, error) {
 		s.closeDirs()
 	}
 	fd, err := fstree.OpenBeneath(s.rootFD, rel, unix.O_RDONLY|unix.O_DIRECTORY)
+	if errors.Is(err, unix.EACCES) && rel != "" {
+		if wfd, werr := s.openWidened(rel); werr == nil {
+			fd, err = wfd, nil
+		}
+	}
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
 			return -1, fmt.Errorf("%w: a symlink or file is in the way at %s", errMismatch, displayPath(rel))
@@ -741,6 +770,102 @@ func (s *server) dir(rel string) (int, error) {
 	}
 	s.dirs[rel] = fd
 	return fd, nil
+}
+
+// openWidened opens the directory rel, which refused the agent's user,
+// after adding u+rwx to its mode, when the user owns it: rsync does the
+// same while it fills a directory, so a directory mirrored as 000 takes
+// its new content and mode in one run. The mode comes back with the
+// directory's SetMeta or at the next barrier (restoreWidened).
+func (s *server) openWidened(rel string) (int, error) {
+	pfd, err := s.dir(parentOf(rel))
+	if err != nil {
+		return -1, err
+	}
+	base := baseOf(rel)
+	n, err := openNode(pfd, base)
+	if err != nil {
+		return -1, err
+	}
+	defer n.close()
+	mode := n.perm()
+	if n.kind() != fstree.Dir || int(n.st.Uid) != s.uid || mode&0o700 == 0o700 {
+		return -1, unix.EACCES
+	}
+	if err := n.chmod(mode | 0o700); err != nil {
+		return -1, err
+	}
+	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	var st unix.Stat_t
+	if err == nil {
+		if err = unix.Fstat(fd, &st); err == nil && !n.same(&st) {
+			err = fmt.Errorf("%w: replaced while being opened", errMismatch)
+		}
+		if err != nil {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		n.chmod(mode)
+		return -1, err
+	}
+	own, err := unix.Dup(fd)
+	if err != nil {
+		unix.Close(fd)
+		n.chmod(mode)
+		return -1, err
+	}
+	if s.widened == nil {
+		s.widened = map[string]widenedDir{}
+	}
+	if old, ok := s.widened[rel]; ok {
+		unix.Close(old.fd) // widened again after a restore raced: keep the first mode
+		mode = old.mode
+	}
+	s.widened[rel] = widenedDir{fd: own, mode: mode}
+	return fd, nil
+}
+
+// settled drops rel from the widened directories: its SetMeta gave it
+// its final mode.
+func (s *server) settled(rel string) {
+	if w, ok := s.widened[rel]; ok {
+		unix.Close(w.fd)
+		delete(s.widened, rel)
+	}
+}
+
+// restoreWidened puts back the mode of every directory still widened.
+func (s *server) restoreWidened() {
+	for rel, w := range s.widened {
+		if err := unix.Fchmod(w.fd, w.mode); err != nil {
+			s.log.Warn("cannot restore the mode of a directory", slog.String("path", rel), slog.String("err", err.Error()))
+		}
+		unix.Close(w.fd)
+		delete(s.widened, rel)
+		s.forget(rel) // a cached descriptor would meet the old mode
+	}
+}
+
+// widenToList adds u+rx to the mode of the directory name in dirfd when
+// the agent's user owns it and its mode refuses the listing (a mirrored
+// 000 directory), so a scan lists it; restore puts the mode back.
+func (s *server) widenToList(dirfd int, name string) (restore func(), ok bool) {
+	n, err := openNode(dirfd, name)
+	if err != nil {
+		return nil, false
+	}
+	mode := n.perm()
+	if n.kind() != fstree.Dir || int(n.st.Uid) != s.uid || mode&0o500 == 0o500 || n.chmod(mode|0o500) != nil {
+		n.close()
+		return nil, false
+	}
+	return func() {
+		if err := n.chmod(mode); err != nil {
+			s.log.Warn("cannot restore the mode of a directory", slog.String("path", name), slog.String("err", err.Error()))
+		}
+		n.close()
+	}, true
 }
 
 func (s *server) closeDirs() {

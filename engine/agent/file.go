@@ -4,30 +4,34 @@ package agent
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
-	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 
 	"github.com/gosync/gosync/engine/delta"
+	"github.com/gosync/gosync/engine/fstree"
 	"github.com/gosync/gosync/engine/wire"
 )
 
 // openFile is the file being received: a temporary beside its target.
 type openFile struct {
-	begin  *wire.FileBegin
-	dirfd  int // parent directory of the target (cached by the server; not ours to close)
-	base   string
-	tmp    string
-	fd     int // the temporary, -1 when none
-	buf    *bufio.Writer
-	hash   *blake3.Hasher
-	basis  *os.File
-	patch  *delta.Patcher
-	n      int64
+	begin *wire.FileBegin
+	dirfd int // parent directory of the target (cached by the server; not ours to close)
+	base  string
+	tmp   string
+	fd    int // the temporary, -1 when none
+	buf   *bufio.Writer
+	hash  *wire.FileHash
+	basis *os.File
+	patch *delta.Patcher
+	n     int64
+	// sparse: runs of zeros are left as holes (wire.FlagSparse); hole
+	// is the run not yet skipped over (FileHole runs, always).
+	sparse bool
+	hole   int64
 	failed error // first error; later data is drained, not written
 	// restore puts back the mode of a directory widened for the
 	// temporary (see widen), after the rename or removal.
@@ -37,8 +41,68 @@ type openFile struct {
 // Write feeds the hash and the temporary.
 func (o *openFile) Write(p []byte) (int, error) {
 	o.hash.Write(p)
+	off := o.n
 	o.n += int64(len(p))
-	return o.buf.Write(p)
+	if !o.sparse {
+		if err := o.skipHole(); err != nil {
+			return 0, err
+		}
+		return o.buf.Write(p)
+	}
+	err := fstree.SplitZeros(p, off, func(run []byte, zero bool) error {
+		if zero {
+			o.hole += int64(len(run))
+			return nil
+		}
+		if err := o.skipHole(); err != nil {
+			return err
+		}
+		_, err := o.buf.Write(run)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// addHole adds n zero bytes that are not written.
+func (o *openFile) addHole(n int64) {
+	o.hash.Hole(n)
+	o.n += n
+	o.hole += n
+}
+
+// skipHole moves the temporary's offset over the pending hole, so the
+// next write leaves it unallocated.
+func (o *openFile) skipHole() error {
+	if o.hole == 0 {
+		return nil
+	}
+	if err := o.buf.Flush(); err != nil {
+		return err
+	}
+	if _, err := unix.Seek(o.fd, o.hole, io.SeekCurrent); err != nil {
+		return &os.PathError{Op: "seek", Path: "temporary", Err: err}
+	}
+	o.hole = 0
+	return nil
+}
+
+// finish writes what is buffered and gives the temporary its size when
+// it ends in a hole.
+func (o *openFile) finish() error {
+	if err := o.buf.Flush(); err != nil {
+		return err
+	}
+	if o.hole == 0 {
+		return nil
+	}
+	if err := unix.Ftruncate(o.fd, o.n); err != nil {
+		return &os.PathError{Op: "truncate", Path: "temporary", Err: err}
+	}
+	o.hole = 0
+	return nil
 }
 
 // fdWriter writes to a raw descriptor: an *os.File would cost a poller
@@ -74,16 +138,16 @@ func (o *openFile) discard() {
 }
 
 func (s *server) fileBegin(m *wire.FileBegin) error {
-	o := &openFile{begin: m, fd: -1, hash: s.hasher()}
+	o := &openFile{begin: m, fd: -1, hash: s.hasher(), sparse: s.sparse}
 	s.file = o
 	o.failed = s.startFile(o)
 	return nil
 }
 
 // hasher returns the session's reusable hasher, reset.
-func (s *server) hasher() *blake3.Hasher {
+func (s *server) hasher() *wire.FileHash {
 	if s.hash == nil {
-		s.hash = blake3.New()
+		s.hash = wire.NewFileHash()
 	}
 	s.hash.Reset()
 	return s.hash
@@ -142,6 +206,22 @@ func (s *server) fileCopy(m *wire.FileCopy) error {
 	return s.fileOp(delta.Op{Kind: delta.OpCopy, Block: m.Block, Count: m.Count})
 }
 
+func (s *server) fileHole(m *wire.FileHole) error {
+	o := s.file
+	if o == nil {
+		return fmt.Errorf("%w: file data outside a transfer", wire.ErrFrame)
+	}
+	if o.failed != nil {
+		return nil
+	}
+	if m.Len > o.begin.Size-o.n {
+		o.failed = fmt.Errorf("%w: more than the announced %d bytes", errVerify, o.begin.Size)
+		return nil
+	}
+	o.addHole(m.Len)
+	return nil
+}
+
 // fileOp adds literal data or basis blocks to the open file. Its errors
 // belong to the file and are reported at its end; only a message outside
 // a transfer breaks the protocol.
@@ -197,15 +277,13 @@ func (s *server) fileEnd(m *wire.FileEnd) error {
 // commit verifies the temporary, gives it its metadata and renames it
 // over the target.
 func (s *server) commit(o *openFile, m *wire.FileEnd) error {
-	if err := o.buf.Flush(); err != nil {
+	if err := o.finish(); err != nil {
 		return err
 	}
-	var sum [32]byte
-	o.hash.Sum(sum[:0])
 	if o.n != o.begin.Size {
 		return fmt.Errorf("%w: got %d bytes, expected %d", errVerify, o.n, o.begin.Size)
 	}
-	if !bytes.Equal(sum[:], m.Hash[:]) {
+	if o.hash.Sum() != m.Hash {
 		return errVerify
 	}
 	meta := o.begin.Meta

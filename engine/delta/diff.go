@@ -98,6 +98,35 @@ func Diff(ctx context.Context, sig *Signature, target io.Reader, emit func(Op) e
 	return d.stats, nil
 }
 
+// Differ diffs a target that comes in pieces against one signature: the
+// data between the holes of a sparse file, each piece read on its own
+// while the holes are never read. The ops of each piece rebuild exactly
+// that piece; the signature's index is built once for all of them.
+type Differ struct{ d *differ }
+
+// NewDiffer returns a Differ that calls emit for the ops of each piece.
+// sig is validated as Diff does.
+func NewDiffer(ctx context.Context, sig *Signature, emit func(Op) error) (*Differ, error) {
+	if err := sig.validate(); err != nil {
+		return nil, fmt.Errorf("delta: diff: %w", err)
+	}
+	return &Differ{d: newDiffer(ctx, sig, nil, emit)}, nil
+}
+
+// Piece reads the next piece of the target to EOF and emits its ops.
+func (x *Differ) Piece(r io.Reader) error {
+	d := x.d
+	d.r = r
+	d.n, d.p, d.ls, d.eof, d.zeroReads = 0, 0, 0, false, 0
+	if err := d.run(); err != nil {
+		return fmt.Errorf("delta: diff: %w", err)
+	}
+	return nil
+}
+
+// Stats sums the pieces diffed so far.
+func (x *Differ) Stats() Stats { return x.d.stats }
+
 // index finds full-length blocks by weak checksum. Most target positions
 // match nothing, so a bitset of 128 to 256 bits a block answers nearly all
 // probes from one cache-friendly load; the chained table behind it is read

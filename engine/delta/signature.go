@@ -231,6 +231,89 @@ func SignWith(ctx context.Context, r io.Reader, size int64, blockSize, strongLen
 	return s, nil
 }
 
+// SignSparse is Sign of a basis whose holes the caller can find:
+// nextData(off) says where the first data at or after off starts and
+// where it ends (start == size when only a hole is left). Blocks wholly
+// inside a hole are zeros: they get a zero block's sums without being
+// read, so a 20 GiB sparse basis is signed in the time its data takes.
+// The signature is the one Sign makes of the same bytes.
+func SignSparse(ctx context.Context, r io.ReaderAt, size int64, nextData func(off int64) (start, end int64)) (*Signature, error) {
+	bs, strongLen := BlockSize(size), StrongLen(size)
+	if err := checkShape(size, bs, strongLen); err != nil {
+		return nil, fmt.Errorf("delta: sign: %w", err)
+	}
+	nb := blockCount(size, bs)
+	prealloc := min(nb, 1<<16)
+	s := &Signature{
+		BlockSize: bs,
+		StrongLen: strongLen,
+		Size:      size,
+		Weak:      make([]uint32, 0, prealloc),
+		Strong:    make([]byte, 0, prealloc*int64(strongLen)),
+	}
+	add := func(blk []byte) {
+		s.Weak = append(s.Weak, weakOf(weakSum(blk)))
+		sum := strongSum(blk)
+		s.Strong = append(s.Strong, sum[:strongLen]...)
+	}
+	var zeros []byte
+	var zeroWeak uint32
+	var zeroStrong [16]byte
+	chunk := int64(max(1, signChunk/bs) * bs)
+	buf := make([]byte, min(chunk, size))
+	var start, end int64 // the data run last found
+	for off := int64(0); off < size; {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("delta: sign: %w", err)
+		}
+		if off >= end {
+			start, end = nextData(off)
+			start, end = max(start, off), min(end, size)
+			if end <= start {
+				start, end = size, size
+			}
+		}
+		blen := min(int64(bs), size-off)
+		if off+blen <= start {
+			if zeros == nil {
+				zeros = make([]byte, bs)
+				zeroWeak, zeroStrong = weakOf(weakSum(zeros)), strongSum(zeros)
+			}
+			if blen == int64(bs) {
+				s.Weak = append(s.Weak, zeroWeak)
+				s.Strong = append(s.Strong, zeroStrong[:strongLen]...)
+			} else {
+				add(zeros[:blen])
+			}
+			off += blen
+			continue
+		}
+		// The blocks that hold data, up to a chunk.
+		n := min(chunk, size-off, (end-off+int64(bs)-1)/int64(bs)*int64(bs))
+		b := buf[:n]
+		if k, err := r.ReadAt(b, off); k < len(b) {
+			if err == nil || errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("delta: sign: %w: shorter than %d bytes", ErrBasisSize, size)
+			}
+			return nil, fmt.Errorf("delta: sign: read basis: %w", err)
+		}
+		off += n
+		for len(b) > 0 {
+			blk := b[:min(len(b), bs)]
+			b = b[len(blk):]
+			add(blk)
+		}
+	}
+	var one [1]byte
+	switch n, err := r.ReadAt(one[:], size); {
+	case n > 0:
+		return nil, fmt.Errorf("delta: sign: %w: longer than %d bytes", ErrBasisSize, size)
+	case err != nil && !errors.Is(err, io.EOF):
+		return nil, fmt.Errorf("delta: sign: read basis: %w", err)
+	}
+	return s, nil
+}
+
 // weakSum is rsync's checksum over b: s1 = Σ b[i] and s2 = Σ (len-i)·b[i],
 // which is the sum of the running s1. Both are only meaningful mod 2^16.
 func weakSum(b []byte) (s1, s2 uint32) {

@@ -4,6 +4,7 @@ package fstree
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -105,14 +106,28 @@ func (w *walker) dir(fd int, rel string) error {
 			return err
 		}
 		if e.Kind == Dir {
-			cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			open := func() (int, error) {
+				return unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			}
+			cfd, err := open()
+			restore := func() {}
+			if errors.Is(err, unix.EACCES) && w.opt.Widen != nil {
+				if r, ok := w.opt.Widen(fd, name); ok {
+					restore = r
+					if cfd, err = open(); err != nil {
+						restore()
+					}
+				}
+			}
 			if err != nil {
 				if err := w.skip(child, err); err != nil {
 					return err
 				}
 				continue
 			}
-			if err := w.dir(cfd, child); err != nil {
+			err = w.dir(cfd, child)
+			restore()
+			if err != nil {
 				return err
 			}
 		}

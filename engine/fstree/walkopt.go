@@ -30,4 +30,10 @@ type WalkOptions struct {
 	// aliases); they are left out of the walk. Unset, or on Unix, a link
 	// that cannot be read is an error like any other.
 	SkippedLink func(rel string, err error)
+	// Widen, if set, is called when a directory (name, in the directory
+	// open as dirfd) cannot be opened for want of permission: if it
+	// returns ok, the walk tries again and calls restore once the
+	// directory's subtree is walked. The mirror's walk uses it for the
+	// directories its user owns (Unix only).
+	Widen func(dirfd int, name string) (restore func(), ok bool)
 }

@@ -10,7 +10,7 @@ import (
 
 // Version is the protocol version. Client and agent must agree exactly;
 // a client that finds another version re-deploys its own agent.
-const Version = 3
+const Version = 4
 
 // Magic opens every Hello so that a shell banner or a wrong program on the
 // other end is recognised at once instead of being parsed as frames.
@@ -43,6 +43,7 @@ const (
 	TRename    Type = 21 // client: move an entry (a rename in the source)
 	THeartbeat Type = 22 // agent: still working; sent only while busy (protocol 2)
 	TStop      Type = 23 // agent: it applies nothing more and exits (protocol 3)
+	TFileHole  Type = 29 // client: a run of zero bytes of the open file, left a hole (protocol 4)
 )
 
 // Limits on what a peer may send.
@@ -121,6 +122,10 @@ const (
 	FlagCreated = 1 << 8
 	// FlagRootMeta (agent): RootMeta is set.
 	FlagRootMeta = 1 << 9
+	// FlagSparse (client, protocol 4, --sparse): the agent leaves runs of
+	// zeros in the files it writes as holes (rsync's -S), besides the
+	// FileHole runs it always leaves unwritten.
+	FlagSparse = 1 << 13
 )
 
 // Meta is what SetMeta and creations apply.
@@ -200,6 +205,12 @@ type FileCopy struct {
 	Block uint64
 	Count uint32
 }
+
+// FileHole is Len zero bytes of the open file that the client found in
+// a hole of its source (or a run of zeros, with --sparse): the agent
+// leaves them unwritten. The FileEnd hash of a file sent with holes is
+// a FileHash.
+type FileHole struct{ Len int64 }
 
 type FileEnd struct{ Hash fstree.Hash }
 
@@ -286,6 +297,7 @@ func (*FileBegin) Type() Type { return TFileBegin }
 func (*FileData) Type() Type  { return TFileData }
 func (*FileCopy) Type() Type  { return TFileCopy }
 func (*FileEnd) Type() Type   { return TFileEnd }
+func (*FileHole) Type() Type  { return TFileHole }
 func (*FileAbort) Type() Type { return TFileAbort }
 func (*Barrier) Type() Type   { return TBarrier }
 func (*Done) Type() Type      { return TDone }
@@ -390,6 +402,7 @@ func (m *FileBegin) appendPayload(e *enc) {
 func (m *FileData) appendPayload(e *enc)  { e.raw(m.Data) }
 func (m *FileCopy) appendPayload(e *enc)  { e.uvarint(m.Block); e.uvarint(uint64(m.Count)) }
 func (m *FileEnd) appendPayload(e *enc)   { e.raw(m.Hash[:]) }
+func (m *FileHole) appendPayload(e *enc)  { e.varint(m.Len) }
 func (m *FileAbort) appendPayload(e *enc) {}
 func (m *Barrier) appendPayload(e *enc)   { e.uvarint(m.ID) }
 func (m *Done) appendPayload(e *enc)      { e.uvarint(m.ID) }
@@ -519,6 +532,12 @@ func Decode(t Type, payload []byte) (Msg, error) {
 		m = &FileData{Data: d.raw(len(payload))}
 	case TFileCopy:
 		m = &FileCopy{Block: d.uvarint(), Count: d.u32()}
+	case TFileHole:
+		x := &FileHole{Len: d.size()}
+		if x.Len == 0 {
+			d.fail(fmt.Errorf("empty hole"))
+		}
+		m = x
 	case TFileEnd:
 		x := &FileEnd{}
 		copy(x.Hash[:], d.raw(fstree.HashSize))

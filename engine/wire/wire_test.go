@@ -37,6 +37,7 @@ func sampleMsgs() []Msg {
 		&FileBegin{ID: 7, Path: "f", Size: 10, Meta: Meta{Perm: 0o600}, BlockSize: 700},
 		&FileData{Data: []byte("hello")},
 		&FileCopy{Block: 12, Count: 3},
+		&FileHole{Len: 20 << 30},
 		&FileEnd{Hash: h},
 		&FileAbort{},
 		&Barrier{ID: 8},
@@ -138,6 +139,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"holder too long", THello, encode(&Hello{Version: Version, Holder: strings.Repeat("h", MaxHolder+1)}), "exceeds limit"},
 		{"v3 hello cut short", THello, encode(&Hello{Version: Version})[:len(Magic)+6], "truncated"},
 		{"negative size", TSigReq, encode(&SigReq{ID: 1, Path: "f", Size: -3}), "negative size"},
+		{"empty hole", TFileHole, encode(&FileHole{}), "empty hole"},
+		{"negative hole", TFileHole, encode(&FileHole{Len: -4096}), "negative size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,7 @@ type syncFlags struct {
 	verbose       bool
 	wholeFile     bool
 	noWholeFile   bool
+	sparse        bool
 	excludes      stringList
 	compressLevel int
 	noCompress    bool
@@ -68,6 +69,8 @@ func (f *syncFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.verbose, "v", false, "short for --verbose")
 	fs.BoolVar(&f.wholeFile, "whole-file", false, "send changed files whole, never as deltas (default for local mirrors)")
 	fs.BoolVar(&f.noWholeFile, "no-whole-file", false, "send deltas to local mirrors too")
+	fs.BoolVar(&f.sparse, "sparse", false, "keep holes as holes: neither read, sent nor written where the system tells where data is; runs of zeros become holes on the mirror (rsync's -S)")
+	fs.BoolVar(&f.sparse, "S", false, "short for --sparse")
 	fs.Var(&f.excludes, "exclude", "ignore paths matching `PATTERN` (gitignore syntax; repeatable)")
 	fs.IntVar(&f.compressLevel, "compress-level", -1, "zstd level `1-4` for the mirror stream, 0 for none (default 1 for SSH mirrors, 0 for local ones)")
 	fs.BoolVar(&f.noCompress, "no-compress", false, "do not compress the mirror stream")
@@ -217,6 +220,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Checksum:         f.checksum,
 		DryRun:           f.dryRun,
 		WholeFile:        f.wholeFile,
+		Sparse:           f.sparse,
 		AllowEmptySource: f.allowEmpty,
 		Ignore:           matcher,
 		Logger:           log,
@@ -357,7 +361,7 @@ func syncOne(ctx context.Context, src func() (*engine.Source, error), d endpoint
 // dialMirror connects to a local or remote mirror.
 func dialMirror(ctx context.Context, d endpoint.Endpoint, f syncFlags, log *slog.Logger) (*engine.Client, error) {
 	copt := engine.ClientOptions{Compress: f.compressLevel, Create: !f.dryRun, Lock: !f.dryRun, BuildID: BuildID(),
-		Source: f.source, SourceName: f.sourceName}
+		Sparse: f.sparse, Source: f.source, SourceName: f.sourceName}
 	if copt.Compress < 0 {
 		copt.Compress = 0
 		if d.Remote() {

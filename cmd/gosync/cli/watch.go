@@ -64,6 +64,7 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 		Delete:           !w.noDelete,
 		MaxDelete:        f.maxDelete,
 		WholeFile:        f.wholeFile,
+		Sparse:           f.sparse,
 		AllowEmptySource: f.allowEmpty,
 		DryRun:           f.dryRun,
 	}
