@@ -63,6 +63,7 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 		AllowEmptySource: f.allowEmpty,
 		DryRun:           f.dryRun,
 	}
+	f.owners(&opt)
 	multi := len(c.dests) > 1
 	var outMu sync.Mutex
 	if f.itemize || f.dryRun {
