@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os/user"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -62,6 +61,7 @@ func (p *plan) prepareOwners(ctx context.Context, entries []fstree.Entry) error 
 	mapNames := !p.opt.NumericIDs
 	var uids, gids []uint32
 	if mapNames {
+		seenU, seenG := map[uint32]bool{0: true}, map[uint32]bool{0: true} // 0 is never mapped
 		for i := range len(entries) + 1 {
 			s := &p.root
 			if i < len(entries) {
@@ -70,17 +70,15 @@ func (p *plan) prepareOwners(ctx context.Context, entries []fstree.Entry) error 
 			if s.NoPerm {
 				continue
 			}
-			if p.owner && ch.User == "" && s.Uid != 0 {
+			if p.owner && ch.User == "" && !seenU[s.Uid] {
+				seenU[s.Uid] = true
 				uids = append(uids, s.Uid)
 			}
-			if ch.Group == "" && s.Gid != 0 {
+			if ch.Group == "" && !seenG[s.Gid] {
+				seenG[s.Gid] = true
 				gids = append(gids, s.Gid)
 			}
 		}
-		slices.Sort(uids)
-		uids = slices.Compact(uids)
-		slices.Sort(gids)
-		gids = slices.Compact(gids)
 	}
 	var users, groups []string
 	uname := map[uint32]string{}
