@@ -1,9 +1,12 @@
+//go:build unix
+
 package engine_test
 
 import (
 	"context"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/gosync/gosync/engine"
@@ -65,4 +68,23 @@ func TestSessionChmodChownStable(t *testing.T) {
 	if len(items) != 0 {
 		t.Errorf("a reconcile of the unchanged tree did %q", items)
 	}
+}
+
+func owner(t *testing.T, p string) [2]uint32 {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return [2]uint32{st.Uid, st.Gid}
+}
+
+func mustChmod(t *testing.T, s string) *perm.Chmod {
+	t.Helper()
+	c, err := perm.Parse(s, 0o022)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

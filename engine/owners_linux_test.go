@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/gosync/gosync/engine"
@@ -152,16 +151,6 @@ func syncStable(t *testing.T, src string, m engine.Mirror, opt engine.Options) {
 	}
 }
 
-func owner(t *testing.T, p string) [2]uint32 {
-	t.Helper()
-	fi, err := os.Lstat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := fi.Sys().(*syscall.Stat_t)
-	return [2]uint32{st.Uid, st.Gid}
-}
-
 func checkOwners(t *testing.T, dst string, want map[string][2]uint32) {
 	t.Helper()
 	for name, w := range want {
@@ -265,13 +254,4 @@ func TestNonRootAgentMapsGroupNames(t *testing.T) {
 			t.Errorf("--chown %+v was refused but wrote %d entries", c.chown, len(ents))
 		}
 	}
-}
-
-func mustChmod(t *testing.T, s string) *perm.Chmod {
-	t.Helper()
-	c, err := perm.Parse(s, 0o022)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
