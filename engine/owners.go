@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/user"
 	"strconv"
@@ -133,14 +134,14 @@ func (p *plan) prepareOwners(ctx context.Context, entries []fstree.Entry) error 
 	if ch.User != "" && !o.chownU {
 		v, ok := known[ch.User]
 		if !ok {
-			return fmt.Errorf("%w: %s: --chown: no user %q on the mirror's host; nothing was changed", ErrRefused, name, ch.User)
+			return refuseOwners("%s: --chown: no user %q on the mirror's host; nothing was changed", name, ch.User)
 		}
 		o.chownUid, o.chownU = v, true
 	}
 	if ch.Group != "" && !o.chownG {
 		v, ok := knownG[ch.Group]
 		if !ok {
-			return fmt.Errorf("%w: %s: --chown: no group %q on the mirror's host; nothing was changed", ErrRefused, name, ch.Group)
+			return refuseOwners("%s: --chown: no group %q on the mirror's host; nothing was changed", name, ch.Group)
 		}
 		o.chownGid, o.chownG = v, true
 	}
@@ -149,14 +150,43 @@ func (p *plan) prepareOwners(ctx context.Context, entries []fstree.Entry) error 
 	}
 	// A normal user keeps its files and may give them only its groups.
 	if o.chownU && o.chownUid != self {
-		return fmt.Errorf("%w: %s: --chown %s: the mirror's agent runs as uid %d, not root, and cannot give files to another user "+
-			"(run it as root, e.g. --remote-sudo, or drop the user from --chown); nothing was changed", ErrRefused, name, ch.User, self)
+		return refuseOwners("%s: --chown %s: the mirror's agent runs as uid %d, not root, and cannot give files to another user "+
+			"(run it as root, e.g. --remote-sudo, or drop the user from --chown); nothing was changed", name, ch.User, self)
 	}
 	if o.chownG && !p.m.SetsGroup(o.chownGid) {
-		return fmt.Errorf("%w: %s: --chown :%s: the mirror's agent (uid %d, not root) is not a member of group %s (gid %d) "+
-			"or does not set groups; add the user to it or run the agent as root; nothing was changed", ErrRefused, name, ch.Group, self, ch.Group, o.chownGid)
+		return refuseOwners("%s: --chown :%s: the mirror's agent (uid %d, not root) is not a member of group %s (gid %d) "+
+			"or does not set groups; add the user to it or run the agent as root; nothing was changed", name, ch.Group, self, ch.Group, o.chownGid)
 	}
 	return nil
+}
+
+// ErrOwnerRefused is wrapped (with ErrRefused) when a mirror cannot apply
+// --chown: its host does not know a name, or its agent may not give
+// files that owner or group. Trying again does not help.
+var ErrOwnerRefused = errors.New("--chown cannot be applied on this mirror")
+
+type ownerRefusal struct{ msg string }
+
+func (e *ownerRefusal) Error() string { return ErrRefused.Error() + ": " + e.msg }
+func (e *ownerRefusal) Is(target error) bool {
+	return target == ErrRefused || target == ErrOwnerRefused
+}
+
+func refuseOwners(format string, args ...any) error {
+	return &ownerRefusal{msg: fmt.Sprintf(format, args...)}
+}
+
+// CheckOwners resolves opt.Chown on m's host and refuses, with an error
+// wrapping ErrOwnerRefused, what m cannot apply: watch checks it once
+// connected, so a --chown that can never work ends it at once instead of
+// being retried.
+func CheckOwners(ctx context.Context, m Mirror, opt Options) error {
+	if opt.Chown.IsZero() {
+		return nil
+	}
+	opt.NumericIDs = true // only --chown matters here
+	p := &plan{m: m, opt: opt, owner: m.SetsOwner()}
+	return p.prepareOwners(ctx, nil)
 }
 
 // sourceNames are the names of the source host's ids, looked up once
