@@ -195,7 +195,7 @@ var sourceNames = &nameCache{users: map[uint32]*lookup{}, groups: map[uint32]*lo
 
 // lookupWait bounds one look-up: a slow name service (NSS over the
 // network) does not hold a sync up; the id then keeps its number.
-const lookupWait = 3 * time.Second
+var lookupWait = 3 * time.Second
 
 type nameCache struct {
 	mu            sync.Mutex
