@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gosync/gosync/engine"
@@ -51,6 +52,16 @@ func ownerHost(t *testing.T) (base string, prefix []string) {
 			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+	// One test process at a time adds these names (another package run
+	// of this test may be under way): the lock goes with the process.
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "gosync-test-owners.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() })
 	// Left over by a killed run: remove first.
 	cleanup := func() {
 		exec.Command("userdel", "gsmeta-app").Run()
@@ -64,7 +75,7 @@ func ownerHost(t *testing.T) (base string, prefix []string) {
 	run("groupadd", "-g", fmt.Sprint(srcFarGid), "gsmeta-far")
 	run("useradd", "-M", "-N", "-u", fmt.Sprint(srcAppUid), "-g", fmt.Sprint(srcWebGid), "-s", "/usr/sbin/nologin", "gsmeta-app")
 
-	base, err := os.MkdirTemp("", "gosync-owners")
+	base, err = os.MkdirTemp("", "gosync-owners")
 	if err != nil {
 		t.Fatal(err)
 	}
