@@ -631,3 +631,58 @@ func TestCancelMidFileRemovesTemporary(t *testing.T) {
 		t.Fatalf("target after cancel = %q, %v", b, err)
 	}
 }
+
+// Names are asked once per session: a second Resolve of the same names
+// sends nothing. An answer with another number of ids than names asked
+// ends the session.
+func TestClientResolve(t *testing.T) {
+	asked := make(chan *wire.Names, 4)
+	c, _ := dialPeer(t, engine.ClientOptions{}, func(p *wiretest.Peer, conn *wire.Conn) error {
+		m, err := wiretest.Next(conn, wire.TNames)
+		if err != nil {
+			return err
+		}
+		q := m.(*wire.Names)
+		asked <- q
+		if err := wiretest.Send(conn, &wire.Ids{ID: q.ID, Users: []wire.NameID{{ID: 33, Known: true}, {}}, Groups: []wire.NameID{{ID: 44, Known: true}}, Self: 1000, SelfGid: 1001}); err != nil {
+			return err
+		}
+		if m, err = wiretest.Next(conn, wire.TNames); err != nil {
+			return err
+		}
+		q = m.(*wire.Names)
+		asked <- q
+		if err := wiretest.Send(conn, &wire.Ids{ID: q.ID}); err != nil { // no answer for the name asked
+			return err
+		}
+		return wiretest.Drain(conn)
+	})
+	ctx := context.Background()
+	for range 2 {
+		h, err := within(t, "Resolve", func() resolved {
+			h, err := c.Resolve(ctx, []string{"www-data", "ghost"}, []string{"web"})
+			return resolved{h, err}
+		}).unpack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Users["www-data"] != 33 || len(h.Users) != 1 || h.Groups["web"] != 44 || h.Uid != 1000 || h.Gid != 1001 {
+			t.Fatalf("Resolve = %+v", h)
+		}
+	}
+	if q := <-asked; len(q.Users) != 2 || len(q.Groups) != 1 || len(asked) != 0 {
+		t.Fatalf("asked %+v, then %d more times", q, len(asked))
+	}
+	_, err := within(t, "Resolve", func() resolved {
+		h, err := c.Resolve(ctx, []string{"new"}, nil)
+		return resolved{h, err}
+	}).unpack()
+	wantViolation(t, err, "ids for")
+}
+
+type resolved struct {
+	h   engine.HostIDs
+	err error
+}
+
+func (r resolved) unpack() (engine.HostIDs, error) { return r.h, r.err }

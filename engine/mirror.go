@@ -60,6 +60,10 @@ type Mirror interface {
 	// host, with stdin as its input, and returns its exit code and the
 	// tail of its output (--on-sync).
 	Run(ctx context.Context, cmd string, stdin []byte) (code int, output string, err error)
+	// Resolve returns the ids the mirror's host gives user and group
+	// names (a name it does not know is absent from the maps) and the
+	// uid its agent runs as: rsync's name mapping and --chown.
+	Resolve(ctx context.Context, users, groups []string) (HostIDs, error)
 	// BytesSent counts bytes written to the transport so far.
 	BytesSent() int64
 	// Place is where the mirror directory is on its host (unknown for
@@ -251,6 +255,15 @@ type Client struct {
 	connOnce  sync.Once
 	done      chan struct{} // closed when the reader ends
 	watchDone chan struct{} // closed when the watchdog ends
+
+	// The mirror host's answers to name look-ups, kept for the session
+	// so a watch batch asks only about names it has not seen.
+	namesMu  sync.Mutex
+	userIDs  map[string]wire.NameID
+	groupIDs map[string]wire.NameID
+	self     uint32
+	selfGid  uint32
+	haveSelf bool
 }
 
 type opRef struct {
@@ -275,6 +288,8 @@ type waiter struct {
 	sigErr  string
 	opErrs  []OpError
 	run     wire.RunDone
+	names   *wire.Names // asked (TNames)
+	ids     *wire.Ids
 }
 
 // ClientOptions shape the handshake and the session's limits.
@@ -714,6 +729,16 @@ func (c *Client) dispatch(m wire.Msg) error {
 		c.acked(m.ID)
 		w.opErrs, c.opErrs = c.opErrs, nil
 		c.complete(m.ID, w)
+	case *wire.Ids:
+		w, err := c.waiterFor(m.ID, m.Type(), wire.TNames)
+		if err != nil {
+			return err
+		}
+		if len(m.Users) != len(w.names.Users) || len(m.Groups) != len(w.names.Groups) {
+			return c.violation("%d user and %d group ids for %d and %d names", len(m.Users), len(m.Groups), len(w.names.Users), len(w.names.Groups))
+		}
+		w.ids = m
+		c.complete(m.ID, w)
 	case *wire.RunDone:
 		w, err := c.waiterFor(m.ID, m.Type(), wire.TRun)
 		if err != nil {
@@ -948,6 +973,75 @@ func (c *Client) Run(ctx context.Context, cmd string, stdin []byte) (int, string
 		return 0, "", err
 	}
 	return w.run.Code, w.run.Output, nil
+}
+
+// Resolve asks the agent about the names it has not been asked about in
+// this session, at most wire.MaxNames a message.
+func (c *Client) Resolve(ctx context.Context, users, groups []string) (HostIDs, error) {
+	c.namesMu.Lock()
+	defer c.namesMu.Unlock()
+	if c.userIDs == nil {
+		c.userIDs, c.groupIDs = map[string]wire.NameID{}, map[string]wire.NameID{}
+	}
+	newNames := func(names []string, known map[string]wire.NameID) []string {
+		var out []string
+		seen := map[string]bool{}
+		for _, n := range names {
+			if _, ok := known[n]; !ok && !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	askU, askG := newNames(users, c.userIDs), newNames(groups, c.groupIDs)
+	for first := true; first && !c.haveSelf || len(askU)+len(askG) > 0; first = false {
+		for _, n := range append(slices.Clip(askU), askG...) {
+			if len(n) == 0 || len(n) > wire.MaxName {
+				return HostIDs{}, fmt.Errorf("%s: user or group name %q cannot be looked up (1 to %d bytes)", c.name, n, wire.MaxName)
+			}
+		}
+		nu := min(len(askU), wire.MaxNames)
+		ng := min(len(askG), wire.MaxNames-nu)
+		q := &wire.Names{Users: askU[:nu], Groups: askG[:ng]}
+		askU, askG = askU[nu:], askG[ng:]
+		w := &waiter{req: wire.TNames, names: q}
+		if err := c.ask(w, func(id uint64) wire.Msg { q.ID = id; return q }); err != nil {
+			return HostIDs{}, err
+		}
+		if err := c.flush(); err != nil {
+			return HostIDs{}, err
+		}
+		if err := c.await(ctx, w); err != nil {
+			return HostIDs{}, err
+		}
+		for i, n := range q.Users {
+			c.userIDs[n] = w.ids.Users[i]
+		}
+		for i, n := range q.Groups {
+			c.groupIDs[n] = w.ids.Groups[i]
+		}
+		c.self, c.selfGid, c.haveSelf = w.ids.Self, w.ids.SelfGid, true
+	}
+	h := HostIDs{Users: map[string]uint32{}, Groups: map[string]uint32{}, Uid: c.self, Gid: c.selfGid}
+	for _, n := range users {
+		if x := c.userIDs[n]; x.Known {
+			h.Users[n] = x.ID
+		}
+	}
+	for _, n := range groups {
+		if x := c.groupIDs[n]; x.Known {
+			h.Groups[n] = x.ID
+		}
+	}
+	return h, nil
+}
+
+// HostIDs are a mirror host's ids for user and group names (the names it
+// knows) and the user and group its agent runs as.
+type HostIDs struct {
+	Users, Groups map[string]uint32
+	Uid, Gid      uint32
 }
 
 func (c *Client) Writer() Writer { return clientWriter{c} }

@@ -428,7 +428,7 @@ func (s *Session) record(p *plan) {
 			delete(s.state, e.Path)
 			continue
 		}
-		s.state[e.Path] = e
+		s.state[e.Path] = p.mirrored(e)
 		delete(s.only, e.Path) // the source's now
 	}
 }

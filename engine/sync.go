@@ -16,6 +16,7 @@ import (
 
 	"github.com/gosync/gosync/engine/delta"
 	"github.com/gosync/gosync/engine/fstree"
+	"github.com/gosync/gosync/engine/perm"
 	"github.com/gosync/gosync/engine/wire"
 	"github.com/gosync/gosync/ignore"
 )
@@ -51,6 +52,14 @@ type Options struct {
 	// Writing decides about a file that another process still has open
 	// for writing; nil sends it as it is, like rsync.
 	Writing func(path string) WritingAction
+	// Chmod changes the source's permission bits before they are
+	// compared and applied (rsync's --chmod); Chown gives every entry
+	// this owner and group (--chown); NumericIDs keeps the source's ids
+	// instead of mapping their names on the mirror's host (rsync's
+	// --numeric-ids). None of them touches a mirror root that existed.
+	Chmod      *perm.Chmod
+	Chown      perm.Chown
+	NumericIDs bool
 	// Progress, if set, hears what a sync is about to send and how far
 	// it got. Each mirror needs its own: it is called from that mirror's
 	// goroutine only.
@@ -199,6 +208,7 @@ type plan struct {
 	rootFound fstree.Entry
 	rootKeep  bool
 	dstRoot   *fstree.Entry
+	ids       owners // the source's owners in the mirror's ids
 }
 
 // sync1 lists the mirror, waits for the source, and runs the plan for the
@@ -254,6 +264,9 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 		e := &dstList[i]
 		p.dst[e.Path] = e
 		p.kids[parentDir(e.Path)]++
+	}
+	if err := p.prepareOwners(ctx, entries); err != nil {
+		return nil, err
 	}
 	if len(skip.unread)+len(skip.special) > 0 {
 		p.skipped = make(map[string]bool, len(skip.unread)+len(skip.special))
@@ -602,13 +615,12 @@ func (p *plan) metaDiffers(s, d *fstree.Entry) bool {
 	if s.Kind != fstree.Symlink && p.perm(s, d) != d.Perm {
 		return true
 	}
-	switch {
-	case s.NoPerm:
-		return false
-	case p.owner:
-		return s.Uid != d.Uid || s.Gid != d.Gid
+	uid, setUid := p.ids.uid(s)
+	gid, setGid := p.ids.gid(s)
+	if p.owner {
+		return setUid && uid != d.Uid || setGid && gid != d.Gid
 	}
-	return s.Gid != d.Gid && p.m.SetsGroup(s.Gid)
+	return setGid && gid != d.Gid && p.m.SetsGroup(gid)
 }
 
 // rootDiffers is metaDiffers for the mirror directory itself: only the
@@ -620,17 +632,64 @@ func (p *plan) rootDiffers(s, d *fstree.Entry) bool {
 	return p.metaDiffers(s, d)
 }
 
+// meta is what the mirror's copy of s is given: the mode after --chmod,
+// and the owner and group in the mirror's ids (after --chown) where the
+// mirror sets them.
 func (p *plan) meta(s *fstree.Entry) wire.Meta {
-	// A source without Unix owners (Windows) leaves the mirror's as they are.
-	owner := !s.NoPerm && (p.owner || p.m.SetsGroup(s.Gid))
-	return wire.Meta{Perm: p.perm(s, p.dst[s.Path]), Mtime: s.Mtime, Owner: owner, Uid: s.Uid, Gid: s.Gid}
+	d := p.dst[s.Path]
+	m := wire.Meta{Perm: p.perm(s, d), Mtime: s.Mtime}
+	uid, setUid := p.ids.uid(s)
+	gid, setGid := p.ids.gid(s)
+	switch {
+	case p.owner && (setUid || setGid):
+	case !p.owner && setGid && p.m.SetsGroup(gid):
+	default:
+		return m
+	}
+	// The half not set stays as it is: the mirror's copy's, or the
+	// agent's own for an entry it creates.
+	if !setUid {
+		uid = p.ids.selfUid
+		if d != nil && d.Kind == s.Kind {
+			uid = d.Uid
+		}
+	}
+	if !setGid {
+		gid = p.ids.selfGid
+		if d != nil && d.Kind == s.Kind {
+			gid = d.Gid
+		}
+	}
+	m.Owner, m.Uid, m.Gid = true, uid, gid
+	return m
+}
+
+// mirrored is s as the mirror holds it once s is applied: what a watch
+// session remembers, so the next batch compares like with like.
+func (p *plan) mirrored(s fstree.Entry) fstree.Entry {
+	m := p.meta(&s)
+	if s.Kind != fstree.Symlink {
+		s.Perm = m.Perm
+	}
+	if m.Owner {
+		if p.owner {
+			s.Uid = m.Uid
+		}
+		s.Gid = m.Gid
+	}
+	return s
 }
 
 // perm is the mode to give the mirror's copy of s, whose copy there now is
-// d (nil if none). A source without permission bits (Windows: 0644 files,
-// 0755 directories) keeps the executable bits the mirror's copy has, so a
-// deploy script made executable on the server stays executable.
+// d (nil if none): the source's after --chmod. A source without
+// permission bits (Windows: 0644 files, 0755 directories) keeps the
+// executable bits the mirror's copy has, so a deploy script made
+// executable on the server stays executable; with --chmod it gets
+// 0644 and 0755 changed by --chmod, nothing of the mirror's.
 func (p *plan) perm(s, d *fstree.Entry) uint32 {
+	if !p.opt.Chmod.Empty() && s.Kind != fstree.Symlink {
+		return p.opt.Chmod.Apply(s.Perm, s.Kind == fstree.Dir) &^ p.strip
+	}
 	if !s.NoPerm || d == nil || d.Kind != s.Kind {
 		return s.Perm &^ p.strip
 	}
@@ -646,7 +705,7 @@ func (p *plan) warnStripped(log *slog.Logger) {
 	n, first := 0, ""
 	for i := range p.entries {
 		s := &p.entries[i]
-		if s.Kind != fstree.Symlink && s.Perm&p.strip != 0 && p.dst[s.Path] == nil {
+		if s.Kind != fstree.Symlink && p.opt.Chmod.Apply(s.Perm, s.Kind == fstree.Dir)&p.strip != 0 && p.dst[s.Path] == nil {
 			if n == 0 {
 				first = s.Path
 			}
@@ -811,7 +870,11 @@ func (p *plan) finishDirs(w Writer) error {
 				s = &fresh
 			}
 			if dir == "" {
-				p.rootSet = s
+				set := p.mirrored(*s)
+				if p.rootKeep {
+					set.Perm, set.Uid, set.Gid = p.rootFound.Perm, p.rootFound.Uid, p.rootFound.Gid
+				}
+				p.rootSet = &set
 			}
 		}
 		if d := p.dst[dir]; d != nil && dir != "" && p.metaDiffers(s, d) || dir == "" && p.rootKeep && p.dstRoot != nil && p.rootDiffers(s, p.dstRoot) {

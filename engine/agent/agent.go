@@ -556,6 +556,8 @@ func (s *server) handle(m wire.Msg) error {
 		return s.send(&wire.Done{ID: m.ID})
 	case *wire.Run:
 		return s.send(s.run(m))
+	case *wire.Names:
+		return s.send(resolve(m))
 	default:
 		return fmt.Errorf("%w: unexpected message type %d from client", wire.ErrFrame, m.Type())
 	}

@@ -44,6 +44,8 @@ const (
 	THeartbeat Type = 22 // agent: still working; sent only while busy (protocol 2)
 	TStop      Type = 23 // agent: it applies nothing more and exits (protocol 3)
 	TFileHole  Type = 29 // client: a run of zero bytes of the open file, left a hole (protocol 4)
+	TNames     Type = 24 // client: user and group names to resolve on the agent's host (protocol 4)
+	TIds       Type = 25 // agent: the ids of those names (protocol 4)
 )
 
 // Limits on what a peer may send.
@@ -55,7 +57,9 @@ const (
 	MaxErrorMsg = 4096
 	maxBuildID  = 256
 	maxSession  = 64
-	MaxHolder   = 512 // Hello.Holder: a line of the session lock
+	MaxHolder   = 512  // Hello.Holder: a line of the session lock
+	MaxNames    = 4096 // names in one TNames (users and groups together)
+	MaxName     = 256  // bytes of one user or group name
 )
 
 // Msg is any protocol message.
@@ -276,6 +280,30 @@ const (
 	StopTakenOver = 2
 )
 
+// Names asks the agent for the ids its host gives user and group names
+// (rsync's name mapping, --chown). The answer is an Ids with the same ID.
+type Names struct {
+	ID     uint64
+	Users  []string
+	Groups []string
+}
+
+// Ids answers Names: for each name asked, in order, the id and whether
+// the host knows the name, and the agent's own user.
+type Ids struct {
+	ID      uint64
+	Users   []NameID
+	Groups  []NameID
+	Self    uint32 // the agent's effective uid
+	SelfGid uint32 // and gid
+}
+
+// NameID is one resolved name.
+type NameID struct {
+	ID    uint32
+	Known bool
+}
+
 type Error struct {
 	ID   uint64
 	Path string
@@ -307,6 +335,8 @@ func (*Rename) Type() Type    { return TRename }
 func (*RunDone) Type() Type   { return TRunDone }
 func (*Heartbeat) Type() Type { return THeartbeat }
 func (*Stop) Type() Type      { return TStop }
+func (*Names) Type() Type     { return TNames }
+func (*Ids) Type() Type       { return TIds }
 
 func (m *Hello) appendPayload(e *enc) {
 	e.raw([]byte(Magic))
@@ -423,6 +453,31 @@ func (m *Heartbeat) appendPayload(e *enc) {}
 func (m *Stop) appendPayload(e *enc)      { e.uvarint(uint64(m.Code)); e.str(m.Msg) }
 func (m *Run) appendPayload(e *enc)       { e.uvarint(m.ID); e.str(m.Cmd); e.bytes(m.Stdin) }
 func (m *RunDone) appendPayload(e *enc)   { e.uvarint(m.ID); e.varint(int64(m.Code)); e.str(m.Output) }
+
+func (m *Names) appendPayload(e *enc) {
+	e.uvarint(m.ID)
+	for _, l := range [][]string{m.Users, m.Groups} {
+		e.uvarint(uint64(len(l)))
+		for _, n := range l {
+			e.str(n)
+		}
+	}
+}
+
+func (m *Ids) appendPayload(e *enc) {
+	e.uvarint(m.ID)
+	for _, l := range [][]NameID{m.Users, m.Groups} {
+		e.uvarint(uint64(len(l)))
+		for _, x := range l {
+			e.bool(x.Known)
+			if x.Known {
+				e.uvarint(uint64(x.ID))
+			}
+		}
+	}
+	e.uvarint(uint64(m.Self))
+	e.uvarint(uint64(m.SelfGid))
+}
 
 // LooksLikeHello reports whether b, the first bytes read from a peer,
 // start a Hello frame: its type, a length, and Magic. Fewer than
@@ -581,6 +636,17 @@ func Decode(t Type, payload []byte) (Msg, error) {
 		x.Code = int(code)
 		x.Msg = d.str(MaxErrorMsg)
 		m = x
+	case TNames:
+		x := &Names{ID: d.uvarint()}
+		x.Users = d.names(MaxNames)
+		x.Groups = d.names(MaxNames - len(x.Users))
+		m = x
+	case TIds:
+		x := &Ids{ID: d.uvarint()}
+		x.Users = d.nameIDs(MaxNames)
+		x.Groups = d.nameIDs(MaxNames - len(x.Users))
+		x.Self, x.SelfGid = d.u32(), d.u32()
+		m = x
 	default:
 		return nil, fmt.Errorf("unknown message type %d", t)
 	}
@@ -598,6 +664,47 @@ func (d *dec) path() string {
 		}
 	}
 	return p
+}
+
+// names reads a count and that many names, at most max.
+func (d *dec) names(max int) []string {
+	n := d.uvarint()
+	if n > uint64(max) {
+		d.fail(fmt.Errorf("%w: %d names, more than %d", ErrFrame, n, max))
+		return nil
+	}
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	out := make([]string, 0, min(n, uint64(len(d.b))))
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		s := d.str(MaxName)
+		if d.err == nil && s == "" {
+			d.fail(fmt.Errorf("%w: empty name", ErrFrame))
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (d *dec) nameIDs(max int) []NameID {
+	n := d.uvarint()
+	if n > uint64(max) {
+		d.fail(fmt.Errorf("%w: %d ids, more than %d", ErrFrame, n, max))
+		return nil
+	}
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	out := make([]NameID, 0, min(n, uint64(len(d.b))))
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		x := NameID{Known: d.bool()}
+		if x.Known {
+			x.ID = d.u32()
+		}
+		out = append(out, x)
+	}
+	return out
 }
 
 func (d *dec) place() ident.Place {

@@ -48,6 +48,33 @@ func sampleMsgs() []Msg {
 		&Rename{ID: 10, From: "a/old.txt", To: "b/new.txt", Kind: fstree.File},
 		&Heartbeat{},
 		&Stop{Code: StopTakenOver, Msg: "another session took over"},
+		&Names{ID: 11, Users: []string{"deploy", "www-data"}, Groups: []string{"www-data"}},
+		&Names{ID: 12, Groups: []string{"staff"}},
+		&Ids{ID: 11, Users: []NameID{{ID: 1001, Known: true}, {}}, Groups: []NameID{{ID: 33, Known: true}}, Self: 1001},
+		&Ids{ID: 12},
+	}
+}
+
+// TestNamesBounded: a names message or its answer may not carry more
+// than MaxNames entries, names longer than MaxName or empty names.
+func TestNamesBounded(t *testing.T) {
+	many := make([]string, MaxNames/2+1)
+	for i := range many {
+		many[i] = "u"
+	}
+	for _, m := range []Msg{
+		&Names{ID: 1, Users: many, Groups: many},
+		&Names{ID: 1, Users: []string{strings.Repeat("x", MaxName+1)}},
+		&Names{ID: 1, Groups: []string{""}},
+		&Ids{ID: 1, Users: make([]NameID, MaxNames+1)},
+	} {
+		if _, err := Decode(m.Type(), encode(m)); err == nil {
+			t.Errorf("%T decoded beyond its bounds", m)
+		}
+	}
+	ok := &Names{ID: 1, Users: many[:MaxNames/2], Groups: many[:MaxNames/2]}
+	if _, err := Decode(TNames, encode(ok)); err != nil {
+		t.Errorf("MaxNames names: %v", err)
 	}
 }
 

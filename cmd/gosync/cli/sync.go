@@ -19,6 +19,7 @@ import (
 	"github.com/gosync/gosync/engine/endpoint"
 	"github.com/gosync/gosync/engine/fstree"
 	"github.com/gosync/gosync/engine/ident"
+	"github.com/gosync/gosync/engine/perm"
 	"github.com/gosync/gosync/engine/sshx"
 	"github.com/gosync/gosync/engine/wire"
 	"github.com/gosync/gosync/ignore"
@@ -43,6 +44,10 @@ type syncFlags struct {
 	allowEmpty    bool
 	noProgress    bool
 	ssh           sshx.Options
+	chmod         chmodFlag
+	chownText     string
+	chown         perm.Chown
+	numericIDs    bool
 
 	// Not flags: SRC as written and where it is, so a mirror found on
 	// the same machine inside it (or containing it) is refused.
@@ -55,7 +60,16 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+// chmodFlag collects --chmod values (repeatable, as rsync's).
+type chmodFlag struct{ c perm.Chmod }
+
+func (c *chmodFlag) String() string     { return c.c.String() }
+func (c *chmodFlag) Set(v string) error { return c.c.Add(v, umask()) }
+
 func (f *syncFlags) register(fs *flag.FlagSet) {
+	fs.Var(&f.chmod, "chmod", "change the permissions of what is mirrored, in rsync's `CHMOD` syntax (D2775,F664 or Du=rwx,Dg=rx,Fu=rw,Fg=r or u+rwX,g+rX; repeatable)")
+	fs.StringVar(&f.chownText, "chown", "", "give what is mirrored this owner and group, `USER:GROUP`, USER or :GROUP, names resolved on the mirror's host")
+	fs.BoolVar(&f.numericIDs, "numeric-ids", false, "keep the source's numeric owner and group ids instead of mapping their names on the mirror's host")
 	fs.BoolVar(&f.delete, "delete", false, "remove entries from DEST that SRC does not have (ignored paths are kept)")
 	fs.IntVar(&f.maxDelete, "max-delete", -1, "refuse the whole sync of a mirror if it would delete more than `N` entries (-1: no limit)")
 	fs.BoolVar(&f.checksum, "checksum", false, "compare files by content hash, not size and mtime")
@@ -85,6 +99,14 @@ func (f *syncFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logFormat, "log-format", "auto", "log format: auto, text or json")
 	fs.BoolVar(&f.allowEmpty, "allow-empty-source", false, "with --delete, let an empty SRC empty the mirrors")
 	fs.BoolVar(&f.noProgress, "no-progress", false, "show no progress while file data is sent (by default: live lines on a terminal, a log line every 5 s elsewhere)")
+}
+
+// owners sets --chmod, --chown and --numeric-ids in opt.
+func (f *syncFlags) owners(opt *engine.Options) {
+	if !f.chmod.c.Empty() {
+		opt.Chmod = &f.chmod.c
+	}
+	opt.Chown, opt.NumericIDs = f.chown, f.numericIDs
 }
 
 // command is what sync and watch share after parsing.
@@ -127,6 +149,11 @@ func parseCommand(name, usage string, args []string, stderr io.Writer, extra fun
 	}
 	if f.compressLevel < -1 || f.compressLevel > 4 {
 		return nil, usagef("--compress-level must be 0 to 4, not %d", f.compressLevel)
+	}
+	if f.chownText != "" {
+		if f.chown, err = perm.ParseChown(f.chownText); err != nil {
+			return nil, usagef("%v", err)
+		}
 	}
 	if f.ssh.Port < 0 || f.ssh.Port > 65535 {
 		return nil, usagef("--ssh-port must be 1 to 65535, not %d", f.ssh.Port)
@@ -225,6 +252,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Ignore:           matcher,
 		Logger:           log,
 	}
+	f.owners(&opt)
 	var outMu sync.Mutex
 	if f.itemize || f.dryRun && f.verbose {
 		multi := len(dests) > 1

@@ -68,6 +68,7 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 		AllowEmptySource: f.allowEmpty,
 		DryRun:           f.dryRun,
 	}
+	f.owners(&opt)
 	multi := len(c.dests) > 1
 	var outMu sync.Mutex
 	if f.itemize || f.dryRun {
@@ -113,6 +114,10 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 					m.Close()
 					return nil, fmt.Errorf("%s: --on-sync: %w", d.Raw, engine.ErrRunRefused)
 				}
+				if err := engine.CheckOwners(ctx, m, o); err != nil {
+					m.Close()
+					return nil, err
+				}
 				return m, nil
 			},
 			Queue:      queues[i],
@@ -125,8 +130,10 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 			Blind:      watcher.Blind,
 			MaxHold:    w.maxHold,
 			KeepExtras: !f.delete,
-			Permanent:  func(err error) bool { return errors.Is(err, engine.ErrRunRefused) || sshx.Permanent(err) },
-			Log:        log,
+			Permanent: func(err error) bool {
+				return errors.Is(err, engine.ErrRunRefused) || errors.Is(err, engine.ErrOwnerRefused) || sshx.Permanent(err)
+			},
+			Log: log,
 			OnBatch: func(r engine.BatchReport) {
 				if r.Kind == "initial" {
 					pr.done()
