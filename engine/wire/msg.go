@@ -43,9 +43,9 @@ const (
 	TRename    Type = 21 // client: move an entry (a rename in the source)
 	THeartbeat Type = 22 // agent: still working; sent only while busy (protocol 2)
 	TStop      Type = 23 // agent: it applies nothing more and exits (protocol 3)
-	TFileHole  Type = 29 // client: a run of zero bytes of the open file, left a hole (protocol 4)
 	TNames     Type = 24 // client: user and group names to resolve on the agent's host (protocol 4)
 	TIds       Type = 25 // agent: the ids of those names (protocol 4)
+	TFileHole  Type = 29 // client: a run of zero bytes of the open file, left a hole (protocol 4)
 )
 
 // Limits on what a peer may send.
