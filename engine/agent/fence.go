@@ -139,6 +139,11 @@ func (s *server) rootMoved() string {
 func (s *server) takeLock(session string) (holder string, err error) {
 	dirfd := s.rootFD
 	tmp := tempName()
+	// The lock's rename changes the root's mtime; it is put back at once,
+	// so a session that changes nothing in the root leaves its mtime as
+	// it found it (releaseLock keeps whatever the session set).
+	var before unix.Stat_t
+	haveBefore := unix.Fstat(dirfd, &before) == nil
 	refused := func(err error) error {
 		return fmt.Errorf("take the session lock %s in %s: %w (gosync writes it in the mirror directory; the mirror host's user needs write permission there)",
 			fstree.LockName, s.root.Name(), err)
@@ -162,6 +167,9 @@ func (s *server) takeLock(session string) (holder string, err error) {
 	holder = liveHolder(dirfd)
 	if err := unix.Renameat(dirfd, tmp, dirfd, fstree.LockName); err != nil {
 		return fail(err)
+	}
+	if haveBefore {
+		unix.UtimesNanoAt(dirfd, ".", []unix.Timespec{{Nsec: utimeOmit}, before.Mtim}, 0)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
