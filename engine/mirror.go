@@ -37,9 +37,10 @@ type Mirror interface {
 	// it (ok false when the agent did not say, or in a dry run of a new
 	// mirror), and whether the session created the directory.
 	Root() (e fstree.Entry, created, ok bool)
-	// PermBits are the mode bits the mirror applies (0o7777, or 0o777
+	// PermBits are the mode bits the mirror applies to a directory (dir)
+	// or another entry (0o7777; a restricted agent: 0o3777 and 0o777,
 	// where setuid, setgid and sticky are stripped).
-	PermBits() uint32
+	PermBits(dir bool) uint32
 	// Missing reports that the mirror directory does not exist (only in a
 	// dry run, which does not create it).
 	Missing() bool
@@ -467,12 +468,17 @@ func (c *Client) RunsCommands() bool {
 }
 
 // PermBits are the mode bits the mirror applies: a restricted agent
-// strips setuid, setgid and sticky.
-func (c *Client) PermBits() uint32 {
-	if c.Restricted() {
-		return 0o777
+// strips setuid, setgid and sticky from files and setuid from
+// directories (a setgid or sticky directory grants nothing: a 2775 web
+// root's subdirectories keep their group inheritance).
+func (c *Client) PermBits(dir bool) uint32 {
+	switch {
+	case !c.Restricted():
+		return 0o7777
+	case dir:
+		return 0o3777
 	}
-	return 0o7777
+	return 0o777
 }
 
 func (c *Client) Lost() <-chan struct{} { return c.dead }

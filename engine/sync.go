@@ -196,8 +196,8 @@ type plan struct {
 	held    map[string]bool // files not sent because still being written
 	rootSet *fstree.Entry   // the root's metadata as set on the mirror
 	owner   bool
-	strip   uint32 // mode bits the mirror does not apply (setuid, setgid, sticky on a restricted one)
-	buf     []byte // file read buffer, reused
+	strip   [2]uint32 // mode bits the mirror does not apply to [other entries, directories] (a restricted one)
+	buf     []byte    // file read buffer, reused
 	fhash   *wire.FileHash
 	// skipped source paths (see type skipped) and whether the root's own
 	// listing failed.
@@ -259,7 +259,7 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 	log := opt.Logger
 	entries, skip = tooLong(entries, skip, res)
 	p := &plan{src: src, entries: entries, root: root, m: m, opt: opt, res: res, dst: make(map[string]*fstree.Entry, len(dstList)),
-		kids: map[string]int{}, touched: map[string]bool{}, held: map[string]bool{}, owner: m.SetsOwner(), strip: 0o7777 &^ m.PermBits()}
+		kids: map[string]int{}, touched: map[string]bool{}, held: map[string]bool{}, owner: m.SetsOwner(), strip: [2]uint32{0o7777 &^ m.PermBits(false), 0o7777 &^ m.PermBits(true)}}
 	for i := range dstList {
 		e := &dstList[i]
 		p.dst[e.Path] = e
@@ -687,25 +687,34 @@ func (p *plan) mirrored(s fstree.Entry) fstree.Entry {
 // executable on the server stays executable; with --chmod it gets
 // 0644 and 0755 changed by --chmod, nothing of the mirror's.
 func (p *plan) perm(s, d *fstree.Entry) uint32 {
+	strip := p.stripOf(s.Kind)
 	if !p.opt.Chmod.Empty() && s.Kind != fstree.Symlink {
-		return p.opt.Chmod.Apply(s.Perm, s.Kind == fstree.Dir) &^ p.strip
+		return p.opt.Chmod.Apply(s.Perm, s.Kind == fstree.Dir) &^ strip
 	}
 	if !s.NoPerm || d == nil || d.Kind != s.Kind {
-		return s.Perm &^ p.strip
+		return s.Perm &^ strip
 	}
-	return (s.Perm | d.Perm&0o111) &^ p.strip
+	return (s.Perm | d.Perm&0o111) &^ strip
+}
+
+// stripOf is the mode bits the mirror does not apply to an entry of kind k.
+func (p *plan) stripOf(k fstree.Kind) uint32 {
+	if k == fstree.Dir {
+		return p.strip[1]
+	}
+	return p.strip[0]
 }
 
 // warnStripped tells, once per plan, which new entries the mirror
 // creates without bits of their source mode (a restricted agent).
 func (p *plan) warnStripped(log *slog.Logger) {
-	if p.strip == 0 {
+	if p.strip == [2]uint32{} {
 		return
 	}
 	n, first := 0, ""
 	for i := range p.entries {
 		s := &p.entries[i]
-		if s.Kind != fstree.Symlink && p.opt.Chmod.Apply(s.Perm, s.Kind == fstree.Dir)&p.strip != 0 && p.dst[s.Path] == nil {
+		if s.Kind != fstree.Symlink && p.opt.Chmod.Apply(s.Perm, s.Kind == fstree.Dir)&p.stripOf(s.Kind) != 0 && p.dst[s.Path] == nil {
 			if n == 0 {
 				first = s.Path
 			}

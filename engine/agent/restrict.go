@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/gosync/gosync/engine/fstree"
 	"github.com/gosync/gosync/engine/wire"
 )
 
@@ -20,7 +21,8 @@ type policy struct {
 	setsOwner bool
 	setsGroup bool // not root: gives files its user's groups
 	run       bool
-	perm      uint32 // mode bits the agent applies
+	perm      uint32 // mode bits the agent applies to files, symlinks and specials
+	dirPerm   uint32 // and to directories
 	flags     uint64 // what its Hello says of it
 }
 
@@ -32,9 +34,14 @@ func (r Restriction) policy(isRoot bool) policy {
 		setsGroup: !isRoot && !r.NoOwner && (!r.Restrict || r.AllowOwner),
 		run:       !r.Restrict || r.AllowRun,
 		perm:      0o7777,
+		dirPerm:   0o7777,
 	}
 	if r.Restrict {
-		p.perm = 0o777
+		// setuid, setgid and sticky could make a file run as its owner;
+		// on a directory setgid and sticky grant nothing (a 2775 web
+		// root's subdirectories keep their group inheritance), and
+		// setuid, which some systems honour on directories, goes.
+		p.perm, p.dirPerm = 0o777, 0o3777
 		p.flags |= wire.FlagRestricted
 		if r.AllowRun {
 			p.flags |= wire.FlagAllowRun
@@ -54,13 +61,14 @@ func (r Restriction) policy(isRoot bool) policy {
 // returns the answer to a message it refuses (nil: handle it).
 func (s *server) admit(m wire.Msg) wire.Msg {
 	var meta *wire.Meta
+	dir := false
 	switch m := m.(type) {
 	case *wire.Mkdir:
-		meta = &m.Meta
+		meta, dir = &m.Meta, true
 	case *wire.Symlink:
 		meta = &m.Meta
 	case *wire.SetMeta:
-		meta = &m.Meta
+		meta, dir = &m.Meta, m.Kind == fstree.Dir
 	case *wire.FileBegin:
 		meta = &m.Meta
 	case *wire.Run:
@@ -70,7 +78,11 @@ func (s *server) admit(m wire.Msg) wire.Msg {
 		}
 	}
 	if meta != nil {
-		meta.Perm &= s.policy.perm
+		if dir {
+			meta.Perm &= s.policy.dirPerm
+		} else {
+			meta.Perm &= s.policy.perm
+		}
 		if !s.policy.setsOwner && !s.policy.setsGroup {
 			meta.Owner = false
 		}

@@ -88,7 +88,8 @@ func TestRestrictedGreets(t *testing.T) {
 }
 
 // The policy filter: whatever the client sends, a restricted agent
-// applies no setuid, setgid or sticky bit, changes no owner, and runs
+// applies no setuid bit, no setgid or sticky bit to a file (a
+// directory keeps those two), changes no owner, and runs
 // no command.
 func TestRestrictedStripsAndRefuses(t *testing.T) {
 	root := t.TempDir()
@@ -100,7 +101,7 @@ func TestRestrictedStripsAndRefuses(t *testing.T) {
 	m1, m2 := owner, owner
 	m1.Perm, m2.Perm = 0o6755, 0o4755
 	msgs := []wire.Msg{
-		&wire.Mkdir{ID: 1, Path: "shared", Meta: wire.Meta{Perm: 0o3777, Owner: true, Uid: 4321, Gid: 4321}},
+		&wire.Mkdir{ID: 1, Path: "shared", Meta: wire.Meta{Perm: 0o7777, Owner: true, Uid: 4321, Gid: 4321}},
 		&wire.SetMeta{ID: 2, Path: "tool", Kind: fstree.File, Meta: m1},
 		&wire.Symlink{ID: 3, Path: "link", Target: "tool", Meta: m2},
 		&wire.Run{ID: 4, Cmd: "touch ran"},
@@ -136,7 +137,7 @@ func TestRestrictedStripsAndRefuses(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(root, "ran")); err == nil {
 		t.Error("the refused command ran")
 	}
-	for name, want := range map[string]uint32{"shared": 0o777, "tool": 0o755} {
+	for name, want := range map[string]uint32{"shared": 0o3777, "tool": 0o755} {
 		var st syscall.Stat_t
 		if err := syscall.Lstat(filepath.Join(root, name), &st); err != nil {
 			t.Fatal(err)
@@ -164,7 +165,7 @@ func TestRestrictedAllowOwner(t *testing.T) {
 	if a.Flags&wire.FlagRoot == 0 {
 		t.Fatalf("answer %+v: want FlagRoot", a)
 	}
-	c.WriteMsg(&wire.Mkdir{ID: 1, Path: "d", Meta: wire.Meta{Perm: 0o2755, Owner: true, Uid: 4321, Gid: 4321}})
+	c.WriteMsg(&wire.Mkdir{ID: 1, Path: "d", Meta: wire.Meta{Perm: 0o6755, Owner: true, Uid: 4321, Gid: 4321}})
 	c.WriteMsg(&wire.Barrier{ID: 2})
 	c.Flush()
 	if m, err := c.ReadMsg(); err != nil {
@@ -176,8 +177,8 @@ func TestRestrictedAllowOwner(t *testing.T) {
 	if err := syscall.Lstat(filepath.Join(root, "d"), &st); err != nil {
 		t.Fatal(err)
 	}
-	if st.Uid != 4321 || st.Mode&0o7777 != 0o755 {
-		t.Fatalf("owner %d mode %o, want 4321 and 755", st.Uid, st.Mode&0o7777)
+	if st.Uid != 4321 || st.Mode&0o7777 != 0o2755 {
+		t.Fatalf("owner %d mode %o, want 4321 and 2755 (setuid stripped)", st.Uid, st.Mode&0o7777)
 	}
 }
 
