@@ -274,6 +274,9 @@ type Rollback struct {
 const (
 	RollbackDryRun = 1 << 0 // client: say what would be done, do nothing
 	RollbackEnd    = 1 << 1 // agent: the last answer
+	// RollbackAlready (agent, with RollbackEnd): the newest backup,
+	// Stamp, was rolled back before; nothing was done.
+	RollbackAlready = 1 << 2
 )
 
 // RollItem is one path a rollback changed.
@@ -670,7 +673,7 @@ func Decode(t Type, payload []byte) (Msg, error) {
 		m = &Commit{ID: d.uvarint()}
 	case TRollback:
 		x := &Rollback{ID: d.uvarint(), Flags: d.uvarint(), Dir: d.str(MaxPath), Stamp: d.str(MaxStamp)}
-		if x.Flags&^(RollbackDryRun|RollbackEnd) != 0 {
+		if x.Flags&^(RollbackDryRun|RollbackEnd|RollbackAlready) != 0 {
 			d.fail(fmt.Errorf("rollback flags %#x unknown", x.Flags))
 		}
 		n := d.uvarint()
