@@ -16,6 +16,7 @@ import (
 	"github.com/gosync/gosync/engine/fstree"
 	"github.com/gosync/gosync/engine/treetest"
 	"github.com/gosync/gosync/engine/wire"
+	"github.com/gosync/gosync/queue"
 )
 
 func dialDeploy(t *testing.T, dst string) *engine.Client {
@@ -388,4 +389,51 @@ func statDev(t *testing.T, p string) uint64 {
 		return 0
 	}
 	return uint64(st.Dev)
+}
+
+// In watch mode each batch keeps its own backup: the newest stamp holds
+// what the last batch replaced, and a rollback undoes that batch alone.
+func TestSessionBackupPerBatch(t *testing.T) {
+	ctx := context.Background()
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "m")
+	treetest.Write(t, src, map[string]string{"a": "a1", "d/b": "b1", "gone/x": "x1"})
+	s := newSession(t, dst, engine.Options{Delete: true, BackupDir: ".backups", DelayUpdates: true})
+	source := scan(t, src)
+	ok(t, s.Full(ctx, source, false))
+	steps := []struct {
+		do    func()
+		paths []queue.Path
+		saved map[string]string // in this batch's backup
+	}{
+		{func() { os.WriteFile(filepath.Join(src, "d/b"), []byte("b2"), 0o644) }, []queue.Path{{Rel: "d/b"}}, map[string]string{"d/b": "b1"}},
+		{func() { os.RemoveAll(filepath.Join(src, "gone")) }, []queue.Path{{Rel: "gone"}}, map[string]string{"gone/x": "x1"}},
+		{func() { os.Rename(filepath.Join(src, "a"), filepath.Join(src, "a2")) }, []queue.Path{{Rel: "a"}, {Rel: "a2"}}, map[string]string{"a": "a1"}},
+		{func() { os.WriteFile(filepath.Join(src, "d/b"), []byte("b3"), 0o644) }, []queue.Path{{Rel: "d/b"}}, map[string]string{"d/b": "b2"}},
+	}
+	for i, st := range steps {
+		time.Sleep(time.Millisecond) // stamps are nanoseconds apart anyway
+		st.do()
+		ok(t, s.Apply(ctx, source, st.paths))
+		treetest.Equal(t, src, dst, treetest.Options{Ignore: []string{".backups"}})
+		stamps := backupStamps(t, filepath.Join(dst, ".backups"))
+		if len(stamps) != i+2 {
+			t.Fatalf("after batch %d: backups %v, want one per batch", i+1, stamps)
+		}
+		for p, want := range st.saved {
+			if got := readFile(t, filepath.Join(dst, ".backups", stamps[i+1], p)); got != want {
+				t.Errorf("batch %d: backup of %s holds %q, want %q", i+1, p, got, want)
+			}
+		}
+	}
+	m := dialDeploy(t, dst)
+	res, err := m.Rollback(ctx, ".backups", false)
+	if err != nil || res.Err != "" {
+		t.Fatalf("rollback: %+v %v", res, err)
+	}
+	if got := readFile(t, filepath.Join(dst, "d/b")); got != "b2" {
+		t.Errorf("after the rollback d/b holds %q, want the version before the last batch", got)
+	}
+	if got := readFile(t, filepath.Join(dst, "a2")); got != "a1" {
+		t.Errorf("an earlier batch's change was undone too: a2 holds %q", got)
+	}
 }
