@@ -62,6 +62,8 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 		WholeFile:        f.wholeFile,
 		AllowEmptySource: f.allowEmpty,
 		DryRun:           f.dryRun,
+		DelayUpdates:     f.delayUpdates,
+		BackupDir:        f.backupDir,
 	}
 	multi := len(c.dests) > 1
 	var outMu sync.Mutex
