@@ -163,6 +163,17 @@ type Result struct {
 // ErrRefused wraps every safety refusal: nothing was changed.
 var ErrRefused = errors.New("refused")
 
+// ErrBackupDir wraps a backup directory (Options.BackupDir) the mirror
+// cannot use: nothing was changed.
+var ErrBackupDir = errors.New("unusable backup directory")
+
+// backupDirError is ErrBackupDir, a refusal, with the mirror's words.
+type backupDirError struct{ msg string }
+
+func (e *backupDirError) Error() string { return e.msg }
+
+func (e *backupDirError) Is(target error) bool { return target == ErrBackupDir || target == ErrRefused }
+
 // maxAttempts bounds re-reads of a file that keeps changing while sent.
 const maxAttempts = 3
 
@@ -423,7 +434,7 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 			}
 			for _, e := range errs {
 				if e.Op == BatchOp {
-					return nil, fmt.Errorf("%w: %s: %s; nothing was changed", ErrRefused, m.Name(), e.Msg)
+					return nil, &backupDirError{fmt.Sprintf("%s: %s: %s; nothing was changed", ErrRefused, m.Name(), e.Msg)}
 				}
 			}
 			res.Failed = append(res.Failed, errs...)

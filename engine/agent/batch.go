@@ -151,6 +151,10 @@ func (s *server) openBackupDir(dir string, create bool) (int, error) {
 		if s.policy.fixedRoot {
 			return -1, fmt.Errorf("%s: this agent's root is fixed by the server; give a backup directory relative to the mirror", show)
 		}
+		inside := fmt.Errorf("%s is inside the mirror directory: give it relative to the mirror, so that it is never synced or deleted", show)
+		if p, _ := placeOf(dir); slices.Contains(p.Chain, s.fence.rootID) {
+			return -1, inside // before anything is made there
+		}
 		if create {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return -1, fmt.Errorf("%s: %w", show, errors.Unwrap(err))
@@ -162,7 +166,7 @@ func (s *server) openBackupDir(dir string, create bool) (int, error) {
 		}
 		if p, err := ident.LocateFD(fd); err == nil && slices.Contains(p.Chain, s.fence.rootID) {
 			unix.Close(fd)
-			return -1, fmt.Errorf("%s is inside the mirror directory: give it relative to the mirror, so that it is never synced or deleted", show)
+			return -1, inside
 		}
 	} else {
 		if err := wire.ValidPath(dir); err != nil {
