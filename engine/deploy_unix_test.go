@@ -4,6 +4,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -435,5 +436,69 @@ func TestSessionBackupPerBatch(t *testing.T) {
 	}
 	if got := readFile(t, filepath.Join(dst, "a2")); got != "a1" {
 		t.Errorf("an earlier batch's change was undone too: a2 holds %q", got)
+	}
+}
+
+// A rollback that stops halfway (here: a path it cannot restore) leaves
+// the backup in place; run again once the obstacle is gone, it finishes
+// without touching what the first run put back.
+func TestRollbackResumes(t *testing.T) {
+	treetest.NeedAgent(t)
+	ctx := context.Background()
+	src, dst := t.TempDir(), t.TempDir()
+	treetest.Write(t, src, map[string]string{"a": "a1", "b": "b1"})
+	opt := engine.Options{MaxDelete: -1, BackupDir: "bk"}
+	for _, v := range []string{"1", "2"} {
+		treetest.Write(t, src, map[string]string{"a": "a" + v, "b": "b" + v})
+		s := scan(t, src)
+		ok(t, engine.Sync(ctx, s, dialDeploy(t, dst), opt))
+	}
+	os.Remove(filepath.Join(dst, "b"))
+	treetest.Write(t, dst, map[string]string{"b/in-the-way": "x"})
+	res, err := dialDeploy(t, dst).Rollback(ctx, "bk", false)
+	if err != nil || res.Err == "" || !strings.Contains(res.Err, "b (a directory now") {
+		t.Fatalf("first rollback: %+v %v; want it to stop at b", res, err)
+	}
+	if got := readFile(t, filepath.Join(dst, "a")); got != "a1" {
+		t.Errorf("a holds %q after the first rollback", got)
+	}
+	os.WriteFile(filepath.Join(dst, "a"), []byte("changed since"), 0o644)
+	os.RemoveAll(filepath.Join(dst, "b"))
+	res, err = dialDeploy(t, dst).Rollback(ctx, "bk", false)
+	if err != nil || res.Err != "" || res.Already || len(res.Items) != 1 || res.Items[0].Path != "b" {
+		t.Fatalf("second rollback: %+v %v; want b alone restored", res, err)
+	}
+	if got := readFile(t, filepath.Join(dst, "b")); got != "b1" {
+		t.Errorf("b holds %q after the second rollback", got)
+	}
+	if got := readFile(t, filepath.Join(dst, "a")); got != "changed since" {
+		t.Errorf("the second rollback touched a again: %q", got)
+	}
+	if res, _ := dialDeploy(t, dst).Rollback(ctx, "bk", false); !res.Already {
+		t.Errorf("third rollback: %+v, want nothing to do", res)
+	}
+}
+
+// A rollback takes the mirror's session lock: a session still running
+// on it (a watch) stops at its next change instead of sending its
+// source's version back over the rollback.
+func TestRollbackStopsRunningSession(t *testing.T) {
+	treetest.NeedAgent(t)
+	ctx := context.Background()
+	src, dst := t.TempDir(), t.TempDir()
+	treetest.Write(t, src, map[string]string{"a": "a1"})
+	s := engine.NewSession(dialDeploy(t, dst), engine.Options{MaxDelete: -1, BackupDir: "bk"})
+	ok(t, s.Full(ctx, scan(t, src), false))
+	treetest.Write(t, src, map[string]string{"a": "a2 bad"})
+	ok(t, s.Apply(ctx, scan(t, src), []queue.Path{{Rel: "a"}}))
+	if res, err := dialDeploy(t, dst).Rollback(ctx, "bk", false); err != nil || res.Err != "" {
+		t.Fatalf("rollback: %+v %v", res, err)
+	}
+	r := s.Full(ctx, scan(t, src), true)
+	if !errors.Is(r.Err, engine.ErrTakenOver) {
+		t.Errorf("the watch's reconcile after a rollback: %v, want it taken over", r.Err)
+	}
+	if got := readFile(t, filepath.Join(dst, "a")); got != "a1" {
+		t.Errorf("a holds %q, want the rolled-back version", got)
 	}
 }
