@@ -116,11 +116,7 @@ func (s *server) endBatch() {
 		return
 	}
 	s.batch = nil
-	for _, st := range b.staged {
-		if dirfd, err := s.stagedDir(st); err == nil {
-			unix.Unlinkat(dirfd, st.tmp, 0)
-		}
-	}
+	s.dropStaged(b.staged)
 	if b.backup != nil {
 		b.backup.close()
 	}
@@ -265,42 +261,87 @@ func (s *server) backupOn() *backup {
 	return s.batch.backup
 }
 
-// stagedDir opens st's directory again and checks it is the one the
-// temporary was made in.
-func (s *server) stagedDir(st staged) (int, error) {
+// stagedDirs are the directories of staged files, opened again beneath
+// the root without following a symlink, with their identity; at most
+// maxDirs at a time.
+type stagedDirs struct {
+	s   *server
+	fds map[string]int
+	ids map[string]ident.FileID
+	err map[string]error
+}
+
+func (s *server) newStagedDirs() *stagedDirs {
+	return &stagedDirs{s: s, fds: map[string]int{}, ids: map[string]ident.FileID{}, err: map[string]error{}}
+}
+
+// full tells whether rel would need a descriptor beyond the bound.
+func (d *stagedDirs) full(rel string) bool {
+	_, ok := d.fds[rel]
+	_, bad := d.err[rel]
+	return !ok && !bad && len(d.fds)+len(d.err) >= maxDirs
+}
+
+// open returns the directory st was staged in, as its path names it now;
+// one replaced since is an error.
+func (d *stagedDirs) open(st staged) (int, error) {
 	rel := parentOf(st.path)
-	for range 2 {
-		fd, err := s.dir(rel)
-		if err != nil {
-			return -1, err
-		}
+	if err, bad := d.err[rel]; bad {
+		return -1, err
+	}
+	fd, ok := d.fds[rel]
+	if !ok {
+		var err error
+		fd, err = fstree.OpenBeneath(d.s.rootFD, rel, unix.O_RDONLY|unix.O_DIRECTORY)
 		var now unix.Stat_t
-		if err := unix.Fstat(fd, &now); err == nil && uint64(now.Dev) == st.dirID.Dev && uint64(now.Ino) == st.dirID.Ino {
-			// The cache may hold a directory moved away since: its
-			// path must name it now.
-			var byPath unix.Stat_t
-			if s.statDir(rel, &byPath) == nil && byPath.Dev == now.Dev && byPath.Ino == now.Ino {
-				return fd, nil
+		if err == nil {
+			if err = unix.Fstat(fd, &now); err != nil {
+				unix.Close(fd)
 			}
 		}
-		s.forget(rel)
+		if err != nil {
+			d.err[rel] = err
+			return -1, d.replaced(rel)
+		}
+		d.fds[rel] = fd
+		d.ids[rel] = ident.FileID{Dev: uint64(now.Dev), Ino: uint64(now.Ino)}
 	}
-	return -1, fmt.Errorf("%w: its directory %s was replaced while the batch was staged; not updated", errMismatch, displayPath(rel))
+	if d.ids[rel] != st.dirID {
+		return -1, d.replaced(rel)
+	}
+	return fd, nil
 }
 
-// statDir stats the directory rel as its path names it now, beneath the
-// root without following a symlink.
-func (s *server) statDir(rel string, st *unix.Stat_t) error {
-	fd, err := fstree.OpenBeneath(s.rootFD, rel, unix.O_RDONLY|unix.O_DIRECTORY)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	return unix.Fstat(fd, st)
+func (d *stagedDirs) replaced(rel string) error {
+	return fmt.Errorf("%w: its directory %s was replaced while the batch was staged; not updated", errMismatch, displayPath(rel))
 }
 
-// commitBatch renames the batch's staged files into place, one after the
-// other.
+func (d *stagedDirs) close() {
+	for k, fd := range d.fds {
+		unix.Close(fd)
+		delete(d.fds, k)
+	}
+	clear(d.ids)
+	clear(d.err)
+}
+
+// dropStaged removes staged temporaries that will not be committed.
+func (s *server) dropStaged(list []staged) {
+	dirs := s.newStagedDirs()
+	defer dirs.close()
+	for _, st := range list {
+		if dirs.full(parentOf(st.path)) {
+			dirs.close()
+		}
+		if fd, err := dirs.open(st); err == nil {
+			unix.Unlinkat(fd, st.tmp, 0)
+		}
+	}
+}
+
+// commitBatch renames the batch's staged files into place. The
+// directories are opened and checked first, up to maxDirs at a time, so
+// the renames follow each other with nothing in between.
 func (s *server) commitBatch(m *wire.Commit) error {
 	b := s.batch
 	if b == nil {
@@ -308,25 +349,36 @@ func (s *server) commitBatch(m *wire.Commit) error {
 	}
 	list := b.staged
 	b.staged = nil
-	for _, st := range list {
-		dirfd, err := s.stagedDir(st)
-		if err == nil {
-			err = s.replace(dirfd, st.tmp, st.path)
-			if errors.Is(err, unix.EACCES) {
-				if restore, ok := s.widen(dirfd); ok {
-					err = s.replace(dirfd, st.tmp, st.path)
-					restore()
+	dirs := s.newStagedDirs()
+	defer dirs.close()
+	for len(list) > 0 {
+		n := 0
+		for n < len(list) && !dirs.full(parentOf(list[n].path)) {
+			dirs.open(list[n]) // errors are met again below
+			n++
+		}
+		for _, st := range list[:n] {
+			dirfd, err := dirs.open(st)
+			if err == nil {
+				err = s.replace(dirfd, st.tmp, st.path)
+				if errors.Is(err, unix.EACCES) {
+					if restore, ok := s.widen(dirfd); ok {
+						err = s.replace(dirfd, st.tmp, st.path)
+						restore()
+					}
+				}
+				if err != nil {
+					unix.Unlinkat(dirfd, st.tmp, 0)
 				}
 			}
 			if err != nil {
-				unix.Unlinkat(dirfd, st.tmp, 0)
+				if serr := s.opError(m.ID, st.path, err); serr != nil {
+					return serr
+				}
 			}
 		}
-		if err != nil {
-			if serr := s.opError(m.ID, st.path, err); serr != nil {
-				return serr
-			}
-		}
+		list = list[n:]
+		dirs.close()
 	}
 	return nil
 }
