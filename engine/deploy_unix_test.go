@@ -502,3 +502,46 @@ func TestRollbackStopsRunningSession(t *testing.T) {
 		t.Errorf("a holds %q, want the rolled-back version", got)
 	}
 }
+
+// A batch whose backup directory is unusable (here: an absolute path
+// inside the mirror) applies none of its operations: nothing is
+// replaced or deleted without its backup. Watch batches rely on this;
+// a full sync checks the directory before it sends anything.
+func TestBackupDirRefusedBatchChangesNothing(t *testing.T) {
+	treetest.NeedAgent(t)
+	dst := t.TempDir()
+	treetest.Write(t, dst, map[string]string{"a": "old", "gone": "keep"})
+	m := dialDeploy(t, dst)
+	w := m.Writer()
+	if err := w.Batch(false, filepath.Join(dst, "bk"), time.Now().UTC().Format(wire.StampLayout)); err != nil {
+		t.Fatal(err)
+	}
+	sendWhole(t, w, "a", "new")
+	w.Delete("gone", fstree.File)
+	w.Mkdir("d", wire.Meta{Perm: 0o755})
+	errs, err := m.Barrier(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) != 4 || errs[0].Op != engine.BatchOp || !strings.Contains(errs[0].Msg, "inside the mirror directory") {
+		t.Fatalf("errors %v, want the batch's and one for each operation", errs)
+	}
+	for _, e := range errs[1:] {
+		if !strings.Contains(e.Msg, "not applied") {
+			t.Errorf("%s: %s, want it refused", e.Path, e.Msg)
+		}
+	}
+	if got := readFile(t, filepath.Join(dst, "a")); got != "old" {
+		t.Errorf("a holds %q", got)
+	}
+	for _, p := range []string{"gone", "a"} {
+		if _, err := os.Lstat(filepath.Join(dst, p)); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	for _, p := range []string{"d", "bk"} {
+		if _, err := os.Lstat(filepath.Join(dst, p)); err == nil {
+			t.Errorf("%s made by a refused batch", p)
+		}
+	}
+}
