@@ -147,3 +147,99 @@ func FuzzClientAnswers(f *testing.F) {
 		}
 	})
 }
+
+// FuzzClientBatchAnswers feeds arbitrary answers to a client that opened
+// a staging batch with one file, committed it and asked for a rollback:
+// a Commit may fail once per staged file and no more, a rollback answer
+// is bounded, and whatever else arrives ends the session as lost.
+func FuzzClientBatchAnswers(f *testing.F) {
+	const batch, file, commit, roll, bar = 1, 2, 3, 4, 5
+	f.Add(fuzzStream(
+		&wire.Error{ID: commit, Path: "f", Code: wire.CodeMismatch, Msg: "replaced"},
+		&wire.Rollback{ID: roll, Items: []wire.RollItem{{Action: wire.RollRestored, Kind: fstree.File, Path: "a"}}},
+		&wire.Rollback{ID: roll, Flags: wire.RollbackEnd, Stamp: "20261201-071500.123456789", Items: []wire.RollItem{{Action: wire.RollRemoved, Kind: fstree.Dir, Path: "n"}}},
+		&wire.Done{ID: bar},
+	))
+	f.Add(fuzzStream(
+		&wire.Error{ID: batch, Code: wire.CodeOther, Msg: "bad dir"},
+		&wire.Error{ID: commit, Path: "f", Msg: "x"},
+		&wire.Error{ID: commit, Path: "g", Msg: "one too many"},
+	))
+	f.Add(fuzzStream(&wire.Rollback{ID: roll, Flags: wire.RollbackEnd | wire.RollbackAlready, Stamp: "../x"}))
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		seen := make(chan wire.Type, 16)
+		p := wiretest.Start(t, func(p *wiretest.Peer, conn *wire.Conn) error {
+			for n := 0; n < 6; n++ {
+				m, err := conn.ReadMsg()
+				if err != nil {
+					return err
+				}
+				seen <- m.Type()
+			}
+			if err := p.WriteRaw(stream); err != nil {
+				return nil
+			}
+			return wiretest.Drain(conn)
+		})
+		c, err := engine.NewClient(context.Background(), peerName, p.R, p.W, p.Transport, engine.ClientOptions{IdleTimeout: hung, MaxScanEntries: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeWithin(t, c)
+		ctx := context.Background()
+		w := c.Writer()
+		w.Batch(true, "bk", "20261201-071500.123456789")
+		w.BeginFile("f", 0, wire.Meta{Perm: 0o644}, 0)
+		w.EndFile(fstree.Hash{})
+		w.Commit()
+		results := make(chan error, 2)
+		go func() {
+			res, err := c.Rollback(ctx, "bk", false)
+			if len(res.Items) > 100 {
+				t.Errorf("accepted %d rollback items, limit 100", len(res.Items))
+			}
+			for _, it := range res.Items {
+				if wire.ValidPath(it.Path) != nil {
+					t.Errorf("accepted rollback of %q", it.Path)
+				}
+			}
+			if res.Stamp != "" && !wire.ValidStamp(res.Stamp) {
+				t.Errorf("accepted backup name %q", res.Stamp)
+			}
+			results <- err
+		}()
+		for _, want := range []wire.Type{wire.TBatch, wire.TFileBegin, wire.TFileEnd, wire.TCommit, wire.TRollback} {
+			select {
+			case got := <-seen:
+				if got != want {
+					t.Fatalf("peer saw message type %d, want %d", got, want)
+				}
+			case <-time.After(hung):
+				t.Fatal("the request did not reach the peer")
+			}
+		}
+		go func() {
+			errs, err := c.Barrier(ctx)
+			commits := 0
+			for _, e := range errs {
+				if e.Op == "rename staged file into place" {
+					commits++
+				}
+			}
+			if commits > 1 {
+				t.Errorf("accepted %d commit failures for one staged file", commits)
+			}
+			results <- err
+		}()
+		for range 2 {
+			select {
+			case err := <-results:
+				if err != nil && !errors.Is(err, engine.ErrMirrorLost) {
+					t.Errorf("error that does not end the session: %v", err)
+				}
+			case <-time.After(hung):
+				t.Fatal("a request hung after the stream ended")
+			}
+		}
+	})
+}

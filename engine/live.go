@@ -178,6 +178,9 @@ func (l *Live) Run(ctx context.Context) error {
 			l.setState("taken over", slog.LevelError, 0, slog.String("err", err.Error()))
 			return err
 		}
+		if !l.connected && errors.Is(err, ErrBackupDir) {
+			return err // a wrong --backup-dir does not fix itself
+		}
 		// Only a connection that lasted resets the backoff: one lost
 		// right after its handshake is no sign the mirror is back.
 		if time.Since(dialed) >= healthy {

@@ -99,6 +99,33 @@ type Writer interface {
 	Hole(n int64) error
 	EndFile(hash fstree.Hash) error
 	AbortFile() error
+	// Batch opens a batch (wire.Batch): with delay the files and
+	// symlinks written up to Commit are staged and renamed into place
+	// together at Commit; with backupDir every entry replaced or deleted
+	// up to the next Batch is saved into backupDir/stamp first. A
+	// failure of the Batch itself is reported at the next Barrier under
+	// the path "" and Op BatchOp.
+	Batch(delay bool, backupDir, stamp string) error
+	// Commit renames the batch's staged files into place.
+	Commit() error
+}
+
+// BatchOp names a failed Batch in an OpError.
+const BatchOp = "keep backups"
+
+// RollbackItem is one path a rollback changed.
+type RollbackItem struct {
+	Removed bool // created by the batch, moved out of the way; else restored
+	Kind    fstree.Kind
+	Path    string
+}
+
+// RollbackResult says what a rollback did.
+type RollbackResult struct {
+	Stamp   string // the backup put back
+	Already bool   // it had been rolled back before: nothing done
+	Items   []RollbackItem
+	Err     string // why it stopped or what it left (the rest was done)
 }
 
 // SigRequest names a file on the mirror and the size the client expects.
@@ -239,6 +266,8 @@ type Client struct {
 	ops     []opRef
 	opsHead int
 	opErrs  []OpError     // failures for the next Barrier
+	delay   bool          // a staging batch is open
+	staged  int           // files and symlinks sent since it opened
 	err     error         // why the session ended; set once
 	dead    chan struct{} // closed when err is set
 
@@ -271,6 +300,10 @@ type opRef struct {
 	id   uint64
 	path string
 	op   string // names the operation in its error
+	// many: a Commit, which may fail for each of the files staged
+	// before it (left more times), naming the file.
+	many bool
+	left int
 }
 
 // waiter is one request and its answer, filled in by the reader.
@@ -291,6 +324,7 @@ type waiter struct {
 	run     wire.RunDone
 	names   *wire.Names // asked (TNames)
 	ids     *wire.Ids
+	roll    RollbackResult
 }
 
 // ClientOptions shape the handshake and the session's limits.
@@ -752,6 +786,25 @@ func (c *Client) dispatch(m wire.Msg) error {
 		}
 		w.run = wire.RunDone{Code: m.Code, Output: printable(m.Output, true)}
 		c.complete(m.ID, w)
+	case *wire.Rollback:
+		w, err := c.waiterFor(m.ID, m.Type(), wire.TRollback)
+		if err != nil {
+			return err
+		}
+		if len(w.roll.Items)+len(m.Items) > c.maxEntries {
+			return c.violation("rollback answer of more than %d paths", c.maxEntries)
+		}
+		for _, it := range m.Items {
+			w.roll.Items = append(w.roll.Items, RollbackItem{Removed: it.Action == wire.RollRemoved, Kind: it.Kind, Path: it.Path})
+		}
+		if m.Flags&wire.RollbackEnd != 0 {
+			if m.Stamp != "" && !wire.ValidStamp(m.Stamp) {
+				return c.violation("rollback of backup %s, not a backup's name", quote(m.Stamp))
+			}
+			w.roll.Stamp, w.roll.Already = m.Stamp, m.Flags&wire.RollbackAlready != 0
+			w.roll.Err = clip(printable(m.Err, false))
+			c.complete(m.ID, w)
+		}
 	case *wire.Error:
 		if w := c.waiters[m.ID]; w != nil {
 			if w.req != wire.TScan {
@@ -811,8 +864,18 @@ func (c *Client) opFailed(m *wire.Error) error {
 	if i == len(live) || live[i].id != m.ID {
 		return c.violation("error for operation %d, which was not sent or was already answered", m.ID)
 	}
-	c.opsHead += i + 1
-	c.opErrs = append(c.opErrs, OpError{Path: live[i].path, Op: live[i].op, Code: m.Code, Msg: clip(printable(m.Msg, false))})
+	path := live[i].path
+	if live[i].many {
+		if live[i].left == 0 || m.Path == "" || wire.ValidPath(m.Path) != nil {
+			return c.violation("error for operation %d at %s, more than it staged", m.ID, quote(m.Path))
+		}
+		live[i].left--
+		path = m.Path
+		c.opsHead += i
+	} else {
+		c.opsHead += i + 1
+	}
+	c.opErrs = append(c.opErrs, OpError{Path: path, Op: live[i].op, Code: m.Code, Msg: clip(printable(m.Msg, false))})
 	if m.Code == wire.CodeNoSpace {
 		c.noSpace.Store(true)
 	}
@@ -1050,6 +1113,26 @@ type HostIDs struct {
 	Uid, Gid      uint32
 }
 
+// Rollback asks the agent to put the newest backup in dir back (see
+// wire.Rollback); with dry it only says what it would do.
+func (c *Client) Rollback(ctx context.Context, dir string, dry bool) (RollbackResult, error) {
+	w := &waiter{req: wire.TRollback}
+	var flags uint64
+	if dry {
+		flags = wire.RollbackDryRun
+	}
+	if err := c.ask(w, func(id uint64) wire.Msg { return &wire.Rollback{ID: id, Flags: flags, Dir: dir} }); err != nil {
+		return RollbackResult{}, err
+	}
+	if err := c.flush(); err != nil {
+		return RollbackResult{}, err
+	}
+	if err := c.await(ctx, w); err != nil {
+		return RollbackResult{}, err
+	}
+	return w.roll, nil
+}
+
 func (c *Client) Writer() Writer { return clientWriter{c} }
 
 // Close ends the session: the transport is closed, so the agent sees the
@@ -1092,9 +1175,22 @@ func (w clientWriter) op(path, op string, mk func(id uint64) wire.Msg) error {
 	}
 	c.nextID++
 	id := c.nextID
-	c.ops = append(c.ops, opRef{id, path, op})
+	ref := opRef{id: id, path: path, op: op}
+	msg := mk(id)
+	switch m := msg.(type) {
+	case *wire.Batch:
+		c.delay, c.staged = m.Flags&wire.BatchDelay != 0, 0
+	case *wire.FileBegin, *wire.Symlink:
+		if c.delay {
+			c.staged++
+		}
+	case *wire.Commit:
+		ref.many, ref.left = true, c.staged
+		c.staged = 0
+	}
+	c.ops = append(c.ops, ref)
 	c.mu.Unlock()
-	return c.write(mk(id))
+	return c.write(msg)
 }
 
 func (w clientWriter) Mkdir(p string, meta wire.Meta) error {
@@ -1140,7 +1236,19 @@ func (w clientWriter) Data(p []byte) error {
 func (w clientWriter) Copy(block uint64, count uint32) error {
 	return w.c.send(&wire.FileCopy{Block: block, Count: count})
 }
-func (w clientWriter) Hole(n int64) error             { return w.c.send(&wire.FileHole{Len: n}) }
+func (w clientWriter) Hole(n int64) error { return w.c.send(&wire.FileHole{Len: n}) }
+func (w clientWriter) Batch(delay bool, backupDir, stamp string) error {
+	var flags uint64
+	if delay {
+		flags = wire.BatchDelay
+	}
+	return w.op("", BatchOp, func(id uint64) wire.Msg {
+		return &wire.Batch{ID: id, Flags: flags, BackupDir: backupDir, Stamp: stamp}
+	})
+}
+func (w clientWriter) Commit() error {
+	return w.op("", "rename staged file into place", func(id uint64) wire.Msg { return &wire.Commit{ID: id} })
+}
 func (w clientWriter) EndFile(hash fstree.Hash) error { return w.c.send(&wire.FileEnd{Hash: hash}) }
 func (w clientWriter) AbortFile() error               { return w.c.send(&wire.FileAbort{}) }
 

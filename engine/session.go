@@ -175,7 +175,12 @@ func (s *Session) apply(ctx context.Context, src *Source, paths []queue.Path, re
 	if !s.opt.DeferDeletes && !s.opt.AllowEmptySource && sc.deletes() && src.empty() {
 		return fmt.Errorf("%w: %s has no entries; not deleting anything on %s until it has content again", ErrSourceGone, src.Dir, s.m.Name())
 	}
-	moves := sc.moves()
+	var moves []move
+	if s.opt.BackupDir == "" {
+		// With backups a rename is sent as new content and a delete,
+		// which the backup can undo.
+		moves = sc.moves()
+	}
 	if len(moves) > 0 {
 		dst = sortedEntries(sc.dst)
 	}

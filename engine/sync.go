@@ -64,6 +64,26 @@ type Options struct {
 	// it got. Each mirror needs its own: it is called from that mirror's
 	// goroutine only.
 	Progress Progress
+	// DelayUpdates (rsync's --delay-updates) stages a batch's new and
+	// changed files and symlinks on the mirror and renames them into
+	// place together once all are there, so a change of many files
+	// becomes visible at once. An entry of another kind in the way of
+	// one of them is removed just before (a directory in the way of a
+	// new directory at once), deletes of extras come after, and
+	// directory metadata last. New directories and metadata-only changes
+	// are applied as the batch goes, as rsync does.
+	DelayUpdates bool
+	// BackupDir (rsync's --backup --backup-dir) makes the mirror move
+	// every file or symlink a batch replaces and every entry it deletes
+	// into BackupDir/<stamp>/<path>, one stamp per batch, and record what
+	// the batch created, so that Client.Rollback undoes the batch.
+	// Relative to the mirror root unless absolute; a relative one is
+	// never listed, compared or deleted, like an ignored path. Renames in
+	// the source are sent as new content while it is set.
+	BackupDir string
+	// checkBatch waits for the mirror to accept the backup directory
+	// before anything is sent (the full syncs).
+	checkBatch bool
 }
 
 // Progress follows the file data of one sync of one mirror.
@@ -157,6 +177,17 @@ type Result struct {
 // ErrRefused wraps every safety refusal: nothing was changed.
 var ErrRefused = errors.New("refused")
 
+// ErrBackupDir wraps a backup directory (Options.BackupDir) the mirror
+// cannot use: nothing was changed.
+var ErrBackupDir = errors.New("unusable backup directory")
+
+// backupDirError is ErrBackupDir, a refusal, with the mirror's words.
+type backupDirError struct{ msg string }
+
+func (e *backupDirError) Error() string { return e.msg }
+
+func (e *backupDirError) Is(target error) bool { return target == ErrBackupDir || target == ErrRefused }
+
 // maxAttempts bounds re-reads of a file that keeps changing while sent.
 const maxAttempts = 3
 
@@ -224,6 +255,7 @@ func sync1(ctx context.Context, source func() (*Source, error), m Mirror, opt Op
 		return nil, err
 	}
 	res.Stats.Scanned = len(src.Entries)
+	opt.checkBatch = true
 	return execute(ctx, src, src.Entries, src.RootEnt, nil, dstList, nil, skipped{unread: src.Errors, special: src.Special}, m, opt, res)
 }
 
@@ -258,6 +290,7 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 	}
 	log := opt.Logger
 	entries, skip = tooLong(entries, skip, res)
+	entries = withoutBackups(entries, opt.backupRel(), log)
 	p := &plan{src: src, entries: entries, root: root, m: m, opt: opt, res: res, dst: make(map[string]*fstree.Entry, len(dstList)),
 		kids: map[string]int{}, touched: map[string]bool{}, held: map[string]bool{}, owner: m.SetsOwner(), strip: [2]uint32{0o7777 &^ m.PermBits(false), 0o7777 &^ m.PermBits(true)}}
 	for i := range dstList {
@@ -402,6 +435,30 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 	}
 
 	w := m.Writer()
+	batch := !opt.DryRun && (opt.DelayUpdates || opt.BackupDir != "")
+	if batch {
+		stamp := ""
+		if opt.BackupDir != "" {
+			stamp = time.Now().UTC().Format(wire.StampLayout)
+		}
+		if err := w.Batch(opt.DelayUpdates, opt.BackupDir, stamp); err != nil {
+			return nil, err
+		}
+		if opt.BackupDir != "" && opt.checkBatch {
+			// Nothing is replaced before the backup directory is known
+			// to work.
+			errs, err := m.Barrier(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range errs {
+				if e.Op == BatchOp {
+					return nil, &backupDirError{fmt.Sprintf("%s: %s: %s; nothing was changed", ErrRefused, m.Name(), e.Msg)}
+				}
+			}
+			res.Failed = append(res.Failed, errs...)
+		}
+	}
 	for _, mv := range moves {
 		p.items = append(p.items, Item{Mirror: m.Name(), Action: Renamed, Kind: mv.kind, Path: mv.to, Target: mv.from})
 		p.touch(mv.from)
@@ -412,7 +469,15 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 			}
 		}
 	}
+	// Staged, a file or symlink whose path holds an entry of another
+	// kind has that entry removed just before the commit; a new
+	// directory needs its path at once.
+	var late []*fstree.Entry
 	for _, d := range conflicts {
+		if opt.DelayUpdates && srcSet[d.Path].Kind != fstree.Dir {
+			late = append(late, d)
+			continue
+		}
 		if err := p.remove(w, d); err != nil {
 			return nil, err
 		}
@@ -424,6 +489,17 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 			continue
 		}
 		if err := p.apply(ctx, w, s, sigs[s.Path]); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range late {
+		if err := p.remove(w, d); err != nil {
+			return nil, err
+		}
+		p.dst[d.Path] = nil
+	}
+	if batch && opt.DelayUpdates {
+		if err := w.Commit(); err != nil {
 			return nil, err
 		}
 	}
@@ -469,6 +545,7 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 	if len(retry) == 0 {
 		return opErrs, nil
 	}
+	var sent []string
 	for _, s := range retry {
 		p.opt.Logger.Debug("delta did not verify, sending whole", slog.String("path", s.Path))
 		lit, matched, err := p.sendFile(ctx, w, s, nil)
@@ -498,8 +575,16 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 				it.Literal, it.Matched = lit, matched
 			}
 		}
+		sent = append(sent, s.Path)
+	}
+	if p.opt.DelayUpdates && !p.opt.DryRun && len(sent) > 0 {
+		if err := w.Commit(); err != nil {
+			return nil, err
+		}
+	}
+	for _, pth := range sent {
 		// The rename bumped the parent's mtime again.
-		dir := parentDir(s.Path)
+		dir := parentDir(pth)
 		ds := &p.root
 		if dir != "" {
 			ds = p.srcEntry(dir)
@@ -535,7 +620,34 @@ func (p *plan) protectedDirs(dst []fstree.Entry) map[string]bool {
 }
 
 func (p *plan) ignored(d *fstree.Entry) bool {
+	if rel := p.opt.backupRel(); rel != "" && within(d.Path, rel) {
+		return true // the backups, protected as ignored paths are
+	}
 	return p.opt.Ignore != nil && p.opt.Ignore.Ignored(d.Path, d.Kind == fstree.Dir)
+}
+
+// backupRel is the backup directory's path in the mirror, or "" when it
+// is not inside it (none, or absolute: the agent refuses an absolute one
+// inside the mirror).
+func (o *Options) backupRel() string {
+	if o.BackupDir == "" || path.IsAbs(o.BackupDir) {
+		return ""
+	}
+	rel := path.Clean(o.BackupDir)
+	if rel == "." || wire.ValidPath(rel) != nil {
+		return ""
+	}
+	return rel
+}
+
+// withoutBackups leaves out of the source entries the backup directory's
+// path and all below it: the mirror keeps its backups there.
+func withoutBackups(entries []fstree.Entry, rel string, log *slog.Logger) []fstree.Entry {
+	if rel == "" || !slices.ContainsFunc(entries, func(e fstree.Entry) bool { return within(e.Path, rel) }) {
+		return entries
+	}
+	log.Warn("the source has the backup directory's path; it is not mirrored", slog.String("path", printable(rel, false)))
+	return slices.DeleteFunc(slices.Clone(entries), func(e fstree.Entry) bool { return within(e.Path, rel) })
 }
 
 func (p *plan) spared(d *fstree.Entry) bool { return p.opt.Spare != nil && p.opt.Spare(d.Path) }

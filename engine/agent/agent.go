@@ -253,6 +253,7 @@ type server struct {
 	rootMeta    *wire.Meta
 	dirs        map[string]int // open directory descriptors by relative path
 	file        *openFile
+	batch       *batch           // between a Batch and the next (batch.go)
 	hashes      fstree.HashCache // content hashes across the scans of a session
 	wbuf        *bufio.Writer    // reused by every received file
 	hash        *wire.FileHash   // likewise
@@ -277,12 +278,13 @@ type widenedDir struct {
 }
 
 func (s *server) close() {
-	s.releaseLock()
 	if s.file != nil {
 		s.file.discard()
 		s.file = nil
 	}
+	s.endBatch()
 	s.restoreWidened()
+	s.releaseLock()
 	s.closeDirs()
 	if s.rootFD >= 0 {
 		unix.Close(s.rootFD)
@@ -464,6 +466,23 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 
 func (t *tailBuffer) String() string { return string(t.b) }
 
+// opOf names the write operation m (its id and path).
+func opOf(m wire.Msg) (id uint64, path string, ok bool) {
+	switch m := m.(type) {
+	case *wire.Mkdir:
+		return m.ID, m.Path, true
+	case *wire.Symlink:
+		return m.ID, m.Path, true
+	case *wire.SetMeta:
+		return m.ID, m.Path, true
+	case *wire.Delete:
+		return m.ID, m.Path, true
+	case *wire.Rename:
+		return m.ID, m.To, true
+	}
+	return 0, "", false
+}
+
 // opError reports a failed operation to the client.
 func (s *server) opError(id uint64, p string, err error) error {
 	code := wire.CodeOther
@@ -513,6 +532,11 @@ func (s *server) handle(m wire.Msg) error {
 	if refusal := s.admit(m); refusal != nil {
 		return s.send(refusal)
 	}
+	if err := s.refused(); err != nil {
+		if id, p, ok := opOf(m); ok {
+			return s.opError(id, p, err)
+		}
+	}
 	switch m := m.(type) {
 	case *wire.Scan:
 		return s.scan(m)
@@ -558,6 +582,12 @@ func (s *server) handle(m wire.Msg) error {
 		return s.send(s.run(m))
 	case *wire.Names:
 		return s.send(resolve(m))
+	case *wire.Batch:
+		return s.beginBatch(m)
+	case *wire.Commit:
+		return s.commitBatch(m)
+	case *wire.Rollback:
+		return s.rollback(m)
 	default:
 		return fmt.Errorf("%w: unexpected message type %d from client", wire.ErrFrame, m.Type())
 	}
@@ -947,6 +977,11 @@ func (s *server) mkdir(m *wire.Mkdir) error {
 		return &wire.PathError{Path: m.Path, Why: "cannot create the root"}
 	}
 	return s.withParent(m.Path, func(dirfd int, base string) error {
+		if bk := s.backupOn(); bk != nil {
+			if err := s.save(bk, dirfd, base, m.Path, true); err != nil {
+				return err
+			}
+		}
 		// Owner write+search stay on until the final SetMeta, so a
 		// directory that ends read-only can still be filled first.
 		err := unix.Mkdirat(dirfd, base, 0o700)
@@ -1007,7 +1042,7 @@ func (s *server) symlink(m *wire.Symlink) error {
 		}
 		err := s.metaOfNew(dirfd, tmp, fstree.Symlink, m.Meta)
 		if err == nil {
-			err = renameInto(dirfd, tmp, base)
+			err = s.install(dirfd, tmp, m.Path)
 		}
 		if err != nil {
 			unix.Unlinkat(dirfd, tmp, 0)
@@ -1197,6 +1232,13 @@ func (s *server) delete(m *wire.Delete) error {
 			return fmt.Errorf("%w: is a %s, expected a %s; left alone", errMismatch, e.Kind, m.Kind)
 		}
 		s.forget(m.Path)
+		if bk := s.backupOn(); bk != nil {
+			// Moved into the backup, a directory whole; what is left
+			// (saved before in this batch) is removed.
+			if err := s.save(bk, dirfd, base, m.Path, false); err != nil {
+				return err
+			}
+		}
 		if e.Kind == fstree.Dir {
 			err = removeAllAt(dirfd, base)
 		} else {
@@ -1263,6 +1305,11 @@ func removeAllAt(dirfd int, name string) error {
 func (s *server) rename(m *wire.Rename) error {
 	if m.From == "" || m.To == "" || m.From == m.To || strings.HasPrefix(m.To, m.From+"/") {
 		return &wire.PathError{Path: m.To, Why: "cannot move " + displayPath(m.From) + " there"}
+	}
+	if s.backupOn() != nil {
+		// A rollback could not move it back: the client sends the
+		// content instead while it keeps backups.
+		return &wire.PathError{Path: m.To, Why: "no renames while backups are kept (--backup-dir)"}
 	}
 	fromDir, err := s.dir(parentOf(m.From))
 	if err != nil {

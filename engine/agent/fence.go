@@ -269,7 +269,8 @@ func (s *server) guard(m wire.Msg) error {
 	// takeover only fills a temporary until its FileEnd.
 	writes := false
 	switch m.(type) {
-	case *wire.Mkdir, *wire.Symlink, *wire.SetMeta, *wire.Delete, *wire.Rename, *wire.FileEnd, *wire.Run:
+	case *wire.Mkdir, *wire.Symlink, *wire.SetMeta, *wire.Delete, *wire.Rename, *wire.FileEnd, *wire.Run,
+		*wire.Batch, *wire.Commit, *wire.Rollback:
 		writes = true
 	case *wire.Scan:
 		writes = true // it removes leftover temporaries
@@ -303,6 +304,7 @@ func (s *server) stop(code int, why string) error {
 		s.file.discard()
 		s.file = nil
 	}
+	s.endBatch() // nothing staged becomes visible
 	if err := s.send(&wire.Stop{Code: code, Msg: why}); err == nil {
 		s.flush()
 	}

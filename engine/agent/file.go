@@ -140,7 +140,9 @@ func (o *openFile) discard() {
 func (s *server) fileBegin(m *wire.FileBegin) error {
 	o := &openFile{begin: m, fd: -1, hash: s.hasher(), sparse: s.sparse}
 	s.file = o
-	o.failed = s.startFile(o)
+	if o.failed = s.refused(); o.failed == nil {
+		o.failed = s.startFile(o)
+	}
 	return nil
 }
 
@@ -313,7 +315,7 @@ func (s *server) commit(o *openFile, m *wire.FileEnd) error {
 		unix.Unlinkat(o.dirfd, o.tmp, 0)
 		return &os.PathError{Op: "close", Path: o.begin.Path, Err: err}
 	}
-	err = renameInto(o.dirfd, o.tmp, o.base)
+	err = s.install(o.dirfd, o.tmp, o.begin.Path)
 	if err != nil {
 		unix.Unlinkat(o.dirfd, o.tmp, 0)
 	}

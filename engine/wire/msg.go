@@ -45,6 +45,9 @@ const (
 	TStop      Type = 23 // agent: it applies nothing more and exits (protocol 3)
 	TNames     Type = 24 // client: user and group names to resolve on the agent's host (protocol 4)
 	TIds       Type = 25 // agent: the ids of those names (protocol 4)
+	TBatch     Type = 26 // client: the operations up to the next Commit are staged and/or backed up (protocol 4)
+	TCommit    Type = 27 // client: rename the batch's staged files into place; the batch ends (protocol 4)
+	TRollback  Type = 28 // client: put the latest backup back; agent: what it did (the same message type; protocol 4)
 	TFileHole  Type = 29 // client: a run of zero bytes of the open file, left a hole (protocol 4)
 )
 
@@ -60,6 +63,7 @@ const (
 	MaxHolder   = 512  // Hello.Holder: a line of the session lock
 	MaxNames    = 4096 // names in one TNames (users and groups together)
 	MaxName     = 256  // bytes of one user or group name
+	MaxStamp    = 64   // Batch.Stamp, Rollback.Stamp: one name
 )
 
 // Msg is any protocol message.
@@ -236,6 +240,72 @@ const (
 	CodeAborted    = 8
 )
 
+// Batch opens a batch (protocol 4): the operations after it, up to the
+// next Commit, are applied as Flags say. With BatchDelay the agent keeps
+// each received file (and symlink) as its temporary instead of renaming
+// it into place, and renames them all at the Commit. With BackupDir set,
+// every file or symlink the batch replaces and every entry it deletes is
+// moved into BackupDir/Stamp/<path> first, and what it creates is
+// recorded there, so a Rollback can undo the batch. BackupDir is
+// relative to the mirror root unless absolute. A Batch the agent cannot
+// honour (the backup directory is unusable) is reported as its error,
+// and every operation of the batch is then refused, so nothing is
+// replaced without its backup.
+type Batch struct {
+	ID        uint64
+	Flags     uint64
+	BackupDir string
+	Stamp     string // the batch's backup directory name (see ValidStamp)
+}
+
+// Batch flags.
+const (
+	BatchDelay = 1 << 0 // stage files until the Commit (--delay-updates)
+)
+
+// Commit ends the batch: the staged files are renamed into place, one
+// after the other without anything in between. A staged file that cannot
+// be renamed (its directory was replaced meanwhile) is reported as an
+// Error with the Commit's ID and the file's path; there may be one such
+// Error per staged file.
+type Commit struct{ ID uint64 }
+
+// Rollback, from the client, asks the agent to put the latest backup in
+// Dir back (protocol 4). The agent answers with Rollback messages of the
+// same ID listing what it did (Items, at most MaxEntries each), the last
+// with RollbackEnd, Stamp naming the backup, and Err why it stopped, if
+// it did.
+type Rollback struct {
+	ID    uint64
+	Flags uint64
+	Dir   string // client
+	Stamp string // agent
+	Items []RollItem
+	Err   string
+}
+
+// Rollback flags.
+const (
+	RollbackDryRun = 1 << 0 // client: say what would be done, do nothing
+	RollbackEnd    = 1 << 1 // agent: the last answer
+	// RollbackAlready (agent, with RollbackEnd): the newest backup,
+	// Stamp, was rolled back before; nothing was done.
+	RollbackAlready = 1 << 2
+)
+
+// RollItem is one path a rollback changed.
+type RollItem struct {
+	Action uint8 // RollRestored, RollRemoved
+	Kind   fstree.Kind
+	Path   string
+}
+
+// RollItem actions.
+const (
+	RollRestored = 1 // the backed-up entry is back at Path
+	RollRemoved  = 2 // the batch had created Path: it was moved out of the way
+)
+
 // Rename moves the entry at From, of kind Kind, to To (replacing a
 // non-directory there); the parent of To must exist.
 type Rename struct {
@@ -337,6 +407,30 @@ func (*Heartbeat) Type() Type { return THeartbeat }
 func (*Stop) Type() Type      { return TStop }
 func (*Names) Type() Type     { return TNames }
 func (*Ids) Type() Type       { return TIds }
+func (*Batch) Type() Type     { return TBatch }
+func (*Commit) Type() Type    { return TCommit }
+func (*Rollback) Type() Type  { return TRollback }
+
+func (m *Batch) appendPayload(e *enc) {
+	e.uvarint(m.ID)
+	e.uvarint(m.Flags)
+	e.str(m.BackupDir)
+	e.str(m.Stamp)
+}
+func (m *Commit) appendPayload(e *enc) { e.uvarint(m.ID) }
+func (m *Rollback) appendPayload(e *enc) {
+	e.uvarint(m.ID)
+	e.uvarint(m.Flags)
+	e.str(m.Dir)
+	e.str(m.Stamp)
+	e.uvarint(uint64(len(m.Items)))
+	for _, it := range m.Items {
+		e.uvarint(uint64(it.Action))
+		e.uvarint(uint64(it.Kind))
+		e.str(it.Path)
+	}
+	e.str(m.Err)
+}
 
 func (m *Hello) appendPayload(e *enc) {
 	e.raw([]byte(Magic))
@@ -646,6 +740,41 @@ func Decode(t Type, payload []byte) (Msg, error) {
 		x.Users = d.nameIDs(MaxNames)
 		x.Groups = d.nameIDs(MaxNames - len(x.Users))
 		x.Self, x.SelfGid = d.u32(), d.u32()
+	case TBatch:
+		x := &Batch{ID: d.uvarint(), Flags: d.uvarint(), BackupDir: d.str(MaxPath), Stamp: d.str(MaxStamp)}
+		if x.Flags&^BatchDelay != 0 {
+			d.fail(fmt.Errorf("batch flags %#x unknown", x.Flags))
+		}
+		if d.err == nil && (x.BackupDir != "") != (x.Stamp != "") {
+			d.fail(fmt.Errorf("batch with a backup directory and no stamp, or the reverse"))
+		}
+		if d.err == nil && x.Stamp != "" && !ValidStamp(x.Stamp) {
+			d.fail(fmt.Errorf("bad backup stamp %q", x.Stamp))
+		}
+		m = x
+	case TCommit:
+		m = &Commit{ID: d.uvarint()}
+	case TRollback:
+		x := &Rollback{ID: d.uvarint(), Flags: d.uvarint(), Dir: d.str(MaxPath), Stamp: d.str(MaxStamp)}
+		if x.Flags&^(RollbackDryRun|RollbackEnd|RollbackAlready) != 0 {
+			d.fail(fmt.Errorf("rollback flags %#x unknown", x.Flags))
+		}
+		n := d.uvarint()
+		if n > MaxEntries {
+			d.fail(fmt.Errorf("%d rollback items exceed limit %d", n, MaxEntries))
+			n = 0
+		}
+		if d.err == nil && n > 0 {
+			x.Items = make([]RollItem, 0, min(n, uint64(len(d.b))))
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			a := d.uvarint()
+			if a != RollRestored && a != RollRemoved {
+				d.fail(fmt.Errorf("rollback action %d unknown", a))
+			}
+			x.Items = append(x.Items, RollItem{Action: uint8(a), Kind: d.kind(), Path: d.path()})
+		}
+		x.Err = d.str(MaxErrorMsg)
 		m = x
 	default:
 		return nil, fmt.Errorf("unknown message type %d", t)

@@ -70,3 +70,27 @@ func quote(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
+
+// StampLayout is the form of a backup's name (Batch.Stamp): the batch's
+// start in UTC to the nanosecond, so names sort in time order.
+const StampLayout = "20060102-150405.000000000"
+
+// ValidStamp tells whether s has the form of StampLayout: digits, one
+// '-' and one '.', where the layout has them. Nothing else can reach a
+// path on the mirror.
+func ValidStamp(s string) bool {
+	if len(s) != len(StampLayout) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch l := StampLayout[i]; {
+		case l == '-' || l == '.':
+			if s[i] != l {
+				return false
+			}
+		case s[i] < '0' || s[i] > '9':
+			return false
+		}
+	}
+	return true
+}

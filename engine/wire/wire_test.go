@@ -52,6 +52,12 @@ func sampleMsgs() []Msg {
 		&Names{ID: 12, Groups: []string{"staff"}},
 		&Ids{ID: 11, Users: []NameID{{ID: 1001, Known: true}, {}}, Groups: []NameID{{ID: 33, Known: true}}, Self: 1001},
 		&Ids{ID: 12},
+		&Batch{ID: 11, Flags: BatchDelay, BackupDir: ".backups", Stamp: "20261201-071500.123456789"},
+		&Batch{ID: 12, Flags: BatchDelay},
+		&Commit{ID: 13},
+		&Rollback{ID: 14, Flags: RollbackDryRun, Dir: "/var/backups/www"},
+		&Rollback{ID: 14, Flags: RollbackEnd, Stamp: "20261201-071500.123456789", Err: "stopped",
+			Items: []RollItem{{Action: RollRestored, Kind: fstree.File, Path: "a/b"}, {Action: RollRemoved, Kind: fstree.Dir, Path: "new"}}},
 	}
 }
 
@@ -224,5 +230,32 @@ func TestNewerHelloDecodes(t *testing.T) {
 	}
 	if h := m.(*Hello); h.Version != Version+1 || h.BuildID != "next" {
 		t.Fatalf("got %+v", h)
+	}
+}
+
+func TestBatchAndRollbackBounds(t *testing.T) {
+	bad := []Msg{
+		&Batch{ID: 1, Flags: 1 << 5},
+		&Batch{ID: 1, BackupDir: "b"},
+		&Batch{ID: 1, BackupDir: "b", Stamp: "../../etc"},
+		&Batch{ID: 1, BackupDir: "b", Stamp: "20261201-071500.12345678x"},
+		&Rollback{ID: 1, Flags: 1 << 7},
+		&Rollback{ID: 1, Items: []RollItem{{Action: 9, Kind: fstree.File, Path: "a"}}},
+		&Rollback{ID: 1, Items: []RollItem{{Action: RollRestored, Kind: fstree.File, Path: "../a"}}},
+	}
+	for _, m := range bad {
+		if _, err := Decode(m.Type(), encode(m)); err == nil {
+			t.Errorf("%#v decoded without error", m)
+		}
+	}
+	// A count beyond MaxEntries is refused before anything is allocated.
+	e := &enc{}
+	e.uvarint(1)
+	e.uvarint(RollbackEnd)
+	e.str("")
+	e.str("")
+	e.uvarint(MaxEntries + 1)
+	if _, err := Decode(TRollback, e.b); err == nil {
+		t.Error("rollback answer with too many items decoded")
 	}
 }

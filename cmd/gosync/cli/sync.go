@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -43,6 +44,8 @@ type syncFlags struct {
 	logFormat     string
 	allowEmpty    bool
 	noProgress    bool
+	delayUpdates  bool
+	backupDir     string
 	ssh           sshx.Options
 	chmod         chmodFlag
 	chownText     string
@@ -53,6 +56,8 @@ type syncFlags struct {
 	// the same machine inside it (or containing it) is refused.
 	sourceName string
 	source     ident.Place
+	// noCreate: the mirror directory is not created (rollback).
+	noCreate bool
 }
 
 type stringList []string
@@ -99,6 +104,21 @@ func (f *syncFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logFormat, "log-format", "auto", "log format: auto, text or json")
 	fs.BoolVar(&f.allowEmpty, "allow-empty-source", false, "with --delete, let an empty SRC empty the mirrors")
 	fs.BoolVar(&f.noProgress, "no-progress", false, "show no progress while file data is sent (by default: live lines on a terminal, a log line every 5 s elsewhere)")
+	fs.BoolVar(&f.delayUpdates, "delay-updates", false, "stage a run's (a watch batch's) new and changed files on the mirror and rename them into place together at its end")
+	fs.StringVar(&f.backupDir, "backup-dir", "", "move the files a run replaces or deletes into `DIR`/<timestamp>/ on the mirror (relative to DEST unless absolute), for gosync rollback")
+}
+
+// checkBackupDir cleans --backup-dir: an absolute path stays as it is,
+// a relative one must stay inside the mirror.
+func checkBackupDir(dir string) (string, error) {
+	if dir == "" || path.IsAbs(dir) {
+		return dir, nil
+	}
+	rel := path.Clean(dir)
+	if rel == "." || rel == ".." || strings.HasPrefix(rel, "../") || wire.ValidPath(rel) != nil {
+		return "", usagef("--backup-dir %s: a relative DIR must lie inside the mirror (it is relative to DEST); give an absolute path for one outside", dir)
+	}
+	return rel, nil
 }
 
 // owners sets --chmod, --chown and --numeric-ids in opt.
@@ -157,6 +177,9 @@ func parseCommand(name, usage string, args []string, stderr io.Writer, extra fun
 	}
 	if f.ssh.Port < 0 || f.ssh.Port > 65535 {
 		return nil, usagef("--ssh-port must be 1 to 65535, not %d", f.ssh.Port)
+	}
+	if f.backupDir, err = checkBackupDir(f.backupDir); err != nil {
+		return nil, err
 	}
 	level := slog.LevelInfo
 	if f.verbose {
@@ -251,6 +274,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		AllowEmptySource: f.allowEmpty,
 		Ignore:           matcher,
 		Logger:           log,
+		DelayUpdates:     f.delayUpdates,
+		BackupDir:        f.backupDir,
 	}
 	f.owners(&opt)
 	var outMu sync.Mutex
@@ -388,7 +413,7 @@ func syncOne(ctx context.Context, src func() (*engine.Source, error), d endpoint
 
 // dialMirror connects to a local or remote mirror.
 func dialMirror(ctx context.Context, d endpoint.Endpoint, f syncFlags, log *slog.Logger) (*engine.Client, error) {
-	copt := engine.ClientOptions{Compress: f.compressLevel, Create: !f.dryRun, Lock: !f.dryRun, BuildID: BuildID(),
+	copt := engine.ClientOptions{Compress: f.compressLevel, Create: !f.dryRun && !f.noCreate, Lock: !f.dryRun, BuildID: BuildID(),
 		Sparse: f.sparse, Source: f.source, SourceName: f.sourceName}
 	if copt.Compress < 0 {
 		copt.Compress = 0

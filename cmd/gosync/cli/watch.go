@@ -67,6 +67,8 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 		Sparse:           f.sparse,
 		AllowEmptySource: f.allowEmpty,
 		DryRun:           f.dryRun,
+		DelayUpdates:     f.delayUpdates,
+		BackupDir:        f.backupDir,
 	}
 	f.owners(&opt)
 	multi := len(c.dests) > 1
