@@ -740,6 +740,7 @@ func Decode(t Type, payload []byte) (Msg, error) {
 		x.Users = d.nameIDs(MaxNames)
 		x.Groups = d.nameIDs(MaxNames - len(x.Users))
 		x.Self, x.SelfGid = d.u32(), d.u32()
+		m = x
 	case TBatch:
 		x := &Batch{ID: d.uvarint(), Flags: d.uvarint(), BackupDir: d.str(MaxPath), Stamp: d.str(MaxStamp)}
 		if x.Flags&^BatchDelay != 0 {
