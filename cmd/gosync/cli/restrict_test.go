@@ -55,8 +55,8 @@ func mode(t *testing.T, p string) (perm, uid uint32) {
 
 // The restricted agent as an authorized_keys forced command, end to end:
 // the client recognises it on its first session and syncs through it
-// without probing or uploading anything; setuid and setgid bits do not
-// land, owners are not changed, another directory is refused, and
+// without probing or uploading anything; a file's setuid and setgid
+// bits do not land (a directory keeps setgid), owners are not changed, another directory is refused, and
 // --on-sync is refused before anything runs.
 func TestSSHRestrictedForcedCommand(t *testing.T) {
 	srv, root := restrictedServer(t, "--restrict")
@@ -82,8 +82,8 @@ func TestSSHRestrictedForcedCommand(t *testing.T) {
 	if perm, uid := mode(t, filepath.Join(root, "tool")); perm != 0o755 || asRoot && uid != 0 {
 		t.Errorf("tool on the mirror: mode %o owner %d, want 755 and the agent's own (0)", perm, uid)
 	}
-	if perm, _ := mode(t, filepath.Join(root, "shared")); perm != 0o775 {
-		t.Errorf("shared on the mirror: mode %o, want 775", perm)
+	if perm, _ := mode(t, filepath.Join(root, "shared")); perm != 0o2775 {
+		t.Errorf("shared on the mirror: mode %o, want 2775 (a directory keeps setgid)", perm)
 	}
 	noUpload(t, srv)
 

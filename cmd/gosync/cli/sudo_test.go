@@ -64,8 +64,8 @@ func (s sudoSetup) sync(t *testing.T, args ...string) (int, string, string) {
 // cannot write a root-owned web root mirrors into it through
 // --remote-sudo, and the files get the source's owners and groups (the
 // agent runs as root). The web root keeps its own owner and mode; setuid
-// and setgid bits are stripped (the agent is --restrict) without being
-// re-sent on the next run; DEST with a trailing slash matches the same
+// and setgid bits of files are stripped (the agent is --restrict; a
+// directory keeps setgid) without being re-sent on the next run; DEST with a trailing slash matches the same
 // rule; nothing is uploaded into the user's cache.
 func TestSudoSyncIntoRootOwnedWebRoot(t *testing.T) {
 	s := newSudoSetup(t, sshtest.Options{})
@@ -97,7 +97,7 @@ func TestSudoSyncIntoRootOwnedWebRoot(t *testing.T) {
 		"config.php":  {0o640, uint32(s.srv.Login.UID), uint32(gid)},
 		"app":         {0o755, 4321, uint32(gid)},
 		"app/main.js": {0o644, 4321, 4322},
-		"uploads":     {0o775, 0, 0}, // setgid stripped
+		"uploads":     {0o2775, 0, 0}, // a directory keeps setgid under --restrict
 		".":           {0o755, 0, 0}, // an existing root keeps its mode and owner
 	} {
 		perm, uid := mode(t, filepath.Join(s.root, p))
