@@ -46,6 +46,12 @@ type fence struct {
 	idle    bool         // the agent waited for input since
 	lockFD  int          // our lock file, flock()ed; -1: no lock taken
 	lockID  ident.FileID
+	// The root's mtime before the lock was taken and right after: if
+	// nothing else changed the root during the session, releasing the
+	// lock puts back the first, so a session that changed nothing in
+	// the root leaves its mtime as it found it.
+	rootBefore, rootLocked unix.Timespec
+	rootTimes              bool
 }
 
 // rootRecheck bounds how long a continuous stream of messages goes on
@@ -143,6 +149,8 @@ func (s *server) takeLock(session string) (holder string, err error) {
 		return fmt.Errorf("take the session lock %s in %s: %w (gosync writes it in the mirror directory; the mirror host's user needs write permission there)",
 			fstree.LockName, s.root.Name(), err)
 	}
+	var before unix.Stat_t
+	beforeErr := unix.Fstat(dirfd, &before)
 	fd, err := unix.Openat(dirfd, tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return "", refused(err)
@@ -169,6 +177,10 @@ func (s *server) takeLock(session string) (holder string, err error) {
 	}
 	s.fence.lockFD = fd
 	s.fence.lockID = ident.FileID{Dev: uint64(st.Dev), Ino: uint64(st.Ino)}
+	var locked unix.Stat_t
+	if beforeErr == nil && unix.Fstat(dirfd, &locked) == nil {
+		s.fence.rootBefore, s.fence.rootLocked, s.fence.rootTimes = before.Mtim, locked.Mtim, true
+	}
 	return holder, nil
 }
 
@@ -232,16 +244,21 @@ func (s *server) lockLost() (code int, msg string) {
 }
 
 // releaseLock removes the lock file if it is still ours, and puts the
-// root's mtime back as the session left it, so nothing of the session
-// stays in the mirror; then it lets the flock go.
+// root's mtime back as the session left it (as it found it, if the
+// session did not change it: taking the lock did), so nothing of the
+// session stays in the mirror; then it lets the flock go.
 func (s *server) releaseLock() {
 	if s.fence.lockFD < 0 {
 		return
 	}
 	var st unix.Stat_t
 	if code, _ := s.lockLost(); code == 0 && unix.Fstat(s.rootFD, &st) == nil {
+		mtime := st.Mtim
+		if s.fence.rootTimes && mtime == s.fence.rootLocked {
+			mtime = s.fence.rootBefore
+		}
 		if unix.Unlinkat(s.rootFD, fstree.LockName, 0) == nil {
-			ts := []unix.Timespec{{Nsec: utimeOmit}, st.Mtim}
+			ts := []unix.Timespec{{Nsec: utimeOmit}, mtime}
 			unix.UtimesNanoAt(s.rootFD, ".", ts, 0)
 		}
 	}

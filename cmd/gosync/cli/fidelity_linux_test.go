@@ -117,30 +117,104 @@ func fidelity(t *testing.T, rsync string, r fidRun) {
 	out := filepath.Join(base, "out") // where the user may make mirrors
 	must(os.Mkdir(out, 0o755))
 	must(os.Chown(out, uid, gid))
-	for _, mirror := range []string{"new", "existing"} {
-		rs, gs := filepath.Join(out, "rsync-"+mirror), filepath.Join(out, "gosync-"+mirror)
+	mirrors := []string{"new", "existing"}
+	for _, mirror := range mirrors {
 		if mirror == "existing" {
 			// A web root the admin made: another owner than SRC's as
 			// root, a group of its own, setgid.
-			for _, d := range []string{rs, gs} {
+			for _, tool := range []string{"rsync-", "gosync-"} {
+				d := filepath.Join(out, tool+mirror)
 				must(os.Mkdir(d, 0o700))
 				must(os.Chown(d, fidUser, fidMember))
 				must(unix.Chmod(d, 0o2770))
 			}
 		}
-		runAs(t, r, home, rsync, "-a", src+"/", rs+"/")
-		runAs(t, r, home, exe, "sync", src, gs)
-		diffs, n := compareMirrors(t, rs, gs)
-		t.Logf("%s mirror: %d entries compared, %d differences", mirror, n, len(diffs))
-		for _, d := range diffs {
-			t.Logf("  %q %s: %s", d[0], d[1], d[2])
+	}
+	for _, round := range []string{"first", "again", "changed"} {
+		if round == "changed" {
+			fidelityChange(t, src, r)
 		}
-		checkAllowed(t, r.name, mirror, diffs)
+		for _, mirror := range mirrors {
+			rs, gs := filepath.Join(out, "rsync-"+mirror), filepath.Join(out, "gosync-"+mirror)
+			runAs(t, r, home, rsync, "-a", src+"/", rs+"/")
+			out := runAs(t, r, home, exe, "sync", "-i", src, gs)
+			if items := itemLines(out); round == "again" && items != "" {
+				// Nothing changed: what a run sends or sets now (an
+				// mtime it cannot store, a mode it cannot keep) it
+				// would on every run.
+				t.Errorf("%s mirror: a second run with nothing changed did:\n%s", mirror, items)
+			}
+			diffs, n := compareMirrors(t, rs, gs)
+			t.Logf("%s mirror, %s run: %d entries compared, %d differences", mirror, round, n, len(diffs))
+			for _, d := range diffs {
+				t.Logf("  %q %s: %s", d[0], d[1], d[2])
+			}
+			checkAllowed(t, r.name, mirror, diffs)
+		}
 	}
 }
 
-// runAs runs a command as the run's user; it must succeed.
-func runAs(t *testing.T, r fidRun, home string, name string, args ...string) {
+// itemLines drops the summary line from gosync -i's output.
+func itemLines(out string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(out, "\n") {
+		if l != "" && !strings.HasPrefix(l, "synced ") {
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
+// fidelityChange changes the source as deploys do between runs.
+func fidelityChange(t *testing.T, src string, r fidRun) {
+	t.Helper()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := func(rel string) string { return filepath.Join(src, rel) }
+	// An update inside the 0555 directory, same size, new mtime.
+	must(os.Chmod(p("ro"), 0o755))
+	must(os.Chmod(p("ro/inner.txt"), 0o644))
+	must(os.WriteFile(p("ro/inner.txt"), []byte("IN A 0555 DIRECTORY\n"), 0o644))
+	must(os.WriteFile(p("ro/new.txt"), []byte("new\n"), 0o644))
+	must(unix.Chmod(p("ro/inner.txt"), 0o444))
+	must(unix.Chmod(p("ro"), 0o555))
+	// Mode only; group only (to the member group) on a setgid file,
+	// which chown clears, so the mode is set again after it.
+	must(unix.Chmod(p("private"), 0o640))
+	must(os.Lchown(p("setgid"), -1, fidMember))
+	must(unix.Chmod(p("setgid"), 0o2755))
+	if r.asRoot {
+		must(os.Lchown(p("setuid"), fidUser, -1)) // owner only
+		must(unix.Chmod(p("setuid"), 0o4755))
+	}
+	// Another mtime beyond 2262, and a file that becomes a symlink.
+	ts := unix.Timespec{Sec: 10_413_792_001, Nsec: 5}
+	must(unix.UtimesNanoAt(unix.AT_FDCWD, p("after-2262.txt"), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW))
+	must(os.Remove(p("exec.sh")))
+	must(os.Symlink("plain.txt", p("exec.sh")))
+	if !r.asRoot {
+		uid, gid := int(r.ids.Uid), int(r.ids.Gid)
+		for _, rel := range []string{"ro/new.txt", "exec.sh"} {
+			must(os.Lchown(p(rel), uid, gid))
+		}
+	}
+	// Times in other seconds than the first run's: rsync's quick check
+	// compares mtimes to the second, so a change within the second of
+	// the last sync would go unnoticed by it, and the mirrors differ
+	// by rsync's doing.
+	for i, rel := range []string{"ro/inner.txt", "ro/new.txt", "exec.sh", "ro", "."} {
+		ts := unix.Timespec{Sec: 1_400_000_000 + int64(i)*86400, Nsec: int64(i) * 1_000_003}
+		must(unix.UtimesNanoAt(unix.AT_FDCWD, p(rel), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW))
+	}
+}
+
+// runAs runs a command as the run's user; it must succeed. It returns
+// the command's standard output.
+func runAs(t *testing.T, r fidRun, home string, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), "HOME="+home, "LC_ALL=C")
@@ -148,10 +222,12 @@ func runAs(t *testing.T, r fidRun, home string, name string, args ...string) {
 	if r.ids != nil {
 		cmd.SysProcAttr.Credential = r.ids
 	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", filepath.Base(name), strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
+	return stdout.String()
 }
 
 // fidelityTree writes the cases of issue 11 that apply to a plain sync.
@@ -423,4 +499,30 @@ func removeAllWritable(dir string) {
 		return nil
 	})
 	os.RemoveAll(dir)
+}
+
+// A run that changes nothing leaves the mirror root's mtime as the last
+// run set it (the source's). Taking the session lock in the root changes
+// its mtime; releasing the lock puts back the one it found.
+func TestUnchangedRunKeepsRootMtime(t *testing.T) {
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "m")
+	if err := os.WriteFile(filepath.Join(src, "a"), []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts := unix.Timespec{Sec: 1_500_000_000, Nsec: 123_456_789}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, src, []unix.Timespec{ts, ts}, 0); err != nil {
+		t.Fatal(err)
+	}
+	for run := 1; run <= 2; run++ {
+		if code, _, stderr := gosync(t, "sync", src, dst); code != 0 {
+			t.Fatalf("run %d: exit %d: %s", run, code, stderr)
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(dst, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Mtim != ts {
+			t.Fatalf("after run %d the mirror root's mtime is %s, the source's %s", run, fmtTS(st.Mtim), fmtTS(ts))
+		}
+	}
 }
