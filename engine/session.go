@@ -325,7 +325,8 @@ func (sc *scope) moves(ctx context.Context) []move {
 	// Directories first, so that a file moved into a renamed directory
 	// finds its new parent on the mirror.
 	for _, dirs := range []bool{true, false} {
-		for _, from := range sortedEntries(sc.dst) {
+		list := sortedEntries(sc.dst)
+		for i, from := range list {
 			if (from.Kind == fstree.Dir) != dirs {
 				continue
 			}
@@ -344,7 +345,7 @@ func (sc *scope) moves(ctx context.Context) []move {
 			if _, ok := sc.dst[parent]; parent != "" && !ok {
 				continue // its new parent is not on the mirror yet: send it
 			}
-			if !sc.knownMove(ctx, from, e) {
+			if !sc.knownMove(ctx, from, e, list[i+1:], moves) {
 				continue
 			}
 			moves = append(moves, move{from: from.Path, to: to, kind: from.Kind})
@@ -384,7 +385,11 @@ func (sc *scope) moves(ctx context.Context) []move {
 //     with --no-delete, or one the source still has but ignores, the
 //     directory is sent, so nothing old appears inside the new one.
 //     An empty directory is never renamed: making it is as cheap.
-func (sc *scope) knownMove(ctx context.Context, from, to fstree.Entry) bool {
+//
+// after is what follows from in the sorted listing of the mirror taken
+// before the moves so far: from's descendants first. Those moves changed
+// nothing below from unless one went into it; then the answer is no.
+func (sc *scope) knownMove(ctx context.Context, from, to fstree.Entry, after []fstree.Entry, before []move) bool {
 	switch from.Kind {
 	case fstree.Symlink:
 		return from.Target == to.Target
@@ -395,10 +400,16 @@ func (sc *scope) knownMove(ctx context.Context, from, to fstree.Entry) bool {
 		return false
 	}
 	prefix := from.Path + "/"
+	for _, m := range before {
+		if strings.HasPrefix(m.to, prefix) {
+			return false
+		}
+	}
 	moved := false
-	for k, d := range sc.dst {
+	for _, d := range after {
+		k := d.Path
 		if !strings.HasPrefix(k, prefix) {
-			continue
+			break // past the subtree
 		}
 		rel := to.Path + k[len(from.Path):]
 		e, ok := sc.entries[rel]
@@ -420,21 +431,33 @@ func (sc *scope) knownMove(ctx context.Context, from, to fstree.Entry) bool {
 // by content hash. Any doubt (a read error, an agent that does not hash
 // a single file) answers false: the file is sent.
 func (sc *scope) sameContent(ctx context.Context, from, to fstree.Entry) bool {
-	f, err := sc.src.open(to.Path)
-	if err != nil {
+	// Both sides read at once.
+	type answer struct {
+		got []fstree.Entry
+		err error
+	}
+	mirror := make(chan answer, 1)
+	go func() {
+		got, _, err := sc.s.m.Scan(ctx, from.Path, true)
+		mirror <- answer{got, err}
+	}()
+	sum, err := sc.hashSource(to.Path)
+	a := <-mirror
+	if err != nil || a.err != nil || len(a.got) != 1 {
 		return false
 	}
-	sum, _, err := fstree.HashReader(f)
-	f.Close()
-	if err != nil {
-		return false
-	}
-	got, _, err := sc.s.m.Scan(ctx, from.Path, true)
-	if err != nil || len(got) != 1 {
-		return false
-	}
-	d := got[0]
+	d := a.got[0]
 	return d.Kind == fstree.File && d.HasHash && d.Hash == sum && d.Size == to.Size
+}
+
+func (sc *scope) hashSource(rel string) (fstree.Hash, error) {
+	f, err := sc.src.open(rel)
+	if err != nil {
+		return fstree.Hash{}, err
+	}
+	defer f.Close()
+	sum, _, err := fstree.HashReader(f)
+	return sum, err
 }
 
 func underAny(p string, moves []move) bool {
