@@ -13,6 +13,13 @@ import (
 	"github.com/gosync/gosync/queue"
 )
 
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A new file that holds the inode of a deleted one, with the same size and
 // mtime (tar, cp -p and npm fix mtimes), is not a rename: its content is
 // sent. The inode is handed over with a hard link here, so the case does
@@ -21,15 +28,15 @@ func TestSessionInodeReuseFileIsNotRename(t *testing.T) {
 	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "m")
 	treetest.Write(t, src, map[string]string{"a1.js": "old content"})
 	fixed := time.Date(1985, 10, 26, 8, 15, 0, 0, time.UTC)
-	must(t, os.Chtimes(filepath.Join(src, "a1.js"), fixed, fixed))
+	noErr(t, os.Chtimes(filepath.Join(src, "a1.js"), fixed, fixed))
 	s := newSession(t, dst, engine.Options{Delete: true})
 	source := scan(t, src)
 	ok(t, s.Full(context.Background(), source, false))
 
-	must(t, os.Link(filepath.Join(src, "a1.js"), filepath.Join(src, "b1.js")))
-	must(t, os.Remove(filepath.Join(src, "a1.js")))
-	must(t, os.WriteFile(filepath.Join(src, "b1.js"), []byte("new content"), 0o644))
-	must(t, os.Chtimes(filepath.Join(src, "b1.js"), fixed, fixed))
+	noErr(t, os.Link(filepath.Join(src, "a1.js"), filepath.Join(src, "b1.js")))
+	noErr(t, os.Remove(filepath.Join(src, "a1.js")))
+	noErr(t, os.WriteFile(filepath.Join(src, "b1.js"), []byte("new content"), 0o644))
+	noErr(t, os.Chtimes(filepath.Join(src, "b1.js"), fixed, fixed))
 	ok(t, s.Apply(context.Background(), source, []queue.Path{{Rel: "a1.js"}, {Rel: "b1.js"}}))
 	treetest.Equal(t, src, dst, treetest.Options{})
 }
@@ -41,22 +48,22 @@ func TestSessionInodeReuseByFileSystem(t *testing.T) {
 	fixed := time.Date(1985, 10, 26, 8, 15, 0, 0, time.UTC)
 	for try := 0; ; try++ {
 		treetest.Write(t, src, map[string]string{"a1.js": "old\n"})
-		must(t, os.Chtimes(filepath.Join(src, "a1.js"), fixed, fixed))
+		noErr(t, os.Chtimes(filepath.Join(src, "a1.js"), fixed, fixed))
 		s := newSession(t, dst, engine.Options{Delete: true})
 		source := scan(t, src)
 		ok(t, s.Full(context.Background(), source, false))
 		before, err := os.Stat(filepath.Join(src, "a1.js"))
-		must(t, err)
-		must(t, os.Remove(filepath.Join(src, "a1.js")))
-		must(t, os.WriteFile(filepath.Join(src, "b1.js"), []byte("new\n"), 0o644))
-		must(t, os.Chtimes(filepath.Join(src, "b1.js"), fixed, fixed))
+		noErr(t, err)
+		noErr(t, os.Remove(filepath.Join(src, "a1.js")))
+		noErr(t, os.WriteFile(filepath.Join(src, "b1.js"), []byte("new\n"), 0o644))
+		noErr(t, os.Chtimes(filepath.Join(src, "b1.js"), fixed, fixed))
 		after, err := os.Stat(filepath.Join(src, "b1.js"))
-		must(t, err)
+		noErr(t, err)
 		if !os.SameFile(before, after) {
 			if try == 5 {
 				t.Skip("this file system does not reuse a freed inode at once (tmpfs); TestSessionInodeReuseFileIsNotRename covers the case")
 			}
-			must(t, os.Remove(filepath.Join(src, "b1.js")))
+			noErr(t, os.Remove(filepath.Join(src, "b1.js")))
 			continue
 		}
 		ok(t, s.Apply(context.Background(), source, []queue.Path{{Rel: "a1.js"}, {Rel: "b1.js"}}))
@@ -72,16 +79,16 @@ func TestSessionInodeReuseDirNoDelete(t *testing.T) {
 	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "m")
 	treetest.Write(t, src, map[string]string{"old/c1.js": "one", "old/c2.js": "two"})
 	fixed := time.Date(1985, 10, 26, 8, 15, 0, 0, time.UTC)
-	must(t, os.Chtimes(filepath.Join(src, "old"), fixed, fixed))
+	noErr(t, os.Chtimes(filepath.Join(src, "old"), fixed, fixed))
 	s := newSession(t, dst, engine.Options{})
 	source := scan(t, src)
 	ok(t, s.Full(context.Background(), source, false))
 
-	must(t, os.Rename(filepath.Join(src, "old"), filepath.Join(src, "new")))
-	must(t, os.Remove(filepath.Join(src, "new/c1.js")))
-	must(t, os.Remove(filepath.Join(src, "new/c2.js")))
+	noErr(t, os.Rename(filepath.Join(src, "old"), filepath.Join(src, "new")))
+	noErr(t, os.Remove(filepath.Join(src, "new/c1.js")))
+	noErr(t, os.Remove(filepath.Join(src, "new/c2.js")))
 	treetest.Write(t, src, map[string]string{"new/n.js": "n"})
-	must(t, os.Chtimes(filepath.Join(src, "new"), fixed, fixed))
+	noErr(t, os.Chtimes(filepath.Join(src, "new"), fixed, fixed))
 	ok(t, s.Apply(context.Background(), source, []queue.Path{{Rel: "old"}, {Rel: "new", Subtree: true}}))
 	for _, gone := range []string{"new/c1.js", "new/c2.js"} {
 		if _, err := os.Lstat(filepath.Join(dst, gone)); err == nil {
@@ -103,16 +110,16 @@ func TestSessionInodeReuseDirChildContent(t *testing.T) {
 	treetest.Write(t, src, map[string]string{"old/c.js": "version 1"})
 	fixed := time.Date(1985, 10, 26, 8, 15, 0, 0, time.UTC)
 	for _, p := range []string{"old/c.js", "old"} {
-		must(t, os.Chtimes(filepath.Join(src, p), fixed, fixed))
+		noErr(t, os.Chtimes(filepath.Join(src, p), fixed, fixed))
 	}
 	s := newSession(t, dst, engine.Options{Delete: true})
 	source := scan(t, src)
 	ok(t, s.Full(context.Background(), source, false))
 
-	must(t, os.Rename(filepath.Join(src, "old"), filepath.Join(src, "new")))
-	must(t, os.WriteFile(filepath.Join(src, "new/c.js"), []byte("version 2"), 0o644))
+	noErr(t, os.Rename(filepath.Join(src, "old"), filepath.Join(src, "new")))
+	noErr(t, os.WriteFile(filepath.Join(src, "new/c.js"), []byte("version 2"), 0o644))
 	for _, p := range []string{"new/c.js", "new"} {
-		must(t, os.Chtimes(filepath.Join(src, p), fixed, fixed))
+		noErr(t, os.Chtimes(filepath.Join(src, p), fixed, fixed))
 	}
 	ok(t, s.Apply(context.Background(), source, []queue.Path{{Rel: "old"}, {Rel: "new", Subtree: true}}))
 	treetest.Equal(t, src, dst, treetest.Options{})
@@ -132,11 +139,11 @@ func TestSessionBigDirRenameIsRename(t *testing.T) {
 	source := scan(t, src)
 	ok(t, s.Full(context.Background(), source, false))
 	before, err := os.Stat(filepath.Join(dst, "tree/d03/f0003.txt"))
-	must(t, err)
+	noErr(t, err)
 	items = nil
 
-	must(t, os.Rename(filepath.Join(src, "tree"), filepath.Join(src, "renamed")))
-	must(t, os.Rename(filepath.Join(src, "moved.bin"), filepath.Join(src, "renamed/moved.bin")))
+	noErr(t, os.Rename(filepath.Join(src, "tree"), filepath.Join(src, "renamed")))
+	noErr(t, os.Rename(filepath.Join(src, "moved.bin"), filepath.Join(src, "renamed/moved.bin")))
 	r := ok(t, s.Apply(context.Background(), source, []queue.Path{{Rel: "tree"}, {Rel: "renamed", Subtree: true}, {Rel: "moved.bin"}}))
 	treetest.Equal(t, src, dst, treetest.Options{})
 	if r.Stats.Literal != 0 || r.Stats.Matched != 0 {

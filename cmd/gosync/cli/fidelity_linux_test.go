@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -192,7 +193,7 @@ func fidelityChange(t *testing.T, src string, r fidRun) {
 		must(unix.Chmod(p("setuid"), 0o4755))
 	}
 	// Another mtime beyond 2262, and a file that becomes a symlink.
-	ts := unix.Timespec{Sec: 10_413_792_001, Nsec: 5}
+	ts := fidTime(t, 10_413_792_001, 5)
 	must(unix.UtimesNanoAt(unix.AT_FDCWD, p("after-2262.txt"), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW))
 	must(os.Remove(p("exec.sh")))
 	must(os.Symlink("plain.txt", p("exec.sh")))
@@ -207,7 +208,7 @@ func fidelityChange(t *testing.T, src string, r fidRun) {
 	// the last sync would go unnoticed by it, and the mirrors differ
 	// by rsync's doing.
 	for i, rel := range []string{"ro/inner.txt", "ro/new.txt", "exec.sh", "ro", "."} {
-		ts := unix.Timespec{Sec: 1_400_000_000 + int64(i)*86400, Nsec: int64(i) * 1_000_003}
+		ts := fidTime(t, 1_400_000_000+int64(i)*86400, int64(i)*1_000_003)
 		must(unix.UtimesNanoAt(unix.AT_FDCWD, p(rel), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW))
 	}
 }
@@ -336,7 +337,7 @@ func fidelityTree(t *testing.T, src string, r fidRun, uid, gid int) {
 	// inside a directory moves its mtime).
 	stamp := func(p string, sec, nsec int64) {
 		t.Helper()
-		ts := unix.Timespec{Sec: sec, Nsec: nsec}
+		ts := fidTime(t, sec, nsec)
 		must(unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW))
 	}
 	var dirs []string
@@ -465,6 +466,17 @@ func compareMirrors(t *testing.T, a, b string) (diffs [][3]string, n int) {
 	return diffs, len(paths)
 }
 
+// fidTime is a file time; a 32-bit time_t cannot hold the years past
+// 2038 the suite uses.
+func fidTime(t *testing.T, sec, nsec int64) unix.Timespec {
+	t.Helper()
+	ts, err := unix.TimeToTimespec(time.Unix(sec, nsec))
+	if err != nil {
+		t.Skipf("this platform's time_t cannot hold %d: %v", sec, err)
+	}
+	return ts
+}
+
 func fmtTS(ts unix.Timespec) string { return fmt.Sprintf("%d.%09d", ts.Sec, ts.Nsec) }
 
 // checkAllowed fails on every difference fidelityAllowed does not name
@@ -509,7 +521,7 @@ func TestUnchangedRunKeepsRootMtime(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "a"), []byte("a"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ts := unix.Timespec{Sec: 1_500_000_000, Nsec: 123_456_789}
+	ts := fidTime(t, 1_500_000_000, 123_456_789)
 	if err := unix.UtimesNanoAt(unix.AT_FDCWD, src, []unix.Timespec{ts, ts}, 0); err != nil {
 		t.Fatal(err)
 	}
