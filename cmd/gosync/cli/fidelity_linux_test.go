@@ -131,15 +131,21 @@ func fidelity(t *testing.T, rsync string, r fidRun) {
 			}
 		}
 	}
-	for _, round := range []string{"first", "again", "changed"} {
-		if round == "changed" {
-			fidelityChange(t, src, r)
+	// Rounds: the first sync; again with nothing changed, with the quick
+	// check and with -c; after changes, with the quick check and with -c.
+	for _, round := range []string{"first", "again", "again -c", "changed", "changed -c"} {
+		if strings.HasPrefix(round, "changed") {
+			fidelityChange(t, src, r, round == "changed -c")
+		}
+		args := []string{"sync", "-i", src}
+		if strings.HasSuffix(round, "-c") {
+			args = append(args, "-c")
 		}
 		for _, mirror := range mirrors {
 			rs, gs := filepath.Join(out, "rsync-"+mirror), filepath.Join(out, "gosync-"+mirror)
 			runAs(t, r, home, rsync, "-a", src+"/", rs+"/")
-			out := runAs(t, r, home, exe, "sync", "-i", src, gs)
-			if items := itemLines(out); round == "again" && items != "" {
+			out := runAs(t, r, home, exe, append(args, gs)...)
+			if items := itemLines(out); strings.HasPrefix(round, "again") && items != "" {
 				// Nothing changed: what a run sends or sets now (an
 				// mtime it cannot store, a mode it cannot keep) it
 				// would on every run.
@@ -167,7 +173,8 @@ func itemLines(out string) string {
 }
 
 // fidelityChange changes the source as deploys do between runs.
-func fidelityChange(t *testing.T, src string, r fidRun) {
+// The second time (second set) it changes owners and groups only, back.
+func fidelityChange(t *testing.T, src string, r fidRun, second bool) {
 	t.Helper()
 	must := func(err error) {
 		t.Helper()
@@ -176,6 +183,21 @@ func fidelityChange(t *testing.T, src string, r fidRun) {
 		}
 	}
 	p := func(rel string) string { return filepath.Join(src, rel) }
+	if second {
+		uid, gid := 0, 0
+		if !r.asRoot {
+			uid, gid = int(r.ids.Uid), int(r.ids.Gid)
+		}
+		must(os.Lchown(p("setgid"), -1, gid))
+		must(unix.Chmod(p("setgid"), 0o2755))
+		must(os.Lchown(p("setuid-setgid-member"), -1, gid))
+		must(unix.Chmod(p("setuid-setgid-member"), 0o6750))
+		if r.asRoot {
+			must(os.Lchown(p("setuid"), uid, -1))
+			must(unix.Chmod(p("setuid"), 0o4755))
+		}
+		return
+	}
 	// An update inside the 0555 directory, same size, new mtime.
 	must(os.Chmod(p("ro"), 0o755))
 	must(os.Chmod(p("ro/inner.txt"), 0o644))
@@ -277,6 +299,8 @@ func fidelityTree(t *testing.T, src string, r fidRun, uid, gid int) {
 		{".gosync-tmp-x", "looks like a temporary of old\n", 0o644, -1, -1},
 		{".~gosync-not-reserved", "x", 0o644, -1, -1},
 		{"-dash", "x", 0o644, -1, -1},
+		{strings.Repeat("n", 255), "a name of 255 bytes\n", 0o644, -1, -1},
+		{"suid-dir/x", "x", 0o644, -1, -1},
 		{"back\\slash", "x", 0o644, -1, -1},
 		{"big.bin", strings.Repeat("0123456789abcdef", 1<<14), 0o644, -1, -1},
 		{filepath.Join(longDir, "leaf.txt"), "deep\n", 0o644, -1, -1},
@@ -332,6 +356,7 @@ func fidelityTree(t *testing.T, src string, r fidRun, uid, gid int) {
 	must(os.Chown(filepath.Join(src, "sgid-dir"), uid, fidMember))
 	must(unix.Chmod(filepath.Join(src, "sgid-dir"), 0o2775))
 	must(unix.Chmod(filepath.Join(src, "sticky"), 0o1777))
+	must(unix.Chmod(filepath.Join(src, "suid-dir"), 0o4755))
 
 	// Times: files and symlinks, then directories bottom-up (a change
 	// inside a directory moves its mtime).
