@@ -39,7 +39,7 @@ const (
 
 type fidAllow struct {
 	as     string // "root", "user", or "" for both
-	mirror string // "new" (made by the tool), "existing", or "" for both
+	mirror string // "new" (made by the tool; a watch's too), "existing", "watch", or "" for all
 	path   string // regexp on the path in the mirror ("." is its root)
 	field  string
 	reason string
@@ -54,6 +54,8 @@ var fidelityAllowed = []fidAllow{
 		"an existing mirror root keeps its owner (issue 11 item 5); rsync -a as root applies SRC's"},
 	{"", "existing", `^\.$`, "gid",
 		"an existing mirror root keeps its group (issue 11 item 5); rsync -a applies SRC's"},
+	{"", "watch", `^\.~gosync-lock$`, "exists",
+		"while a watch runs, its session lock is in the mirror root (README: one writer per mirror); gosync sync removes it at its end"},
 	{"user", "existing", `^other-group\.conf$`, "gid",
 		"a group the user is not in cannot be set, so a new file keeps the group it was made with: in the setgid root gosync keeps (item 5) the root's; " +
 			"rsync -a cleared the root's setgid first, so its file gets the user's primary group"},
@@ -131,6 +133,11 @@ func fidelity(t *testing.T, rsync string, r fidRun) {
 			}
 		}
 	}
+	// A watch keeps a third mirror; after each round it must match
+	// rsync's new mirror as gosync sync's does.
+	gw := filepath.Join(out, "gosync-watch")
+	startWatch(t, r, home, exe, src, gw)
+
 	// Rounds: the first sync; again with nothing changed, with the quick
 	// check and with -c; after changes, with the quick check and with -c.
 	for _, round := range []string{"first", "again", "again -c", "changed", "changed -c"} {
@@ -158,7 +165,49 @@ func fidelity(t *testing.T, rsync string, r fidRun) {
 			}
 			checkAllowed(t, r.name, mirror, diffs)
 		}
+		rs := filepath.Join(out, "rsync-new")
+		var problems []string
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			diffs, _ := compareMirrors(t, rs, gw)
+			if problems = unallowed(r.name, "watch", diffs); len(problems) == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		for _, p := range problems {
+			t.Errorf("after the %s round: %s", round, p)
+		}
 	}
+}
+
+// startWatch runs gosync watch as the run's user until the test ends.
+func startWatch(t *testing.T, r fidRun, home, exe, src, dst string) {
+	t.Helper()
+	cmd := exec.Command(exe, "watch", src, dst)
+	cmd.Env = append(os.Environ(), "HOME="+home, "LC_ALL=C")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: r.ids}
+	var log syncBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("gosync watch: %v\n%s", err, log.String())
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Errorf("gosync watch did not stop within 10 s of SIGINT\n%s", log.String())
+		}
+		if t.Failed() {
+			t.Logf("gosync watch log:\n%s", log.String())
+		}
+	})
 }
 
 // itemLines drops the summary line from gosync -i's output.
@@ -508,23 +557,34 @@ func fmtTS(ts unix.Timespec) string { return fmt.Sprintf("%d.%09d", ts.Sec, ts.N
 // and on every entry of it that matched nothing.
 func checkAllowed(t *testing.T, as, mirror string, diffs [][3]string) {
 	t.Helper()
+	for _, p := range unallowed(as, mirror, diffs) {
+		t.Error(p)
+	}
+}
+
+func unallowed(as, mirror string, diffs [][3]string) []string {
+	applies := func(a fidAllow) bool {
+		return (a.as == "" || a.as == as) && (a.mirror == "" || a.mirror == mirror || a.mirror == "new" && mirror == "watch")
+	}
+	var out []string
 	used := make([]bool, len(fidelityAllowed))
 	for _, d := range diffs {
 		ok := false
 		for i, a := range fidelityAllowed {
-			if (a.as == "" || a.as == as) && (a.mirror == "" || a.mirror == mirror) && a.field == d[1] && regexp.MustCompile(a.path).MatchString(d[0]) {
+			if applies(a) && a.field == d[1] && regexp.MustCompile(a.path).MatchString(d[0]) {
 				used[i], ok = true, true
 			}
 		}
 		if !ok {
-			t.Errorf("%s mirror: %q: %s differs from rsync -a: %s", mirror, d[0], d[1], d[2])
+			out = append(out, fmt.Sprintf("%s mirror: %q: %s differs from rsync -a: %s", mirror, d[0], d[1], d[2]))
 		}
 	}
 	for i, a := range fidelityAllowed {
-		if !used[i] && (a.as == "" || a.as == as) && (a.mirror == "" || a.mirror == mirror) {
-			t.Errorf("%s mirror: allowed difference %s of %q no longer happens: remove it from fidelityAllowed", mirror, a.field, a.path)
+		if !used[i] && applies(a) {
+			out = append(out, fmt.Sprintf("%s mirror: allowed difference %s of %q no longer happens: remove it from fidelityAllowed", mirror, a.field, a.path))
 		}
 	}
+	return out
 }
 
 // removeAllWritable removes a tree that holds read-only directories.
