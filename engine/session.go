@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -322,10 +323,24 @@ func (sc *scope) moves(ctx context.Context) []move {
 		return nil
 	}
 	var moves []move
+	apply := func(from fstree.Entry, to string) {
+		moves = append(moves, move{from: from.Path, to: to, kind: from.Kind})
+		delete(fresh, id{from.Dev, from.Ino})
+		// The mirror after the move.
+		prefix := from.Path + "/"
+		for k, d := range sc.dst {
+			if k == from.Path || strings.HasPrefix(k, prefix) {
+				delete(sc.dst, k)
+				d.Path = to + k[len(from.Path):]
+				sc.dst[d.Path] = d
+			}
+		}
+	}
 	// Directories first, so that a file moved into a renamed directory
 	// finds its new parent on the mirror.
 	for _, dirs := range []bool{true, false} {
 		list := sortedEntries(sc.dst)
+		var pairs [][2]fstree.Entry // files and symlinks: checked together
 		for i, from := range list {
 			if (from.Kind == fstree.Dir) != dirs {
 				continue
@@ -345,23 +360,39 @@ func (sc *scope) moves(ctx context.Context) []move {
 			if _, ok := sc.dst[parent]; parent != "" && !ok {
 				continue // its new parent is not on the mirror yet: send it
 			}
-			if !sc.knownMove(ctx, from, e, list[i+1:], moves) {
-				continue
+			if !dirs {
+				pairs = append(pairs, [2]fstree.Entry{from, e})
+			} else if sc.knownMove(ctx, from, e, list[i+1:], moves) {
+				apply(from, to)
 			}
-			moves = append(moves, move{from: from.Path, to: to, kind: from.Kind})
-			delete(fresh, id{from.Dev, from.Ino})
-			// The mirror after the move.
-			prefix := from.Path + "/"
-			for k, d := range sc.dst {
-				if k == from.Path || strings.HasPrefix(k, prefix) {
-					delete(sc.dst, k)
-					d.Path = to + k[len(from.Path):]
-					sc.dst[d.Path] = d
-				}
+		}
+		for i, known := range sc.knownMoves(ctx, pairs) {
+			from, to := pairs[i][0], pairs[i][1].Path
+			if known && fresh[id{from.Dev, from.Ino}] == to {
+				apply(from, to)
 			}
 		}
 	}
 	return moves
+}
+
+// knownMoves runs knownMove for pairs of files and symlinks, a few at a
+// time: each file costs a round trip to the mirror, and a batch that
+// moved many files should not wait for them one after the other.
+func (sc *scope) knownMoves(ctx context.Context, pairs [][2]fstree.Entry) []bool {
+	known := make([]bool, len(pairs))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 8)
+	for i, p := range pairs {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			known[i] = sc.knownMove(ctx, p[0], p[1], nil, nil)
+		}()
+	}
+	wg.Wait()
+	return known
 }
 
 // knownMove reports whether the mirror's from, whose inode the source's

@@ -126,10 +126,13 @@ func TestSessionInodeReuseDirChildContent(t *testing.T) {
 }
 
 // Real renames stay renames: a directory of 1,000 files moves on the
-// mirror without any content sent, and a moved file likewise.
+// mirror without any content sent, and 20 files moved into it likewise.
 func TestSessionBigDirRenameIsRename(t *testing.T) {
 	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "m")
-	files := map[string]string{"moved.bin": "some file content\n"}
+	files := map[string]string{}
+	for i := range 20 {
+		files[fmt.Sprintf("moved%02d.bin", i)] = fmt.Sprintf("file content %d\n", i)
+	}
 	for i := range 1000 {
 		files[fmt.Sprintf("tree/d%02d/f%04d.txt", i%20, i)] = fmt.Sprintf("file %d\n", i)
 	}
@@ -143,8 +146,13 @@ func TestSessionBigDirRenameIsRename(t *testing.T) {
 	items = nil
 
 	noErr(t, os.Rename(filepath.Join(src, "tree"), filepath.Join(src, "renamed")))
-	noErr(t, os.Rename(filepath.Join(src, "moved.bin"), filepath.Join(src, "renamed/moved.bin")))
-	r := ok(t, s.Apply(context.Background(), source, []queue.Path{{Rel: "tree"}, {Rel: "renamed", Subtree: true}, {Rel: "moved.bin"}}))
+	paths := []queue.Path{{Rel: "tree"}, {Rel: "renamed", Subtree: true}}
+	for i := range 20 {
+		name := fmt.Sprintf("moved%02d.bin", i)
+		noErr(t, os.Rename(filepath.Join(src, name), filepath.Join(src, "renamed", name)))
+		paths = append(paths, queue.Path{Rel: name})
+	}
+	r := ok(t, s.Apply(context.Background(), source, paths))
 	treetest.Equal(t, src, dst, treetest.Options{})
 	if r.Stats.Literal != 0 || r.Stats.Matched != 0 {
 		t.Fatalf("the renames sent content: %d literal, %d matched bytes", r.Stats.Literal, r.Stats.Matched)
@@ -155,8 +163,8 @@ func TestSessionBigDirRenameIsRename(t *testing.T) {
 			renamed++
 		}
 	}
-	if renamed != 2 {
-		t.Errorf("%d renames, want 2 (the directory and the file): %v", renamed, items)
+	if renamed != 21 {
+		t.Errorf("%d renames, want 21 (the directory and 20 files): %v", renamed, items)
 	}
 	after, err := os.Stat(filepath.Join(dst, "renamed/d03/f0003.txt"))
 	if err != nil || !os.SameFile(before, after) {
