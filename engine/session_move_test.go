@@ -13,7 +13,7 @@ import (
 	"github.com/gosync/gosync/queue"
 )
 
-func noErr(t *testing.T, err error) {
+func noErr(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
