@@ -45,7 +45,7 @@ type Mirror interface {
 	// dry run, which does not create it).
 	Missing() bool
 	// Scan lists the subtree at sub ("" for all), with content hashes if
-	// hash is set. Problems with single paths come back in the slice of
+	// hash is set (sub naming a file too: the rename check asks so). Problems with single paths come back in the slice of
 	// OpError; the error is for the listing as a whole.
 	Scan(ctx context.Context, sub string, hash bool) ([]fstree.Entry, []OpError, error)
 	// Signatures returns the block signature of each named file; a file

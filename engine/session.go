@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -179,7 +180,7 @@ func (s *Session) apply(ctx context.Context, src *Source, paths []queue.Path, re
 	if s.opt.BackupDir == "" {
 		// With backups a rename is sent as new content and a delete,
 		// which the backup can undo.
-		moves = sc.moves()
+		moves = sc.moves(ctx)
 	}
 	if len(moves) > 0 {
 		dst = sortedEntries(sc.dst)
@@ -308,7 +309,14 @@ func (sc *scope) walk(ctx context.Context, dir string) error {
 // directory, everything below moves with it) instead of receiving the
 // content again; sc.dst is rewritten to show the mirror after the move,
 // so the plan only fixes what differs beyond the move.
-func (sc *scope) moves() []move {
+//
+// The same inode alone proves nothing: file systems hand a freed inode
+// to the next new file at once (ext4 does), and tar, cp -p and npm give
+// new files old mtimes. So a pair is a rename only when it is known to
+// be one (knownMove): a file by the same content hash on both sides, a
+// symlink by the same target, a directory by descendants that moved
+// along untouched. Anything else is sent as new.
+func (sc *scope) moves(ctx context.Context) []move {
 	type id struct{ dev, ino uint64 }
 	fresh := map[id]string{}
 	for k, e := range sc.entries {
@@ -320,27 +328,7 @@ func (sc *scope) moves() []move {
 		return nil
 	}
 	var moves []move
-	for _, from := range sortedEntries(sc.dst) {
-		if _, still := sc.entries[from.Path]; still || from.Ino == 0 {
-			continue
-		}
-		to, ok := fresh[id{from.Dev, from.Ino}]
-		if !ok || underAny(from.Path, moves) {
-			continue
-		}
-		// A rename keeps the inode's mtime and size. A new file that got
-		// the inode of a deleted one (file systems reuse them at once)
-		// almost never has both: it is sent, not renamed into place.
-		if e := sc.entries[to]; e.Kind != from.Kind || e.Mtime != from.Mtime || e.Kind == fstree.File && e.Size != from.Size {
-			continue
-		}
-		parent := parentDir(to)
-		if _, ok := sc.dst[parent]; parent != "" && !ok {
-			continue // its new parent is not on the mirror yet: send it
-		}
-		if strings.HasPrefix(to, from.Path+"/") {
-			continue
-		}
+	apply := func(from fstree.Entry, to string) {
 		moves = append(moves, move{from: from.Path, to: to, kind: from.Kind})
 		delete(fresh, id{from.Dev, from.Ino})
 		// The mirror after the move.
@@ -353,7 +341,159 @@ func (sc *scope) moves() []move {
 			}
 		}
 	}
+	// Directories first, so that a file moved into a renamed directory
+	// finds its new parent on the mirror.
+	for _, dirs := range []bool{true, false} {
+		list := sortedEntries(sc.dst)
+		var pairs [][2]fstree.Entry // files and symlinks: checked together
+		for i, from := range list {
+			if (from.Kind == fstree.Dir) != dirs {
+				continue
+			}
+			if _, still := sc.entries[from.Path]; still || from.Ino == 0 {
+				continue
+			}
+			to, ok := fresh[id{from.Dev, from.Ino}]
+			if !ok || underAny(from.Path, moves) || strings.HasPrefix(to, from.Path+"/") {
+				continue
+			}
+			e := sc.entries[to]
+			if e.Kind != from.Kind || e.Kind == fstree.File && (e.Size != from.Size || e.Mtime != from.Mtime) {
+				continue // not the same content: no use checking further
+			}
+			parent := parentDir(to)
+			if _, ok := sc.dst[parent]; parent != "" && !ok {
+				continue // its new parent is not on the mirror yet: send it
+			}
+			if !dirs {
+				pairs = append(pairs, [2]fstree.Entry{from, e})
+			} else if sc.knownMove(ctx, from, e, list[i+1:], moves) {
+				apply(from, to)
+			}
+		}
+		for i, known := range sc.knownMoves(ctx, pairs) {
+			from, to := pairs[i][0], pairs[i][1].Path
+			if known && fresh[id{from.Dev, from.Ino}] == to {
+				apply(from, to)
+			}
+		}
+	}
 	return moves
+}
+
+// knownMoves runs knownMove for pairs of files and symlinks, a few at a
+// time: each file costs a round trip to the mirror, and a batch that
+// moved many files should not wait for them one after the other.
+func (sc *scope) knownMoves(ctx context.Context, pairs [][2]fstree.Entry) []bool {
+	known := make([]bool, len(pairs))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 8)
+	for i, p := range pairs {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			known[i] = sc.knownMove(ctx, p[0], p[1], nil, nil)
+		}()
+	}
+	wg.Wait()
+	return known
+}
+
+// knownMove reports whether the mirror's from, whose inode the source's
+// new entry to has, is known to hold what to holds: then renaming it on
+// the mirror is right whether or not the source renamed it.
+//
+//   - A file: the same content hash, the source hashing its new file and
+//     the mirror its old one (its hash cache often has it). Both read the
+//     file once, which is cheaper than sending it.
+//   - A symlink: the same target.
+//   - A directory: at least one descendant the session recorded is at
+//     the same place below to as the same inode with an unchanged ctime.
+//     An inode that was freed and handed out again gets a new ctime, and
+//     renaming a file changes its ctime, so such a descendant moved along
+//     with its directory: the directory was renamed. Its own inode and
+//     ctime prove nothing (a rename changes the ctime too). Beyond that,
+//     every recorded regular file that has a namesake of the same size
+//     and mtime below to must be that unchanged inode (the plan compares
+//     the rest by size and mtime, which these would fool), and every
+//     recorded descendant that to lacks must be one the plan deletes:
+//     with --no-delete, or one the source still has but ignores, the
+//     directory is sent, so nothing old appears inside the new one.
+//     An empty directory is never renamed: making it is as cheap.
+//
+// after is what follows from in the sorted listing of the mirror taken
+// before the moves so far: from's descendants first. Those moves changed
+// nothing below from unless one went into it; then the answer is no.
+func (sc *scope) knownMove(ctx context.Context, from, to fstree.Entry, after []fstree.Entry, before []move) bool {
+	switch from.Kind {
+	case fstree.Symlink:
+		return from.Target == to.Target
+	case fstree.File:
+		return sc.sameContent(ctx, from, to)
+	case fstree.Dir:
+	default:
+		return false
+	}
+	prefix := from.Path + "/"
+	for _, m := range before {
+		if strings.HasPrefix(m.to, prefix) {
+			return false
+		}
+	}
+	moved := false
+	for _, d := range after {
+		k := d.Path
+		if !strings.HasPrefix(k, prefix) {
+			break // past the subtree
+		}
+		rel := to.Path + k[len(from.Path):]
+		e, ok := sc.entries[rel]
+		switch {
+		case !ok:
+			if !sc.s.opt.Delete || sc.s.only[k] || sc.s.opt.Ignore.Ignored(rel, d.Kind == fstree.Dir) {
+				return false
+			}
+		case e.Ino != 0 && e.Dev == d.Dev && e.Ino == d.Ino && e.CtimeNs == d.CtimeNs && e.Kind == d.Kind:
+			moved = true
+		case e.Kind == fstree.File && d.Kind == fstree.File && e.Size == d.Size && e.Mtime == d.Mtime:
+			return false
+		}
+	}
+	return moved
+}
+
+// sameContent compares the source's file to with the mirror's file from
+// by content hash. Any doubt (a read error, an agent that does not hash
+// a single file) answers false: the file is sent.
+func (sc *scope) sameContent(ctx context.Context, from, to fstree.Entry) bool {
+	// Both sides read at once.
+	type answer struct {
+		got []fstree.Entry
+		err error
+	}
+	mirror := make(chan answer, 1)
+	go func() {
+		got, _, err := sc.s.m.Scan(ctx, from.Path, true)
+		mirror <- answer{got, err}
+	}()
+	sum, err := sc.hashSource(to.Path)
+	a := <-mirror
+	if err != nil || a.err != nil || len(a.got) != 1 {
+		return false
+	}
+	d := a.got[0]
+	return d.Kind == fstree.File && d.HasHash && d.Hash == sum && d.Size == to.Size
+}
+
+func (sc *scope) hashSource(rel string) (fstree.Hash, error) {
+	f, err := sc.src.open(rel)
+	if err != nil {
+		return fstree.Hash{}, err
+	}
+	defer f.Close()
+	sum, _, err := fstree.HashReader(f)
+	return sum, err
 }
 
 func underAny(p string, moves []move) bool {

@@ -37,7 +37,7 @@ func scan(t *testing.T, dir string) *engine.Source {
 	return s
 }
 
-func ok(t *testing.T, r engine.Result) engine.Result {
+func ok(t testing.TB, r engine.Result) engine.Result {
 	t.Helper()
 	if r.Err != nil || len(r.Failed) > 0 {
 		t.Fatalf("err %v failed %v", r.Err, r.Failed)

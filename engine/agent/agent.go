@@ -666,6 +666,16 @@ func (s *server) walk(sub string, hash bool, onErr func(string, error), fn func(
 		if err != nil {
 			return err
 		}
+		if hash && e.Kind == fstree.File {
+			// One file's hash: the engine confirms with it that a new
+			// source file is the mirror's old one renamed.
+			sum, err := s.hashes.Hash(&e, func() (*os.File, error) { return s.openSame(sub, &e) })
+			if err != nil {
+				onErr(sub, err)
+			} else {
+				e.Hash, e.HasHash = sum, true
+			}
+		}
 		if err := fn(&e); err != nil || e.Kind != fstree.Dir {
 			return err
 		}
@@ -737,6 +747,25 @@ func (s *server) sign(m *wire.SigReq) (*delta.Signature, error) {
 		start, end, _ := fstree.NextData(f, off, fi.Size())
 		return start, end
 	})
+}
+
+// openSame opens the regular file p for reading if it is still the
+// inode e describes.
+func (s *server) openSame(p string, e *fstree.Entry) (*os.File, error) {
+	f, _, err := s.openRegular(p)
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if uint64(st.Dev) != e.Dev || uint64(st.Ino) != e.Ino {
+		f.Close()
+		return nil, fmt.Errorf("%w: replaced while being listed", errMismatch)
+	}
+	return f, nil
 }
 
 // openRegular opens an existing regular file for reading without

@@ -289,9 +289,14 @@ func (s *server) commit(o *openFile, m *wire.FileEnd) error {
 		return errVerify
 	}
 	meta := o.begin.Meta
-	// A new file already belongs to the agent's user; chown only to
-	// change that (it also clears setuid/setgid, so chmod comes after).
-	if uid, gid, change := s.ownerChange(meta, uint32(s.uid), uint32(s.gid)); change {
+	// A new file belongs to the agent's user and to its group, or to
+	// the directory's group in a setgid directory: chown only to change
+	// that (it also clears setuid/setgid, so chmod comes after).
+	var st unix.Stat_t
+	if err := unix.Fstat(o.fd, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: o.begin.Path, Err: err}
+	}
+	if uid, gid, change := s.ownerChange(meta, st.Uid, st.Gid); change {
 		if err := unix.Fchown(o.fd, uid, gid); err != nil {
 			return &os.PathError{Op: "chown", Path: o.begin.Path, Err: err}
 		}

@@ -72,10 +72,13 @@ func (c *HashCache) Hash(e *Entry, open func() (*os.File, error)) (Hash, error) 
 	c.mu.Lock()
 	c.Misses++
 	v = cachedHash{size: e.Size, mtime: e.Mtime, ctime: e.CtimeNs, hash: sum}
-	if c.next != nil {
+	switch {
+	case c.next != nil:
 		c.next[key] = v
-	} else {
+	case c.cur != nil:
 		c.cur[key] = v
+	default: // outside any walk, before the first
+		c.cur = map[inode]cachedHash{key: v}
 	}
 	c.mu.Unlock()
 	return sum, nil

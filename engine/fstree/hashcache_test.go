@@ -56,3 +56,21 @@ func TestHashCache(t *testing.T) {
 		t.Fatalf("cache keeps %d entries, want 2 (the deleted file dropped)", len(c.cur))
 	}
 }
+
+// A single file hashed outside any walk (the agent hashes one file to
+// confirm a rename) is cached, not a panic.
+func TestHashCacheOutsideWalk(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var c HashCache
+	e := Entry{Dev: 1, Ino: 2, Size: 1}
+	open := func() (*os.File, error) { return os.Open(p) }
+	if _, err := c.Hash(&e, open); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Hash(&e, open); err != nil || c.Hits != 1 {
+		t.Fatalf("second hash: err %v, %d hits", err, c.Hits)
+	}
+}

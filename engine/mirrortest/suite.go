@@ -22,6 +22,7 @@ import (
 	"github.com/gosync/gosync/engine/treetest"
 	"github.com/gosync/gosync/engine/wire"
 	"github.com/gosync/gosync/ignore"
+	"github.com/gosync/gosync/queue"
 )
 
 // Dial connects to a mirror of dir. It registers its own cleanup.
@@ -51,6 +52,52 @@ func Run(t *testing.T, dial Dial) {
 	t.Run("BasisChangedAfterSignature", s.basisChanged)
 	t.Run("RunCommand", s.runCommand)
 	t.Run("ScanTwiceOneSession", s.scanTwice)
+	t.Run("RenamesKnownOnly", s.renamesKnownOnly)
+}
+
+// A watch session renames on the mirror what was renamed in the source,
+// sending nothing, but only when it knows the content is the same: the
+// mirror hashes its old file for the comparison. A file that took over a
+// removed file's inode with the same size and mtime is sent.
+func (s *suite) renamesKnownOnly(t *testing.T) {
+	src, dst := dirs(t)
+	treetest.Write(t, src, map[string]string{"a.txt": "content a", "reused.txt": "old content", "d/x": "x", "d/y": "y"})
+	fixed := time.Date(1985, 10, 26, 8, 15, 0, 0, time.UTC)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Chtimes(filepath.Join(src, "reused.txt"), fixed, fixed))
+	m := s.dial(t, dst, engine.ClientOptions{Create: true})
+	defer m.Close()
+	var renamed []string
+	sess := engine.NewSession(m, engine.Options{Delete: true, MaxDelete: -1, OnItem: func(it engine.Item) {
+		if it.Action == engine.Renamed {
+			renamed = append(renamed, it.Path)
+		}
+	}})
+	source, err := engine.ScanSource(context.Background(), src, nil, false)
+	must(err)
+	defer source.Close()
+	mustSync(t, sess.Full(context.Background(), source, false))
+
+	must(os.Rename(filepath.Join(src, "a.txt"), filepath.Join(src, "b.txt")))
+	must(os.Rename(filepath.Join(src, "d"), filepath.Join(src, "e")))
+	must(os.Link(filepath.Join(src, "reused.txt"), filepath.Join(src, "other.txt")))
+	must(os.Remove(filepath.Join(src, "reused.txt")))
+	must(os.WriteFile(filepath.Join(src, "other.txt"), []byte("new content"), 0o644))
+	must(os.Chtimes(filepath.Join(src, "other.txt"), fixed, fixed))
+	res := mustSync(t, sess.Apply(context.Background(), source, []queue.Path{
+		{Rel: "a.txt"}, {Rel: "b.txt"}, {Rel: "d"}, {Rel: "e", Subtree: true}, {Rel: "reused.txt"}, {Rel: "other.txt"}}))
+	treetest.Equal(t, src, dst, treetest.Options{})
+	if strings.Join(renamed, " ") != "e b.txt" {
+		t.Errorf("renamed %q, want the directory e and the file b.txt", renamed)
+	}
+	if res.Stats.Literal != int64(len("new content")) {
+		t.Errorf("sent %d bytes, want only other.txt's %d", res.Stats.Literal, len("new content"))
+	}
 }
 
 // A watch session lists the mirror again on the same connection at every

@@ -302,3 +302,44 @@ func TestWatchIgnoredFilesKeepDirMtimes(t *testing.T) {
 		converge(t, src, dst, log, "swap file in "+dir+"/ came and went")
 	}
 }
+
+// A file or directory made right after another was removed often gets
+// the removed one's inode (ext4 hands it out again at once), and npm, tar
+// and cp -p give it an old mtime. The watch sends it as new, not as a
+// rename of the old one: the mirror never shows the old content under
+// the new name, and with --no-delete the old directory's children do
+// not appear in the new one.
+func TestWatchInodeReuseIsNotRename(t *testing.T) {
+	npm := time.Date(1985, 10, 26, 8, 15, 0, 0, time.UTC)
+	stamp := func(p string) { must(t, os.Chtimes(p, npm, npm)) }
+	src := t.TempDir()
+	treetest.Write(t, src, map[string]string{"a1.js": "old\n", "old/c1.js": "one", "old/c2.js": "two"})
+	for _, p := range []string{"a1.js", "old/c1.js", "old/c2.js", "old"} {
+		stamp(filepath.Join(src, p))
+	}
+	dst := filepath.Join(t.TempDir(), "www")
+	log := watching(t, "--no-delete", src, dst)
+	converge(t, src, dst, log, "initial sync")
+
+	must(t, os.Remove(filepath.Join(src, "a1.js")))
+	write(t, filepath.Join(src, "b1.js"), "new\n")
+	stamp(filepath.Join(src, "b1.js"))
+	waitFor(t, log, func() bool {
+		b, err := os.ReadFile(filepath.Join(dst, "b1.js"))
+		return err == nil && string(b) == "new\n"
+	}, "b1.js with its own content on the mirror")
+
+	must(t, os.RemoveAll(filepath.Join(src, "old")))
+	must(t, os.Mkdir(filepath.Join(src, "new"), 0o755))
+	write(t, filepath.Join(src, "new/n.js"), "n")
+	stamp(filepath.Join(src, "new/n.js"))
+	stamp(filepath.Join(src, "new"))
+	waitFor(t, log, func() bool { return exists(filepath.Join(dst, "new/n.js")) }, "new/n.js on the mirror")
+	time.Sleep(200 * time.Millisecond) // a later batch must not move anything either
+	for _, p := range []string{"new/c1.js", "new/c2.js", "a1.js", "old/c1.js"} {
+		want := strings.HasPrefix(p, "old/") || p == "a1.js" // --no-delete keeps them where they were
+		if exists(filepath.Join(dst, p)) != want {
+			t.Errorf("%s on the mirror: %v, want %v\nlog:\n%s", p, !want, want, log.String())
+		}
+	}
+}
