@@ -35,6 +35,8 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.StringVar(&f.ssh.KnownHosts, "ssh-known-hosts", "", "known_hosts `file` to check host keys against")
 	fs.StringVar(&f.ssh.ConfigFile, "ssh-config", "", "ssh config `file` instead of ~/.ssh/config")
 	fs.StringVar(&f.ssh.RemoteGosync, "remote-gosync", "", "`path` of gosync on the remote hosts; nothing is looked up or uploaded")
+	fs.BoolVar(&f.ssh.RemoteSudo, "remote-sudo", false, "run the remote agent as root with sudo -n, as sync and watch did (needs --remote-gosync and a sudoers rule; see README)")
+	fs.BoolVar(&f.ssh.AcceptNew, "accept-new-host-key", false, "accept and record the key of a host seen for the first time (a changed key is still refused)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: gosync rollback --backup-dir DIR [flags] DEST...\n\n"+
 			"Puts the newest backup in DIR on each DEST back: the files it saved return to their\n"+
@@ -75,6 +77,9 @@ func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return usagef("%v", err)
 		}
 		dests = append(dests, e)
+	}
+	if err := checkRemoteSudo(f.ssh, dests); err != nil {
+		return err
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
