@@ -98,7 +98,7 @@ func TestSudoSyncIntoRootOwnedWebRoot(t *testing.T) {
 		"app":         {0o755, 4321, uint32(gid)},
 		"app/main.js": {0o644, 4321, 4322},
 		"uploads":     {0o2775, 0, 0}, // a directory keeps setgid under --restrict
-		".":           {0o755, 0, 0}, // an existing root keeps its mode and owner
+		".":           {0o755, 0, 0},  // an existing root keeps its mode and owner
 	} {
 		perm, uid := mode(t, filepath.Join(s.root, p))
 		g := groupOf(t, filepath.Join(s.root, p))
