@@ -32,12 +32,12 @@ type MirrorStatus struct {
 	NextReconcile  time.Time
 
 	// Cumulative counters since the watch started.
-	Batches       int64 // applied batches (kinds "batch" and "delete")
-	FullSyncs     int64 // initial syncs, catch-ups and reconciliations
-	BytesSent     int64 // bytes written to the mirror's stream, after compression
-	PathFailures  int64 // path attempts that failed (each retry counts)
-	ConnFailures  int64 // connections that failed or were lost
-	Changes       int64 // entries created, updated, renamed or deleted
+	Batches      int64 // applied batches (kinds "batch" and "delete")
+	FullSyncs    int64 // initial syncs, catch-ups and reconciliations
+	BytesSent    int64 // bytes written to the mirror's stream, after compression
+	PathFailures int64 // path attempts that failed (each retry counts)
+	ConnFailures int64 // connections that failed or were lost
+	Changes      int64 // entries created, updated, renamed or deleted
 }
 
 // liveStatus is what Live publishes for Status: written by Live's own

@@ -44,10 +44,12 @@ func NewMetrics(mirrors func() []engine.MirrorStatus) *Metrics {
 }
 
 // ObserveBatch feeds the latency histogram; call it from Live.OnBatch.
-// Full syncs are left out: their time is that of a whole tree.
+// Full syncs only make the mirror's series appear: their time is that
+// of a whole tree.
 func (m *Metrics) ObserveBatch(r engine.BatchReport) {
+	h := m.latency.WithLabelValues(r.Mirror) // from the initial sync on, with a count of 0
 	if r.Kind == "batch" || r.Kind == "delete" {
-		m.latency.WithLabelValues(r.Mirror).Observe(r.Latency.Seconds())
+		h.Observe(r.Latency.Seconds())
 	}
 }
 
@@ -118,7 +120,9 @@ func (c mirrorCollector) Collect(ch chan<- prometheus.Metric) {
 		if s.Connected {
 			up = 1
 		}
-		gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, s.Name) }
+		gauge := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, s.Name)
+		}
 		counter := func(d *prometheus.Desc, v int64) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), s.Name)
 		}

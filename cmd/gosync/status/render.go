@@ -27,13 +27,9 @@ func Render(w io.Writer, qs []Query, now time.Time) {
 		}
 		wa := q.Watch
 		fmt.Fprintf(w, "watch %s  pid %d  up %s\n", engine.QuotePath(wa.Source), wa.PID, age(now.Sub(wa.Started)))
-		width := 0
 		for _, m := range wa.Mirrors {
-			width = max(width, len(engine.QuotePath(m.Name)))
-		}
-		for _, m := range wa.Mirrors {
-			fmt.Fprintf(w, "  %-*s  %s\n", width, engine.QuotePath(m.Name), connection(m, now))
-			fmt.Fprintf(w, "  %-*s  %s\n", width, "", activity(m, now))
+			fmt.Fprintf(w, "  %s: %s\n", engine.QuotePath(m.Name), connection(m, now))
+			fmt.Fprintf(w, "      %s\n", activity(m, now))
 		}
 	}
 }
@@ -65,7 +61,7 @@ func connection(m Mirror, now time.Time) string {
 func activity(m Mirror, now time.Time) string {
 	var parts []string
 	if lb := m.LastBatch; lb != nil {
-		parts = append(parts, fmt.Sprintf("last %s %s: %d %s in %s", engine.Printable(lb.Kind), clock(lb.Time, now), lb.Changes, plural(lb.Changes, "change", "changes"), latency(lb.LatencyMS)))
+		parts = append(parts, fmt.Sprintf("last %s %s: %d %s in %s", kindName(lb.Kind), clock(lb.Time, now), lb.Changes, plural(lb.Changes, "change", "changes"), latency(lb.LatencyMS)))
 	} else {
 		parts = append(parts, "nothing applied yet")
 	}
@@ -141,4 +137,17 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// kindName names a kind of batch for people.
+func kindName(kind string) string {
+	switch kind {
+	case "initial", "catch-up":
+		return kind + " sync"
+	case "reconcile":
+		return "reconciliation"
+	case "delete":
+		return "delete pass"
+	}
+	return engine.Printable(kind)
 }
