@@ -6,6 +6,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -256,5 +257,31 @@ func TestStatusNoWatch(t *testing.T) {
 	sockets, _ := filepath.Glob(filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "gosync", "*"))
 	if len(sockets) != 0 {
 		t.Fatalf("a stopped watch left %v", sockets)
+	}
+}
+
+// status -w shows the state again every second until interrupted, and
+// an interrupt is how it ends: exit 0.
+func TestStatusRefreshes(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	src := t.TempDir()
+	dst := filepath.Join(t.TempDir(), "www")
+	log := watching(t, src, dst)
+	converge(t, src, dst, log, "initial sync")
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	var out, errb syncBuffer
+	if code := MainContext(ctx, []string{"status", "-w", "--json"}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("status -w exited %d: %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("status -w showed %d times in 2.5 s, want 2 or more:\n%s", len(lines), out.String())
+	}
+	for _, l := range lines {
+		var ws []status.Watch
+		if err := json.Unmarshal([]byte(l), &ws); err != nil || len(ws) != 1 || ws[0].Mirrors[0].Name != dst {
+			t.Fatalf("status -w --json line %q: %v", l, err)
+		}
 	}
 }
