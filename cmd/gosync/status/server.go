@@ -57,7 +57,7 @@ func Listen(dir string, snapshot func() Watch, log *slog.Logger) (*Server, error
 	if err != nil {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := restrictSocket(path); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
