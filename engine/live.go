@@ -149,6 +149,7 @@ func (l *Live) Run(ctx context.Context) error {
 	l.heldBefore = map[string]bool{}
 	l.retry = map[string]*retryState{}
 	healthy := cmp.Or(l.Healthy, DefaultHealthy)
+	l.publishState("connecting", 0, "")
 	for ctx.Err() == nil {
 		m, err := l.Dial(ctx)
 		if err != nil {
@@ -314,6 +315,7 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 		l.Log.Warn("took this mirror over from another running gosync session; it stops at its next change",
 			slog.String("mirror", l.Name), slog.String("holder", holder))
 	}
+	l.publish(func(s *MirrorStatus) { s.State = "syncing" })
 	// Everything queued so far is covered by the full sync that follows.
 	if _, ok := l.Queue.TryTake(); ok {
 		l.quiet = time.Now()

@@ -9,8 +9,10 @@ import (
 // metrics. Times are zero when they do not apply.
 type MirrorStatus struct {
 	Name string
-	// State is "connecting", "connected", "unreachable", "lost",
-	// "failed" or "taken over" (the words of the log).
+	// State is "connecting", "syncing" (connected, the full sync of a
+	// (re)connection under way: not up to date yet), "connected",
+	// "unreachable", "lost", "failed" or "taken over" (the words of the
+	// log).
 	State     string
 	Connected bool
 	// Since is when the mirror became connected, or stopped being so

@@ -41,8 +41,14 @@ func connection(m Mirror, now time.Time) string {
 		return b.String()
 	}
 	state := m.State
-	if state == "lost" || state == "unreachable" || state == "failed" {
+	switch state {
+	case "lost", "unreachable", "failed":
 		state = "not connected (" + state + ")"
+	case "syncing":
+		state = "reconnected, comparing everything; not up to date"
+		if m.LastBatch == nil {
+			state = "connected, initial sync under way"
+		}
 	}
 	fmt.Fprintf(&b, "%s since %s (%s)", engine.Printable(state), clock(m.Since, now), age(now.Sub(m.Since)))
 	if m.RetryAt != nil {
