@@ -51,6 +51,14 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	clear := *refresh && !*asJSON && isTerminal(stdout)
 	for {
 		qs := status.List(ctx, dir)
+		if ctx.Err() != nil {
+			// Interrupted while asking: what did not answer was cut
+			// off, not dead. Ctrl-C is how -w ends.
+			if *refresh {
+				return nil
+			}
+			return ctx.Err()
+		}
 		if clear {
 			fmt.Fprint(stdout, "\x1b[H\x1b[2J")
 		}

@@ -280,7 +280,7 @@ func TestStatusRefreshes(t *testing.T) {
 	}
 	for _, l := range lines {
 		var ws []status.Watch
-		if err := json.Unmarshal([]byte(l), &ws); err != nil || len(ws) != 1 || ws[0].Mirrors[0].Name != dst {
+		if err := json.Unmarshal([]byte(l), &ws); err != nil || len(ws) != 1 || len(ws[0].Mirrors) != 1 || ws[0].Mirrors[0].Name != dst {
 			t.Fatalf("status -w --json line %q: %v", l, err)
 		}
 	}
