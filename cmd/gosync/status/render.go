@@ -105,6 +105,9 @@ func clock(t, now time.Time) string {
 
 // age shows a duration to the second, in the largest two units.
 func age(d time.Duration) string {
+	if d > 0 && d < time.Second/2 {
+		return "<1s" // a retry at 250 ms is not "in 0s"
+	}
 	d = max(d, 0).Round(time.Second)
 	switch {
 	case d < time.Minute:

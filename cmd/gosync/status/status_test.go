@@ -177,14 +177,14 @@ func TestServerBoundsRequests(t *testing.T) {
 func TestRenderEscapes(t *testing.T) {
 	now := time.Now()
 	since := now.Add(-90 * time.Second)
-	ms := engine.MirrorStatus{Name: "web\x1b[2J:/srv", State: "lost", Since: since, LastError: "reset\nforged line", RetryAt: now.Add(3 * time.Second)}
+	ms := engine.MirrorStatus{Name: "web\x1b[2J:/srv", State: "lost", Since: since, LastError: "reset\nforged line", RetryAt: now.Add(250 * time.Millisecond)}
 	var b strings.Builder
 	Render(&b, []Query{{Watch: Watch{Source: "/src\x1b]0;x\a", PID: 7, Started: since, Mirrors: []Mirror{FromEngine(ms)}}}}, now)
 	out := b.String()
 	if strings.ContainsAny(out, "\x1b\a") || strings.Count(out, "\n") != 3 {
 		t.Fatalf("unescaped output:\n%s", out)
 	}
-	for _, want := range []string{"not connected (lost) since", "(1m30s)", "next try in 3s", "nothing applied yet"} {
+	for _, want := range []string{"not connected (lost) since", "(1m30s)", "next try in <1s", "nothing applied yet"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
