@@ -100,6 +100,7 @@ type Live struct {
 	// sourceMissing is set while batches wait for the source directory
 	// to come back.
 	sourceMissing bool
+	status        liveStatus // what Status returns
 }
 
 type retryState struct {
@@ -148,6 +149,7 @@ func (l *Live) Run(ctx context.Context) error {
 	l.heldBefore = map[string]bool{}
 	l.retry = map[string]*retryState{}
 	healthy := cmp.Or(l.Healthy, DefaultHealthy)
+	l.publishState("connecting", 0, "")
 	for ctx.Err() == nil {
 		m, err := l.Dial(ctx)
 		if err != nil {
@@ -201,6 +203,13 @@ func (l *Live) Run(ctx context.Context) error {
 // stays away, each longer retry delay (so the backoff's schedule shows,
 // up to its cap, and then the log stays quiet).
 func (l *Live) setState(state string, level slog.Level, retry time.Duration, attrs ...slog.Attr) {
+	errText := ""
+	for _, a := range attrs {
+		if a.Key == "err" {
+			errText = a.Value.String()
+		}
+	}
+	l.publishState(state, retry, errText)
 	if l.state == state && state != "failed" && retry <= l.stateRetry {
 		return
 	}
@@ -306,6 +315,7 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 		l.Log.Warn("took this mirror over from another running gosync session; it stops at its next change",
 			slog.String("mirror", l.Name), slog.String("holder", holder))
 	}
+	l.publish(func(s *MirrorStatus) { s.State = "syncing" })
 	// Everything queued so far is covered by the full sync that follows.
 	if _, ok := l.Queue.TryTake(); ok {
 		l.quiet = time.Now()
@@ -322,12 +332,14 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 		t := time.NewTicker(l.Reconcile)
 		defer t.Stop()
 		reconcile = t.C
+		l.publish(func(s *MirrorStatus) { s.NextReconcile = time.Now().Add(l.Reconcile) })
 	}
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
 	var deferred []queue.Path // a batch held back while the source is gone
 	var deferredFirst time.Time
 	for {
+		l.publish(nil)
 		wake.Reset(time.Until(l.nextWake()))
 		var paths []queue.Path
 		first := time.Now()
@@ -344,7 +356,8 @@ func (l *Live) serve(ctx context.Context, m Mirror, kind string) error {
 				return err
 			}
 			return ErrMirrorLost
-		case <-reconcile:
+		case tick := <-reconcile:
+			l.publish(func(s *MirrorStatus) { s.NextReconcile = tick.Add(l.Reconcile) })
 			if err := l.full(ctx, "reconcile", true); err != nil {
 				if errors.Is(err, ErrMirrorLost) || ctx.Err() != nil {
 					return err
@@ -632,6 +645,7 @@ func (l *Live) failed(path, msg string, quiet bool) {
 		l.retry[path] = r
 	}
 	r.attempts++
+	l.publish(func(s *MirrorStatus) { s.PathFailures++ })
 	delay := retryDelay(r.attempts)
 	r.due = time.Now().Add(delay)
 	level := slog.LevelDebug
@@ -653,6 +667,7 @@ func retryDelay(n int) time.Duration {
 
 func (l *Live) report(ctx context.Context, r BatchReport) {
 	r.Items = l.items
+	l.publishReport(r)
 	if l.OnBatch != nil {
 		l.OnBatch(r)
 	}

@@ -44,6 +44,7 @@ Usage:
   gosync watch [flags] SRC DEST...   mirror, then keep every DEST up to date until interrupted
   gosync rollback --backup-dir DIR [-i] [-n] DEST...
                                      put back what the last run (or watch batch) replaced, deleted or created
+  gosync status [--json] [-w]        show the running watches and their mirrors
   gosync agent ROOT                  serve a mirror on stdin/stdout (started by gosync itself)
   gosync agent --restrict [--allow-run] [--allow-owner] ROOT
                                      the same as an authorized_keys forced command (see README)
@@ -109,6 +110,8 @@ func MainContext(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		err = runSync(ctx, args[1:], stdout, stderr)
 	case "watch":
 		err = runWatch(ctx, args[1:], stdout, stderr)
+	case "status":
+		err = runStatus(ctx, args[1:], stdout, stderr)
 	case "rollback":
 		err = runRollback(ctx, args[1:], stdout, stderr)
 	case "agent":
@@ -122,7 +125,7 @@ func MainContext(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		fmt.Fprint(stdout, usageText)
 		return ExitOK
 	default:
-		err = usagef("unknown command %q (want sync, watch, rollback or agent)", args[0])
+		err = usagef("unknown command %q (want sync, watch, status, rollback or agent)", args[0])
 	}
 	return exitCode(err, stderr)
 }

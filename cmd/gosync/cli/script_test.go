@@ -90,7 +90,7 @@ func runMaybeNoDAC(ts *testscript.TestScript, args []string, nodac bool) int {
 	cmd := exec.Command(path, args[1:]...)
 	cmd.Dir = ts.MkAbs(".")
 	cmd.Env = os.Environ()
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK"} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "XDG_RUNTIME_DIR"} {
 		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
 	}
 	cmd.Stdout, cmd.Stderr = ts.Stdout(), ts.Stderr()

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gosync/gosync/cmd/gosync/status"
 	"github.com/gosync/gosync/engine"
 	"github.com/gosync/gosync/engine/agent"
 	"github.com/gosync/gosync/engine/endpoint"
@@ -596,18 +597,7 @@ func printStats(w io.Writer, r engine.Result, dry bool) {
 	}
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func humanBytes(n int64) string { return status.Bytes(n) }
 
 func serveAgent(ctx context.Context, root string, restrict agent.Restriction, stdin io.Reader, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

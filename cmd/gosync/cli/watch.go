@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gosync/gosync/cmd/gosync/status"
 	"github.com/gosync/gosync/engine"
 	"github.com/gosync/gosync/engine/sshx"
 	"github.com/gosync/gosync/ignore"
@@ -29,6 +31,7 @@ type watchFlags struct {
 	settle    time.Duration
 	maxHold   time.Duration
 	onSync    string
+	metrics   string
 }
 
 func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -44,6 +47,7 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 		fs.DurationVar(&w.reconcile, "reconcile", 5*time.Minute, "compare everything by content every `interval` (0: never)")
 		fs.DurationVar(&w.settle, "settle", 2*time.Second, "deletes wait until SRC has been quiet this `long` (0: at once)")
 		fs.DurationVar(&w.maxHold, "max-hold", 30*time.Second, "a file still open for writing waits at most this `long`, then what it holds is sent (0: never wait)")
+		fs.StringVar(&w.metrics, "metrics", "", "serve Prometheus metrics on `host:port`/metrics (off by default)")
 		fs.StringVar(&w.onSync, "on-sync", "", "run `command` on each mirror's host after each applied change, changed paths on its stdin, each ended by a NUL byte")
 	})
 	if err != nil {
@@ -84,6 +88,13 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 	if f.dryRun {
 		return watchDryRun(ctx, c, opt, !f.delete, stdout, stderr)
 	}
+	var metricsL net.Listener
+	if w.metrics != "" {
+		if metricsL, err = status.ListenMetrics(w.metrics); err != nil {
+			return err
+		}
+		defer metricsL.Close()
+	}
 	var rules atomic.Pointer[ignore.Matcher]
 	rules.Store(c.matcher)
 
@@ -97,6 +108,8 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	queues := make([]*queue.Queue, len(c.dests))
+	lives := make([]*engine.Live, len(c.dests))
+	metrics := status.NewMetrics(mirrorStatuses(lives))
 	var wg sync.WaitGroup
 	for i, d := range c.dests {
 		queues[i] = queue.New(10000)
@@ -141,6 +154,7 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 					pr.done()
 				}
 				logBatch(log, r)
+				metrics.ObserveBatch(r)
 				if r.Kind != "batch" && r.Kind != "delete" {
 					// A full comparison leaves tree-sized garbage; hand it
 					// back now rather than idle with it for minutes.
@@ -155,6 +169,7 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 		if pr != nil {
 			live.Progress = pr
 		}
+		lives[i] = live
 		wg.Go(func() {
 			err := live.Run(ctx)
 			pr.done()
@@ -166,6 +181,8 @@ With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.
 			}
 		})
 	}
+
+	statusServer(ctx, &wg, c.src, lives, metricsL, metrics, log)
 
 	batches := make(chan watch.Batch, 1)
 	var werr error
