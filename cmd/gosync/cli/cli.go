@@ -182,12 +182,18 @@ func exitCode(err error, stderr io.Writer) int {
 func BuildID() string { return wire.BuildID() }
 
 // newLogger picks the handler once, here: tint on a terminal, plain tint
-// without colour elsewhere, JSON when asked.
+// without colour elsewhere, priority-prefixed lines without times into
+// systemd's journal, JSON when asked.
 func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
 	switch format {
 	case "json":
 		return slog.New(escaping{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})}), nil
 	case "text", "auto", "":
+		if format != "text" && isJournal(w) {
+			return slog.New(escaping{newJournalHandler(w, func(w io.Writer) slog.Handler {
+				return tint.NewHandler(w, &tint.Options{Level: level, NoColor: true, ReplaceAttr: noTime})
+			})}), nil
+		}
 		color := false
 		if format != "text" {
 			color = isTerminal(w)

@@ -280,7 +280,7 @@ func logBatch(log *slog.Logger, r engine.BatchReport) {
 		slog.String("mirror", r.Mirror),
 		slog.Int("changed", changed),
 		slog.Int("deleted", s.Deleted),
-		slog.String("sent", humanBytes(s.Sent)),
+		slog.Any("sent", byteCount(s.Sent)),
 		slog.Int64("ms", r.Latency.Milliseconds()),
 	}
 	if len(r.Items) > 0 {
