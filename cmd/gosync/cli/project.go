@@ -117,7 +117,7 @@ func projectRuns(name string, args []string, extra func(*flag.FlagSet)) ([][]str
 	} else if !names {
 		return nil, usagef("with --config, name mirrors of the project file or nothing, not SRC DEST (%s)", strings.Join(pos, " "))
 	}
-	p, err := project.Open(file, shown, flagKinds{allFlags()})
+	p, err := project.Open(file, shown, f.config == "", flagKinds{allFlags()})
 	if err != nil {
 		if f.config == "" && len(pos) > 1 {
 			return nil, nil // a file found above, and arguments that may well be SRC DEST

@@ -6,10 +6,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gosync/gosync/cmd/gosync/project"
 	"github.com/gosync/gosync/engine/treetest"
 )
 
@@ -91,5 +93,30 @@ func TestWatchProjectFatalEndsAll(t *testing.T) {
 	}
 	if code != ExitFatal || !strings.Contains(errb.String(), "file/sub") {
 		t.Fatalf("exit %d, want %d with the mirror's error:\n%s", code, ExitFatal, errb.String())
+	}
+}
+
+// Every key gosync init's template shows, commented out or not, is one
+// a project file takes.
+func TestInitTemplateKeys(t *testing.T) {
+	kinds := flagKinds{allFlags()}
+	re := regexp.MustCompile(`^\s*#?\s*([a-z][a-z-]*):(\s|$)`)
+	n := 0
+	for _, line := range strings.Split(projectTemplate, "\n") {
+		m := re.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		switch k := m[1]; k {
+		case "source", "mirrors", "dest", "preview", "prod":
+		default:
+			n++
+			if kind := kinds.Kind(k); kind == project.Unknown || kind == project.CommandLine {
+				t.Errorf("the template shows %q, which a project file does not take", k)
+			}
+		}
+	}
+	if n < 8 {
+		t.Fatalf("found only %d keys in the template", n)
 	}
 }

@@ -135,13 +135,25 @@ func Find(dir string) (string, error) {
 	}
 }
 
-// Open reads and loads the project file at path; name is how errors name it.
-func Open(path, name string, flags Flags) (*Project, error) {
+// Open reads and loads the project file at path; name is how errors name
+// it. A file that was found rather than named (found) must be the
+// user's own and writable by nobody else.
+func Open(path, name string, found bool, flags Flags) (*Project, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &Error{File: name, Msg: fmt.Sprintf("cannot read the project file: %v", errors.Unwrap(err))}
 	}
 	defer f.Close()
+	if found {
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, &Error{File: name, Msg: fmt.Sprintf("cannot read the project file: %v", err)}
+		}
+		if err := checkOwner(fi); err != nil {
+			return nil, &Error{File: name, Msg: fmt.Sprintf("not used: %v; another user may have put it there; "+
+				"if you trust it, name it with --config", err)}
+		}
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
 		return nil, &Error{File: name, Msg: fmt.Sprintf("cannot read the project file: %v", err)}

@@ -164,3 +164,37 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// A project file found in a parent directory that another user owns or
+// can write is not used; named with --config (found false), it is.
+func TestOpenRefusesOthersFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, FileName)
+	if err := os.WriteFile(file, []byte("mirrors: {a: {dest: x}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(file, "g", true, testFlags); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(file, 0o664); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(file, "g", true, testFlags); err == nil || !strings.Contains(err.Error(), "g: not used: group or others can write it (mode 0664)") {
+		t.Fatalf("group-writable: err = %v", err)
+	}
+	if _, err := Open(file, "g", false, testFlags); err != nil {
+		t.Fatalf("named with --config: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the file to another user")
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(file, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(file, "g", true, testFlags); err == nil || !strings.Contains(err.Error(), "owned by uid 4242, not by you") {
+		t.Fatalf("another owner: err = %v", err)
+	}
+}
