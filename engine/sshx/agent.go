@@ -191,8 +191,25 @@ func uploadScript(hash string, gz bool) string {
 	return prelude + `d="$b/` + hash[:16] + `"; umask 077; mkdir -p "$d" || exit 3; gosync_safe "$b"; gosync_safe "$d"; ` +
 		`t="$d/.upload.$$"; trap 'rm -f "$t"' EXIT; ` + receive + ` >"$t" || exit 3; gosync_sha "$t"; ` +
 		`if [ "$gosync_h" != ` + hash + ` ]; then echo "gosync: agent upload corrupted: SHA-256 $gosync_h" >&2; exit 3; fi; ` +
-		`chmod 700 "$t" && mv -f "$t" "$d/gosync" || exit 3; trap - EXIT; "$d/gosync" version >/dev/null`
+		`chmod 700 "$t" && mv -f "$t" "$d/gosync" || exit 3; trap - EXIT; "$d/gosync" version >/dev/null || exit; ` + pruneScript
 }
+
+// KeepAgents is how many uploaded agents an upload leaves in the host's
+// cache, itself included: every gosync build uploads another 10 MB.
+const KeepAgents = 3
+
+// pruneScript runs after a successful upload (in $d): it removes the
+// cache's agent directories beyond the KeepAgents newest by upload time
+// (the directory's mtime), never $d itself, and looks only at entries
+// named like agent directories (16 hex digits) that are directories,
+// not symlinks (ls -t sorts by the entry's own mtime; rm -r never
+// follows a symlink inside). An agent still running from a removed
+// directory runs on; a session that starts an old build later uploads
+// it again. A failed removal does not fail the upload.
+var pruneScript = `n=1; for e in $(LC_ALL=C ls -t "$b"); do ` +
+	`case $e in ` + strings.Repeat("[0-9a-f]", 16) + `) ;; *) continue;; esac; ` +
+	`[ "$b/$e" = "$d" ] && continue; [ -L "$b/$e" ] && continue; [ -d "$b/$e" ] || continue; ` +
+	`n=$((n+1)); [ $n -le ` + strconv.Itoa(KeepAgents) + ` ] && continue; rm -rf "$b/$e"; done; exit 0`
 
 // AgentCommand returns the remote shell command that starts the agent
 // for root: with remoteGosync, that program; otherwise the start script,

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gosync/gosync/engine"
 	"github.com/gosync/gosync/engine/endpoint"
@@ -220,4 +221,66 @@ func sha256File(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return a.Hash
+}
+
+// An upload leaves at most KeepAgents agents in the host's cache: the
+// new one and the newest others. Entries that are not agent directories
+// (other names, symlinks) are left alone, and nothing behind a symlink
+// is touched.
+func TestUploadPrunesOldAgents(t *testing.T) {
+	srv := sshtest.Start(t)
+	bin := self(t)
+	cache := filepath.Join(srv.RemoteCache, "gosync")
+	if err := os.MkdirAll(cache, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := []string{"0000000000000001", "0000000000000002", "0000000000000003", "0000000000000004"}
+	now := time.Now()
+	for i, name := range old {
+		treetest.Write(t, filepath.Join(cache, name), map[string]string{"gosync": "old agent"})
+		mt := now.Add(-time.Duration(len(old)-i) * time.Hour) // 0001 oldest
+		if err := os.Chtimes(filepath.Join(cache, name), mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outside := t.TempDir()
+	treetest.Write(t, outside, map[string]string{"precious": "x"})
+	link := filepath.Join(cache, "00000000000000ff")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(cache, "not-an-agent")
+	treetest.Write(t, other, map[string]string{"f": "x"})
+	oldest := now.Add(-10 * time.Hour)
+	if err := os.Chtimes(other, oldest, oldest); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := syncWith(t, bin); err != nil {
+		t.Fatal(err)
+	}
+	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+	if !exists(cachedAgent(srv, bin.Hash)) {
+		t.Fatal("the uploaded agent is not in the cache")
+	}
+	for i, name := range old {
+		want := i >= len(old)-(sshx.KeepAgents-1) // the newest ones besides the new agent
+		if got := exists(filepath.Join(cache, name)); got != want {
+			t.Errorf("old agent directory %s (age %dh): present %v, want %v", name, len(old)-i, got, want)
+		}
+	}
+	if !exists(link) || !exists(filepath.Join(outside, "precious")) {
+		t.Error("a symlink in the cache, or what it points to, was removed")
+	}
+	if !exists(filepath.Join(other, "f")) {
+		t.Error("an entry not named like an agent directory was removed")
+	}
+	// The agent just uploaded is started from the cache by the next
+	// session, and a second upload prunes nothing more.
+	if err := syncWith(t, bin); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(cachedAgent(srv, bin.Hash)) {
+		t.Fatal("the agent in use was removed")
+	}
 }

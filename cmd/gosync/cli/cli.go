@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/gosync/gosync/cmd/gosync/project"
 	"github.com/gosync/gosync/engine"
 	"github.com/gosync/gosync/engine/agent"
 	"github.com/gosync/gosync/engine/wire"
@@ -42,6 +43,10 @@ const usageText = `gosync keeps mirrors of a directory up to date.
 Usage:
   gosync sync [flags] SRC DEST...    mirror the contents of SRC into each DEST once
   gosync watch [flags] SRC DEST...   mirror, then keep every DEST up to date until interrupted
+  gosync sync|watch [flags] [NAME...]
+                                     the same for the mirrors of gosync.yaml (here or in a parent
+                                     directory, or --config FILE): all, or those NAMEs
+  gosync init                        write a commented gosync.yaml and a .gosyncignore here
   gosync rollback --backup-dir DIR [-i] [-n] DEST...
                                      put back what the last run (or watch batch) replaced, deleted or created
   gosync status [--json] [-w]        show the running watches and their mirrors
@@ -112,6 +117,8 @@ func MainContext(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		err = runWatch(ctx, args[1:], stdout, stderr)
 	case "status":
 		err = runStatus(ctx, args[1:], stdout, stderr)
+	case "init":
+		err = runInit(args[1:], stdout, stderr)
 	case "rollback":
 		err = runRollback(ctx, args[1:], stdout, stderr)
 	case "agent":
@@ -125,7 +132,7 @@ func MainContext(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		fmt.Fprint(stdout, usageText)
 		return ExitOK
 	default:
-		err = usagef("unknown command %q (want sync, watch, status, rollback or agent)", args[0])
+		err = usagef("unknown command %q (want sync, watch, status, init, rollback or agent)", args[0])
 	}
 	return exitCode(err, stderr)
 }
@@ -143,11 +150,18 @@ var errReported = errors.New("failed")
 
 func exitCode(err error, stderr io.Writer) int {
 	var ue *usageError
+	var pe *project.Error
+	var xe exitError
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.Is(err, flag.ErrHelp):
 		return ExitOK
+	case errors.As(err, &pe):
+		fmt.Fprintf(stderr, "gosync: %s\n", engine.Printable(pe.Error())) // one line: file:line: what
+		return ExitUsage
+	case errors.As(err, &xe):
+		return xe.code
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "gosync: %s\nRun 'gosync help' for usage.\n", ue.msg)
 		return ExitUsage
@@ -171,12 +185,18 @@ func exitCode(err error, stderr io.Writer) int {
 func BuildID() string { return wire.BuildID() }
 
 // newLogger picks the handler once, here: tint on a terminal, plain tint
-// without colour elsewhere, JSON when asked.
+// without colour elsewhere, priority-prefixed lines without times into
+// systemd's journal, JSON when asked.
 func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
 	switch format {
 	case "json":
 		return slog.New(escaping{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})}), nil
 	case "text", "auto", "":
+		if format != "text" && isJournal(w) {
+			return slog.New(escaping{newJournalHandler(w, func(w io.Writer) slog.Handler {
+				return tint.NewHandler(w, &tint.Options{Level: level, NoColor: true, ReplaceAttr: noTime})
+			})}), nil
+		}
 		color := false
 		if format != "text" {
 			color = isTerminal(w)

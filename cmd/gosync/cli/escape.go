@@ -50,6 +50,7 @@ func escapeAttr(a slog.Attr) slog.Attr {
 		v = slog.GroupValue(esc...)
 	case slog.KindAny:
 		switch x := v.Any().(type) {
+		case byteCount: // a number in JSON, its String in text
 		case error:
 			v = slog.StringValue(engine.Printable(x.Error()))
 		case fmt.Stringer:

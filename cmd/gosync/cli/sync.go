@@ -52,6 +52,7 @@ type syncFlags struct {
 	chownText     string
 	chown         perm.Chown
 	numericIDs    bool
+	config        string // read by projectRuns
 
 	// Not flags: SRC as written and where it is, so a mirror found on
 	// the same machine inside it (or containing it) is refused.
@@ -106,6 +107,7 @@ func (f *syncFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.allowEmpty, "allow-empty-source", false, "with --delete, let an empty SRC empty the mirrors")
 	fs.BoolVar(&f.noProgress, "no-progress", false, "show no progress while file data is sent (by default: live lines on a terminal, a log line every 5 s elsewhere)")
 	fs.BoolVar(&f.delayUpdates, "delay-updates", false, "stage a run's (a watch batch's) new and changed files on the mirror and rename them into place together at its end")
+	fs.StringVar(&f.config, "config", "", "the project `file` to use instead of gosync.yaml in this directory or a parent (when no SRC DEST are given)")
 	fs.StringVar(&f.backupDir, "backup-dir", "", "move the files a run replaces or deletes into `DIR`/<timestamp>/ on the mirror (relative to DEST unless absolute), for gosync rollback")
 }
 
@@ -223,6 +225,9 @@ func parseCommand(name, usage string, args []string, stderr io.Writer, extra fun
 }
 
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if runs, err := projectRuns("sync", args, nil); err != nil || runs != nil {
+		return runProject(ctx, runs, err, false, stderr, func(ctx context.Context, args []string) error { return runSync(ctx, args, stdout, stderr) })
+	}
 	c, err := parseCommand("sync", "Mirrors the contents of SRC into each DEST once.", args, stderr, nil)
 	if err != nil {
 		return err

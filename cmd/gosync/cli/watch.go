@@ -34,22 +34,28 @@ type watchFlags struct {
 	metrics   string
 }
 
+// register adds watch's own flags.
+func (w *watchFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&w.noDelete, "no-delete", false, "never delete anything on the mirrors")
+	fs.DurationVar(&w.debounce, "debounce", 10*time.Millisecond, "quiet `time` after the last change before a batch ships")
+	fs.DurationVar(&w.maxDelay, "max-delay", time.Second, "longest `time` a change waits while changes keep coming")
+	fs.DurationVar(&w.reconcile, "reconcile", 5*time.Minute, "compare everything by content every `interval` (0: never)")
+	fs.DurationVar(&w.settle, "settle", 2*time.Second, "deletes wait until SRC has been quiet this `long` (0: at once)")
+	fs.DurationVar(&w.maxHold, "max-hold", 30*time.Second, "a file still open for writing waits at most this `long`, then what it holds is sent (0: never wait)")
+	fs.StringVar(&w.metrics, "metrics", "", "serve Prometheus metrics on `host:port`/metrics (off by default)")
+	fs.StringVar(&w.onSync, "on-sync", "", "run `command` on each mirror's host after each applied change, changed paths on its stdin, each ended by a NUL byte")
+}
+
 func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if runs, err := projectRuns("watch", args, new(watchFlags).register); err != nil || runs != nil {
+		return runProject(ctx, runs, err, true, stderr, func(ctx context.Context, args []string) error { return runWatch(ctx, args, stdout, stderr) })
+	}
 	var w watchFlags
 	c, err := parseCommand("watch", `Mirrors the contents of SRC into each DEST, then keeps every DEST up to date
 until interrupted. What is deleted in SRC while watching is deleted on the
 mirrors once SRC has been quiet for --settle; what only a mirror had at the
 start is kept (--delete removes it too, --no-delete keeps everything).
-With -n, shows what the start would do and exits.`, args, stderr, func(fs *flag.FlagSet) {
-		fs.BoolVar(&w.noDelete, "no-delete", false, "never delete anything on the mirrors")
-		fs.DurationVar(&w.debounce, "debounce", 10*time.Millisecond, "quiet `time` after the last change before a batch ships")
-		fs.DurationVar(&w.maxDelay, "max-delay", time.Second, "longest `time` a change waits while changes keep coming")
-		fs.DurationVar(&w.reconcile, "reconcile", 5*time.Minute, "compare everything by content every `interval` (0: never)")
-		fs.DurationVar(&w.settle, "settle", 2*time.Second, "deletes wait until SRC has been quiet this `long` (0: at once)")
-		fs.DurationVar(&w.maxHold, "max-hold", 30*time.Second, "a file still open for writing waits at most this `long`, then what it holds is sent (0: never wait)")
-		fs.StringVar(&w.metrics, "metrics", "", "serve Prometheus metrics on `host:port`/metrics (off by default)")
-		fs.StringVar(&w.onSync, "on-sync", "", "run `command` on each mirror's host after each applied change, changed paths on its stdin, each ended by a NUL byte")
-	})
+With -n, shows what the start would do and exits.`, args, stderr, w.register)
 	if err != nil {
 		return err
 	}
@@ -291,7 +297,7 @@ func logBatch(log *slog.Logger, r engine.BatchReport) {
 		slog.String("mirror", r.Mirror),
 		slog.Int("changed", changed),
 		slog.Int("deleted", s.Deleted),
-		slog.String("sent", humanBytes(s.Sent)),
+		slog.Any("sent", byteCount(s.Sent)),
 		slog.Int64("ms", r.Latency.Milliseconds()),
 	}
 	if len(r.Items) > 0 {
