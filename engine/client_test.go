@@ -546,16 +546,20 @@ func (p *pipePair) Close() error {
 // heartbeats; without them the same wait trips the deadline.
 func TestAgentHeartbeatKeepsLongOperationAlive(t *testing.T) {
 	t.Parallel()
-	const idle = time.Second
+	// idle is well above the heartbeat interval, so a loaded machine
+	// (a race build beside other tests) that stalls the agent for a
+	// moment does not make the test fail; the command runs for more than
+	// twice idle.
+	const idle = 2 * time.Second
 	dir := t.TempDir()
 	c := dialAgent(t, dir, 50*time.Millisecond, engine.ClientOptions{IdleTimeout: idle})
-	code, out, err := within(t, "Run", func() runResult { return runOf(c, "sleep 2.5; echo done") }).unpack()
+	code, out, err := within(t, "Run", func() runResult { return runOf(c, "sleep 4.5; echo done") }).unpack()
 	if err != nil || code != 0 || strings.TrimSpace(out) != "done" {
 		t.Fatalf("Run = %d, %q, %v", code, out, err)
 	}
 
 	silent := dialAgent(t, t.TempDir(), time.Hour, engine.ClientOptions{IdleTimeout: idle})
-	_, _, err = within(t, "Run", func() runResult { return runOf(silent, "sleep 5") }).unpack()
+	_, _, err = within(t, "Run", func() runResult { return runOf(silent, "sleep 10") }).unpack()
 	wantIdle(t, err, idle)
 }
 
