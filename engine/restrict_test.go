@@ -106,7 +106,7 @@ func TestRestrictedMirror(t *testing.T) {
 // broken or hostile peer and ends the handshake as a protocol error.
 func TestGreetings(t *testing.T) {
 	for _, n := range []int{1, 2} {
-		p := wiretest.StartWith(t, wiretest.Options{Greetings: n, Flags: wire.FlagRestricted | wire.FlagForced}, func(p *wiretest.Peer, conn *wire.Conn) error { return wiretest.Drain(conn) })
+		p := wiretest.StartWith(t, wiretest.Options{Greetings: n, Flags: wire.FlagRestricted | wire.FlagForced, HungUpOn: n > 1}, func(p *wiretest.Peer, conn *wire.Conn) error { return wiretest.Drain(conn) })
 		c, err := engine.NewClient(context.Background(), peerName, p.R, p.W, p.Transport, engine.ClientOptions{Root: "/srv/www"})
 		switch {
 		case n == 1 && err != nil:

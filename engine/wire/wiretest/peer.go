@@ -62,6 +62,10 @@ type Options struct {
 	Greetings int
 	// Flags go into every Hello the peer sends.
 	Flags uint64
+	// HungUpOn says the client is expected to hang up during the
+	// handshake (a test of a peer it refuses), so the peer's own write
+	// errors are not the test's failure.
+	HungUpOn bool
 }
 
 // Start runs a Peer with script until the test ends (or Stop). The test
@@ -103,6 +107,9 @@ func StartWith(t testing.TB, opt Options, script Script) *Peer {
 		case <-p.stop:
 			serr = nil // the failure is the stop's doing
 		default:
+			if opt.HungUpOn {
+				serr = nil
+			}
 		}
 	}()
 	t.Cleanup(func() {
