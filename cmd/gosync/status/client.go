@@ -35,6 +35,33 @@ func List(ctx context.Context, dir string) []Query {
 		out = append(out, Query{Socket: p, Watch: w, Err: err})
 	}
 	slices.SortFunc(out, func(a, b Query) int { return a.Watch.Started.Compare(b.Watch.Started) })
+	return mergeProcesses(out)
+}
+
+// mergeProcesses joins the answers of one process watching one source
+// (a project file's mirrors with different settings run as side-by-side
+// groups, each with its own socket) into one watch, started at the first
+// group's start, so a project shows as the one watch the user started.
+func mergeProcesses(qs []Query) []Query {
+	type key struct {
+		pid    int
+		source string
+	}
+	first := map[key]int{}
+	out := qs[:0]
+	for _, q := range qs {
+		if q.Err != nil {
+			out = append(out, q)
+			continue
+		}
+		k := key{q.Watch.PID, q.Watch.Source}
+		if i, ok := first[k]; ok {
+			out[i].Watch.Mirrors = append(out[i].Watch.Mirrors, q.Watch.Mirrors...)
+			continue
+		}
+		first[k] = len(out)
+		out = append(out, q)
+	}
 	return out
 }
 

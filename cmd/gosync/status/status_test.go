@@ -4,11 +4,13 @@ package status
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +190,32 @@ func TestRenderEscapes(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// A project's settings groups run in one process, one socket each; status
+// shows them as one watch with all their mirrors, in start order. Another
+// process watching the same source stays apart.
+func TestOneWatchPerProcessAndSource(t *testing.T) {
+	dir := privateDir(t)
+	t0 := time.Now().Add(-time.Minute)
+	serve(t, dir, Watch{Source: "/proj", PID: os.Getpid(), Started: t0, Mirrors: []Mirror{{Name: "prod"}}})
+	serve(t, dir, Watch{Source: "/proj", PID: os.Getpid(), Started: t0.Add(time.Millisecond), Mirrors: []Mirror{{Name: "preview"}, {Name: "staging"}}})
+	serve(t, dir, Watch{Source: "/proj", PID: os.Getpid() + 1, Started: t0.Add(2 * time.Millisecond), Mirrors: []Mirror{{Name: "other"}}})
+	qs := List(context.Background(), dir)
+	var got []string
+	for _, q := range qs {
+		if q.Err != nil {
+			t.Fatalf("%s did not answer: %v", q.Socket, q.Err)
+		}
+		var names []string
+		for _, m := range q.Watch.Mirrors {
+			names = append(names, m.Name)
+		}
+		got = append(got, fmt.Sprintf("%d %v", q.Watch.PID-os.Getpid(), names))
+	}
+	want := []string{"0 [prod preview staging]", "1 [other]"}
+	if !slices.Equal(got, want) {
+		t.Errorf("watches %q, want %q", got, want)
 	}
 }
