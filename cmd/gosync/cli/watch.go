@@ -117,6 +117,7 @@ With -n, shows what the start would do and exits.`, args, stderr, w.register)
 	lives := make([]*engine.Live, len(c.dests))
 	metrics := status.NewMetrics(mirrorStatuses(lives))
 	var wg sync.WaitGroup
+	var starts []func()
 	for i, d := range c.dests {
 		queues[i] = queue.New(10000)
 		o := opt
@@ -176,19 +177,26 @@ With -n, shows what the start would do and exits.`, args, stderr, w.register)
 			live.Progress = pr
 		}
 		lives[i] = live
-		wg.Go(func() {
-			err := live.Run(ctx)
-			pr.done()
-			if err != nil {
-				if !strings.Contains(err.Error(), d.Raw) {
-					err = fmt.Errorf("%s: %w", d.Raw, err)
+		starts = append(starts, func() {
+			wg.Go(func() {
+				err := live.Run(ctx)
+				pr.done()
+				if err != nil {
+					if !strings.Contains(err.Error(), d.Raw) {
+						err = fmt.Errorf("%s: %w", d.Raw, err)
+					}
+					cancel(err)
 				}
-				cancel(err)
-			}
+			})
 		})
 	}
-
+	// The status socket answers before any mirror starts, so a watch is
+	// listed from its first moment (connecting, initial sync), not only
+	// once some initial sync is done.
 	statusServer(ctx, &wg, c.src, lives, metricsL, metrics, log)
+	for _, start := range starts {
+		start()
+	}
 
 	batches := make(chan watch.Batch, 1)
 	var werr error
