@@ -301,13 +301,32 @@ LogLevel ERROR
 // SetEnv overrides the PATH sshd would set; a value with a space or a
 // quote would need quoting there, and test directories have neither.
 func (o Options) setPath() string {
+	std := sessionPath(standardPath)
 	switch {
 	case o.NoStandardPath:
 		return " PATH=" + o.PathPrefix
 	case o.PathPrefix != "":
-		return " PATH=" + o.PathPrefix + ":" + standardPath
+		return " PATH=" + o.PathPrefix + ":" + std
+	case std != standardPath:
+		return " PATH=" + std
 	}
 	return ""
+}
+
+// sessionPath leaves out of path the directories that hold a gosync
+// (a developer's installed one, on the machine that runs the tests), so
+// a test session finds only the gosync its test put first, if any, and
+// an installed gosync of the same protocol cannot stand in for the agent
+// a test expects to be uploaded.
+func sessionPath(path string) string {
+	var keep []string
+	for _, d := range filepath.SplitList(path) {
+		if _, err := os.Stat(filepath.Join(d, "gosync")); err == nil {
+			continue
+		}
+		keep = append(keep, d)
+	}
+	return strings.Join(keep, string(filepath.ListSeparator))
 }
 
 // start forks sshd from a goroutine that holds its OS thread until Stop.
