@@ -273,17 +273,19 @@ Run 'gosync help COMMAND' or 'gosync COMMAND --help' for its usage and flags.
 
 // runHelp is gosync help [COMMAND].
 func runHelp(_ context.Context, args []string, _ io.Reader, stdout, _ io.Writer) error {
-	switch len(args) {
-	case 0:
+	_, pos, err := parseFlags("help", args, stdout, nil)
+	switch {
+	case err != nil:
+		return err
+	case len(pos) == 0:
 		printUsage(stdout)
 		return nil
-	case 1:
-	default:
-		return usagef("help takes one command name, not %q", strings.Join(args, " "))
+	case len(pos) > 1:
+		return usagef("help takes one command name, not %q", strings.Join(pos, " "))
 	}
-	c, ok := lookup(args[0])
+	c, ok := lookup(pos[0])
 	if !ok {
-		return usagef("no help for %q: there is no such command (want %s)", args[0], commandNames())
+		return usagef("no help for %q: there is no such command (want %s)", pos[0], commandNames())
 	}
 	printHelp(stdout, c, newFlagSet(c.name, c.flags))
 	return nil
