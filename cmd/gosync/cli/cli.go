@@ -6,7 +6,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,8 +16,8 @@ import (
 	"github.com/gosync/gosync/cmd/gosync/project"
 	"github.com/gosync/gosync/engine"
 	"github.com/gosync/gosync/engine/agent"
-	"github.com/gosync/gosync/engine/wire"
 	"github.com/lmittmann/tint"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes, documented in README.md.
@@ -31,34 +30,23 @@ const (
 	ExitInterrupted = 130 // sync interrupted, or a second SIGINT/SIGTERM: 128 + SIGINT, as shells report it
 )
 
-// usageError is a mistake in the command line.
-type usageError struct{ msg string }
+// usageError is a mistake in the command line; cmd, when known, names
+// the command whose help the hint points to.
+type usageError struct{ msg, cmd string }
 
 func (e *usageError) Error() string { return e.msg }
 
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
 
-const usageText = `gosync keeps mirrors of a directory up to date.
-
-Usage:
-  gosync sync [flags] SRC DEST...    mirror the contents of SRC into each DEST once
-  gosync watch [flags] SRC DEST...   mirror, then keep every DEST up to date until interrupted
-  gosync sync|watch [flags] [NAME...]
-                                     the same for the mirrors of gosync.yaml (here or in a parent
-                                     directory, or --config FILE): all, or those NAMEs
-  gosync init                        write a commented gosync.yaml and a .gosyncignore here
-  gosync rollback --backup-dir DIR [-i] [-n] DEST...
-                                     put back what the last run (or watch batch) replaced, deleted or created
-  gosync status [--json] [-w]        show the running watches and their mirrors
-  gosync agent ROOT                  serve a mirror on stdin/stdout (started by gosync itself)
-  gosync agent --restrict [--allow-run] [--allow-owner] ROOT
-                                     the same as an authorized_keys forced command (see README)
-  gosync version
-
-DEST is a local path, [user@]host:path or ssh://[user@]host[:port]/path.
-SRC's contents go into DEST, with or without a trailing slash.
-Run 'gosync sync -h' for the flags.
-`
+// inCommand makes the hint of a usage error of command name point to its
+// help.
+func inCommand(name string, err error) error {
+	var ue *usageError
+	if errors.As(err, &ue) && ue.cmd == "" && name != "help" {
+		ue.cmd = name
+	}
+	return err
+}
 
 // Main runs the command line and returns the exit code. The first SIGINT
 // or SIGTERM ends it in order (temporaries removed, sessions closed); a
@@ -106,35 +94,22 @@ func notifyInterrupt(parent context.Context, stderr io.Writer, exit func(int), s
 // sending signals).
 func MainContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usageText)
+		printUsage(stderr)
 		return ExitUsage
 	}
-	var err error
-	switch args[0] {
-	case "sync":
-		err = runSync(ctx, args[1:], stdout, stderr)
-	case "watch":
-		err = runWatch(ctx, args[1:], stdout, stderr)
-	case "status":
-		err = runStatus(ctx, args[1:], stdout, stderr)
-	case "init":
-		err = runInit(args[1:], stdout, stderr)
-	case "rollback":
-		err = runRollback(ctx, args[1:], stdout, stderr)
-	case "agent":
-		err = runAgent(ctx, args[1:], stdin, stdout, stderr)
-	case "version", "--version":
-		// "protocol N" is how a client finds out whether a gosync in the
-		// remote PATH can serve as its agent.
-		fmt.Fprintf(stdout, "gosync %s protocol %d\n", BuildID(), wire.Version)
-		return ExitOK
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usageText)
-		return ExitOK
-	default:
-		err = usagef("unknown command %q (want sync, watch, status, init, rollback or agent)", args[0])
+	name := args[0]
+	switch name {
+	case "-h", "--help":
+		name = "help"
+	case "--version":
+		name = "version"
 	}
-	return exitCode(err, stderr)
+	c, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(stderr, "gosync: unknown command %q (want %s)\nRun 'gosync help' for usage.\n", engine.Printable(name), commandNames())
+		return ExitUsage
+	}
+	return exitCode(inCommand(c.name, c.run(ctx, args[1:], stdin, stdout, stderr)), stderr)
 }
 
 // errPartial reports that some paths were not mirrored; they have been
@@ -155,7 +130,7 @@ func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errHelpShown):
 		return ExitOK
 	case errors.As(err, &pe):
 		fmt.Fprintf(stderr, "gosync: %s\n", engine.Printable(pe.Error())) // one line: file:line: what
@@ -163,7 +138,11 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &xe):
 		return xe.code
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "gosync: %s\nRun 'gosync help' for usage.\n", ue.msg)
+		hint := "gosync help"
+		if ue.cmd != "" {
+			hint = "gosync " + ue.cmd + " --help"
+		}
+		fmt.Fprintf(stderr, "gosync: %s\nRun '%s' for usage.\n", engine.Printable(ue.msg), hint)
 		return ExitUsage
 	case errors.Is(err, errPartial):
 		return ExitPartial
@@ -179,10 +158,6 @@ func exitCode(err error, stderr io.Writer) int {
 		return ExitFatal
 	}
 }
-
-// BuildID names this binary's build (wire.BuildID): client and agent
-// report it in the handshake.
-func BuildID() string { return wire.BuildID() }
 
 // newLogger picks the handler once, here: tint on a terminal, plain tint
 // without colour elsewhere, priority-prefixed lines without times into
@@ -206,29 +181,21 @@ func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, erro
 	return nil, usagef("--log-format must be auto, text or json, not %q", format)
 }
 
-// parseInterspersed lets flags come before, between and after the
-// positional arguments, as rsync users type them; "--" ends the flags.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		// flag stops at "--" (consumed) or at the first non-flag.
-		consumed := len(args) - len(rest)
-		if consumed > 0 && args[consumed-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
+// registerAgent lists the agent's flags for help and completion; they
+// are parsed by agent.ParseArgs, which an authorized_keys line reaches
+// without this package.
+func registerAgent(fs *pflag.FlagSet) {
+	fs.Bool("restrict", false, "serve ROOT only, run no commands, set no owners, strip setuid/setgid/sticky bits")
+	fs.Bool("allow-run", false, "with --restrict: run --on-sync commands")
+	fs.Bool("allow-owner", false, "with --restrict, as root: set the owners the client sends")
+	fs.Bool("no-owner", false, "never change owners")
 }
 
 func runAgent(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+		printHelp(stdout, mustLookup("agent"), newFlagSet("agent", registerAgent))
+		return errHelpShown
+	}
 	root, restrict, err := agent.ParseArgs(args, os.Getenv)
 	if err != nil {
 		return usagef("%s (the agent is started by gosync, or by sshd as the command of an authorized_keys line)", err)

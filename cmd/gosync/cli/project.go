@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,10 +10,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	repo "github.com/gosync/gosync"
 	"github.com/gosync/gosync/cmd/gosync/project"
+	"github.com/spf13/pflag"
 )
 
 // Flags about one run, not the project: refused in the file.
@@ -24,47 +23,41 @@ var commandLineOnly = map[string]bool{"dry-run": true, "itemize": true, "stats":
 // Flags naming a local file: relative to the project file in it.
 var pathFlags = map[string]bool{"ssh-identity": true, "ssh-known-hosts": true, "ssh-config": true}
 
-// shortFor maps the one-letter flags to their long names (pflag will
-// know this itself).
-var shortFor = map[string]string{"c": "checksum", "n": "dry-run", "i": "itemize", "S": "sparse", "v": "verbose"}
-
 // opposites: a flag given on the command line overrides its opposite in
 // the file too (--delete beats no-delete: true).
 var opposites = map[string]string{"delete": "no-delete", "no-delete": "delete", "whole-file": "no-whole-file",
 	"no-whole-file": "whole-file", "compress-level": "no-compress", "no-compress": "compress-level"}
 
 // flagKinds tells the project loader what each long flag takes.
-type flagKinds struct{ fs *flag.FlagSet }
+type flagKinds struct{ fs *pflag.FlagSet }
 
 func (k flagKinds) Kind(key string) project.Kind {
-	f := k.fs.Lookup(key)
+	f := k.fs.Lookup(key) // long names only: a key "n" is unknown
 	switch {
-	case f == nil || shortFor[key] != "":
+	case f == nil:
 		return project.Unknown
 	case commandLineOnly[key]:
 		return project.CommandLine
 	case pathFlags[key]:
 		return project.Path
 	}
-	if g, ok := f.Value.(flag.Getter); ok {
-		switch g.Get().(type) {
-		case bool:
-			return project.Bool
-		case int:
-			return project.Int
-		case time.Duration:
-			return project.Duration
-		case string:
-			return project.String
-		}
+	switch f.Value.Type() {
+	case "bool":
+		return project.Bool
+	case "int":
+		return project.Int
+	case "duration":
+		return project.Duration
+	case "string":
+		return project.String
 	}
 	return project.List // --exclude, --chmod
 }
 
 // allFlags is every flag a project file may set: sync's and watch's.
-func allFlags() *flag.FlagSet {
-	fs := flag.NewFlagSet("gosync.yaml", flag.ContinueOnError)
-	new(syncFlags).register(fs)
+func allFlags() *pflag.FlagSet {
+	fs := pflag.NewFlagSet("gosync.yaml", pflag.ContinueOnError)
+	new(syncFlags).register(fs, false)
 	new(watchFlags).register(fs)
 	return fs
 }
@@ -79,16 +72,16 @@ func allFlags() *flag.FlagSet {
 // the working directory or a parent, or --config FILE), or when every
 // argument is the name of one of its mirrors. Flags given on the command
 // line override the file's settings of the same key.
-func projectRuns(name string, args []string, extra func(*flag.FlagSet)) ([][]string, error) {
-	fs := flag.NewFlagSet("gosync "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+func projectRuns(name string, args []string, extra func(*pflag.FlagSet)) ([][]string, error) {
 	var f syncFlags
-	f.register(fs)
-	if extra != nil {
-		extra(fs)
-	}
+	fs := newFlagSet(name, func(fs *pflag.FlagSet) {
+		f.register(fs, name == "watch")
+		if extra != nil {
+			extra(fs)
+		}
+	})
 	pos, flags, err := splitArgs(fs, args)
-	if err != nil {
+	if err != nil || fs.Changed("help") {
 		return nil, nil
 	}
 	names := !slices.ContainsFunc(pos, func(s string) bool { return !project.IsName(s) })
@@ -145,16 +138,8 @@ func projectRuns(name string, args []string, extra func(*flag.FlagSet)) ([][]str
 		}
 	}
 
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) {
-		n := fl.Name
-		if long := shortFor[n]; long != "" {
-			n = long
-		}
-		set[n] = true
-	})
 	has := func(k string) bool { return fs.Lookup(k) != nil }
-	skip := func(k string) bool { return set[k] || set[opposites[k]] }
+	skip := func(k string) bool { return fs.Changed(k) || fs.Changed(opposites[k]) }
 	var runs [][]string
 	group := map[string]int{}
 	for _, m := range sel {
@@ -173,26 +158,15 @@ func projectRuns(name string, args []string, extra func(*flag.FlagSet)) ([][]str
 	return runs, nil
 }
 
-// splitArgs parses args as parseInterspersed does and returns the
-// positional arguments and the rest (the flags and their values, without
-// a "--" that ended them).
-func splitArgs(fs *flag.FlagSet, args []string) (pos, flags []string, err error) {
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, nil, err
-		}
-		rest := fs.Args()
-		consumed := len(args) - len(rest)
-		if consumed > 0 && args[consumed-1] == "--" {
-			return append(pos, rest...), append(flags, args[:consumed-1]...), nil
-		}
-		flags = append(flags, args[:consumed]...)
-		if len(rest) == 0 {
-			return pos, flags, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
+// splitArgs parses args and returns the positional arguments and the
+// flags, each as --name=value (so a value that starts with a dash stays
+// a value when they are parsed again).
+func splitArgs(fs *pflag.FlagSet, args []string) (pos, flags []string, err error) {
+	err = fs.ParseAll(args, func(fl *pflag.Flag, value string) error {
+		flags = append(flags, "--"+fl.Name+"="+value)
+		return fs.Set(fl.Name, value)
+	})
+	return fs.Args(), flags, err
 }
 
 // exitError is an exit code whose messages were printed.
@@ -211,7 +185,7 @@ func worse(a, b int) bool {
 // (sync), or together until the first fails or ctx ends (watch). Each
 // run's errors are printed as they would be alone; the exit code is the
 // worst.
-func runProject(ctx context.Context, runs [][]string, err error, together bool, stderr io.Writer, run func(context.Context, []string) error) error {
+func runProject(ctx context.Context, name string, runs [][]string, err error, together bool, stderr io.Writer, run func(context.Context, []string) error) error {
 	if err != nil {
 		return err
 	}
@@ -220,7 +194,7 @@ func runProject(ctx context.Context, runs [][]string, err error, together bool, 
 	done := func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if code := exitCode(err, stderr); worse(code, worst) {
+		if code := exitCode(inCommand(name, err), stderr); worse(code, worst) {
 			worst = code
 		}
 	}
@@ -280,19 +254,12 @@ mirrors:
   #   max-delete: 100
 `
 
-func runInit(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("gosync init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: gosync init\n\nWrites a commented %s and, unless there is one, a .gosyncignore (from .gosyncignore.example) in this directory.\n", project.FileName)
+func runInit(_ context.Context, args []string, _ io.Reader, stdout, _ io.Writer) error {
+	_, pos, err := parseFlags("init", args, stdout, nil)
+	if err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
+	if len(pos) > 0 {
 		return usagef("init takes no arguments; it writes %s in the working directory", project.FileName)
 	}
 	if err := createNew(project.FileName, projectTemplate); err != nil {

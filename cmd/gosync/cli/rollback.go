@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,42 +15,14 @@ import (
 // engine.Client.Rollback). It takes the mirror's session lock, so a
 // watch still running on the mirror stops instead of sending its
 // source's version again.
-func runRollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runRollback(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var f syncFlags
-	fs := flag.NewFlagSet("gosync rollback", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&f.backupDir, "backup-dir", "", "the `DIR` given to sync or watch with --backup-dir (required)")
-	fs.BoolVar(&f.itemize, "itemize", false, "print one line per path put back or removed")
-	fs.BoolVar(&f.itemize, "i", false, "short for --itemize")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "show what would be put back, change nothing")
-	fs.BoolVar(&f.dryRun, "n", false, "short for --dry-run")
-	fs.BoolVar(&f.verbose, "verbose", false, "log more")
-	fs.BoolVar(&f.verbose, "v", false, "short for --verbose")
-	fs.StringVar(&f.logFormat, "log-format", "auto", "log format: auto, text or json")
-	fs.IntVar(&f.ssh.Port, "ssh-port", 0, "SSH `port` for every remote DEST (default: ssh_config, then 22)")
-	fs.StringVar(&f.ssh.User, "ssh-user", "", "SSH `user` for remote DESTs without user@")
-	fs.StringVar(&f.ssh.Identity, "ssh-identity", "", "private key `file` to authenticate with (besides ssh-agent)")
-	fs.StringVar(&f.ssh.KnownHosts, "ssh-known-hosts", "", "known_hosts `file` to check host keys against")
-	fs.StringVar(&f.ssh.ConfigFile, "ssh-config", "", "ssh config `file` instead of ~/.ssh/config")
-	fs.StringVar(&f.ssh.RemoteGosync, "remote-gosync", "", "`path` of gosync on the remote hosts; nothing is looked up or uploaded")
-	fs.BoolVar(&f.ssh.RemoteSudo, "remote-sudo", false, "run the remote agent as root with sudo -n, as sync and watch did (needs --remote-gosync and a sudoers rule; see README)")
-	fs.BoolVar(&f.ssh.AcceptNew, "accept-new-host-key", false, "accept and record the key of a host seen for the first time (a changed key is still refused)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: gosync rollback --backup-dir DIR [flags] DEST...\n\n"+
-			"Puts the newest backup in DIR on each DEST back: the files it saved return to their\n"+
-			"paths and the files that run created are moved into DIR/<timestamp>.undone/.\n"+
-			"A watch running on DEST stops (rollback takes the mirror over); fix the source first.\n\nFlags:\n")
-		fs.PrintDefaults()
+	_, pos, err := parseFlags("rollback", args, stdout, f.registerRollback)
+	if err != nil {
+		return err
 	}
 	f.compressLevel = -1
 	f.noCreate = true
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usagef("%v", err)
-	}
 	if len(pos) == 0 {
 		return usagef("rollback needs at least one DEST")
 	}

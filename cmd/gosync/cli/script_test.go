@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/gosync/gosync/engine/wire"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -29,9 +30,17 @@ func TestMain(m *testing.M) {
 //	exits N [nodac] prog args...  run prog, expect exit code N, keep its output for stdout/stderr
 //	nodac prog args...           run prog without root's power to ignore file permissions
 //	[root]                       condition: running as root
+//	[shell:NAME]                 condition: the shell NAME is installed; under CI=true
+//	                             a missing one fails the script (.ci/run installs it)
+//
+// and $GOSYNC_PROTOCOL, the protocol the binary speaks.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("GOSYNC_PROTOCOL", strconv.Itoa(wire.Version))
+			return nil
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits": cmdExits,
 			"nodac": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -45,9 +54,24 @@ func TestScripts(t *testing.T) {
 			if cond == "root" {
 				return os.Geteuid() == 0, nil
 			}
+			if sh, ok := strings.CutPrefix(cond, "shell:"); ok {
+				return haveShell(sh)
+			}
 			return false, errors.New("unknown condition " + cond)
 		},
 	})
+}
+
+// haveShell reports whether a shell is installed for the completion
+// tests. In CI, where .ci/run installs it, a missing one is an error.
+func haveShell(name string) (bool, error) {
+	if _, err := exec.LookPath(name); err == nil {
+		return true, nil
+	}
+	if os.Getenv("CI") == "true" {
+		return false, errors.New(name + " is not installed; .ci/run installs it for the completion tests")
+	}
+	return false, nil
 }
 
 func cmdExits(ts *testscript.TestScript, neg bool, args []string) {

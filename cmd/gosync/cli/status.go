@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,47 +13,40 @@ import (
 
 	"github.com/gosync/gosync/cmd/gosync/status"
 	"github.com/gosync/gosync/engine"
+	"github.com/spf13/pflag"
 )
 
-const statusUsage = `Usage: gosync status [--json] [-w]
+// statusFlags are gosync status's flags.
+type statusFlags struct {
+	json    bool
+	refresh bool
+}
 
-Shows every running gosync watch of this user: its source, pid and
-uptime, and per mirror whether it is connected and since when, the last
-batch applied, the paths pending and failed, the bytes sent and the next
-reconciliation. No watch running is not an error.
+func (f *statusFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.json, "json", false, "print JSON for scripts: a list of watches; times in RFC 3339, sizes and durations as numbers")
+	fs.BoolVarP(&f.refresh, "watch", "w", false, "show it again every second until interrupted (with --json: one JSON list a line)")
+}
 
-Flags:
-`
-
-func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("gosync status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print JSON for scripts: a list of watches; times in RFC 3339, sizes and durations as numbers")
-	refresh := fs.Bool("w", false, "show it again every second until interrupted (with --json: one JSON list a line)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, statusUsage)
-		fs.PrintDefaults()
+func runStatus(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	var f statusFlags
+	_, pos, err := parseFlags("status", args, stdout, f.register)
+	if err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("status takes no arguments, not %q", fs.Arg(0))
+	if len(pos) > 0 {
+		return usagef("status takes no arguments, not %q", pos[0])
 	}
 	dir, err := status.Dir()
 	if err != nil {
 		return err
 	}
-	clear := *refresh && !*asJSON && isTerminal(stdout)
+	clear := f.refresh && !f.json && isTerminal(stdout)
 	for {
 		qs := status.List(ctx, dir)
 		if ctx.Err() != nil {
 			// Interrupted while asking: what did not answer was cut
 			// off, not dead. Ctrl-C is how -w ends.
-			if *refresh {
+			if f.refresh {
 				return nil
 			}
 			return ctx.Err()
@@ -62,7 +54,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if clear {
 			fmt.Fprint(stdout, "\x1b[H\x1b[2J")
 		}
-		if *asJSON {
+		if f.json {
 			watches := make([]status.Watch, 0, len(qs))
 			for _, q := range qs {
 				w := q.Watch
@@ -79,10 +71,10 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		} else {
 			status.Render(stdout, qs, time.Now())
 		}
-		if !*refresh {
+		if !f.refresh {
 			return nil
 		}
-		if !clear && !*asJSON {
+		if !clear && !f.json {
 			fmt.Fprintln(stdout)
 		}
 		select {

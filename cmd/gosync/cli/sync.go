@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +25,7 @@ import (
 	"github.com/gosync/gosync/engine/sshx"
 	"github.com/gosync/gosync/engine/wire"
 	"github.com/gosync/gosync/ignore"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
 
@@ -62,39 +63,74 @@ type syncFlags struct {
 	noCreate bool
 }
 
+// stringList collects a repeatable flag's values (--exclude).
 type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+func (s *stringList) Type() string       { return "stringArray" }
 
 // chmodFlag collects --chmod values (repeatable, as rsync's).
 type chmodFlag struct{ c perm.Chmod }
 
 func (c *chmodFlag) String() string     { return c.c.String() }
 func (c *chmodFlag) Set(v string) error { return c.c.Add(v, umask()) }
+func (c *chmodFlag) Type() string       { return "chmod" }
 
-func (f *syncFlags) register(fs *flag.FlagSet) {
+// levelFlag is --compress-level: -1 until given, for the default depends
+// on the mirror (its help says which; pflag prints no "(default -1)").
+type levelFlag int
+
+func (l *levelFlag) String() string {
+	if *l < 0 {
+		return ""
+	}
+	return strconv.Itoa(int(*l))
+}
+
+func (l *levelFlag) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	*l = levelFlag(n)
+	return err
+}
+
+func (l *levelFlag) Type() string { return "int" }
+
+// register adds the flags of sync, or of watch: watch compares by size
+// and mtime as it goes and by content at --reconcile, and prints no
+// totals, so --checksum and --stats would do nothing there.
+func (f *syncFlags) register(fs *pflag.FlagSet, watch bool) {
 	fs.Var(&f.chmod, "chmod", "change the permissions of what is mirrored, in rsync's `CHMOD` syntax (D2775,F664 or Du=rwx,Dg=rx,Fu=rw,Fg=r or u+rwX,g+rX; repeatable)")
 	fs.StringVar(&f.chownText, "chown", "", "give what is mirrored this owner and group, `USER:GROUP`, USER or :GROUP, names resolved on the mirror's host")
 	fs.BoolVar(&f.numericIDs, "numeric-ids", false, "keep the source's numeric owner and group ids instead of mapping their names on the mirror's host")
 	fs.BoolVar(&f.delete, "delete", false, "remove entries from DEST that SRC does not have (ignored paths are kept)")
 	fs.IntVar(&f.maxDelete, "max-delete", -1, "refuse the whole sync of a mirror if it would delete more than `N` entries (-1: no limit)")
-	fs.BoolVar(&f.checksum, "checksum", false, "compare files by content hash, not size and mtime")
-	fs.BoolVar(&f.checksum, "c", false, "short for --checksum")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "show what would change, change nothing")
-	fs.BoolVar(&f.dryRun, "n", false, "short for --dry-run")
-	fs.BoolVar(&f.itemize, "itemize", false, "print one line per change")
-	fs.BoolVar(&f.itemize, "i", false, "short for --itemize")
-	fs.BoolVar(&f.stats, "stats", false, "print totals per mirror")
-	fs.BoolVar(&f.verbose, "verbose", false, "log more")
-	fs.BoolVar(&f.verbose, "v", false, "short for --verbose")
+	if !watch {
+		fs.BoolVarP(&f.checksum, "checksum", "c", false, "compare files by content hash, not size and mtime")
+		fs.BoolVar(&f.stats, "stats", false, "print totals per mirror")
+	}
+	fs.BoolVarP(&f.dryRun, "dry-run", "n", false, "show what would change, change nothing")
+	fs.BoolVarP(&f.itemize, "itemize", "i", false, "print one line per change")
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log more")
 	fs.BoolVar(&f.wholeFile, "whole-file", false, "send changed files whole, never as deltas (default for local mirrors)")
 	fs.BoolVar(&f.noWholeFile, "no-whole-file", false, "send deltas to local mirrors too")
-	fs.BoolVar(&f.sparse, "sparse", false, "keep holes as holes: neither read, sent nor written where the system tells where data is; runs of zeros become holes on the mirror (rsync's -S)")
-	fs.BoolVar(&f.sparse, "S", false, "short for --sparse")
+	fs.BoolVarP(&f.sparse, "sparse", "S", false, "keep holes as holes: neither read, sent nor written where the system tells where data is; runs of zeros become holes on the mirror (rsync's -S)")
 	fs.Var(&f.excludes, "exclude", "ignore paths matching `PATTERN` (gitignore syntax; repeatable)")
-	fs.IntVar(&f.compressLevel, "compress-level", -1, "zstd level `1-4` for the mirror stream, 0 for none (default 1 for SSH mirrors, 0 for local ones)")
+	f.compressLevel = -1
+	fs.Var((*levelFlag)(&f.compressLevel), "compress-level", "zstd level `N` (1-4) for the mirror stream, 0 for none (default 1 for SSH mirrors, 0 for local ones)")
 	fs.BoolVar(&f.noCompress, "no-compress", false, "do not compress the mirror stream")
+	f.registerSSH(fs, "")
+	fs.StringVar(&f.logFormat, "log-format", "auto", "log `format`: auto, text or json")
+	fs.BoolVar(&f.allowEmpty, "allow-empty-source", false, "with --delete, let an empty SRC empty the mirrors")
+	fs.BoolVar(&f.noProgress, "no-progress", false, "show no progress while file data is sent (by default: live lines on a terminal, a log line every 5 s elsewhere)")
+	fs.BoolVar(&f.delayUpdates, "delay-updates", false, "stage a run's (a watch batch's) new and changed files on the mirror and rename them into place together at its end")
+	fs.StringVar(&f.config, "config", "", "the project `file` to use instead of gosync.yaml in this directory or a parent (when no SRC DEST are given)")
+	fs.StringVar(&f.backupDir, "backup-dir", "", "move the files a run replaces or deletes into `DIR`/<timestamp>/ on the mirror (relative to DEST unless absolute), for gosync rollback")
+}
+
+// registerSSH adds the flags about reaching remote mirrors; sudoNote ends
+// --remote-sudo's help.
+func (f *syncFlags) registerSSH(fs *pflag.FlagSet, sudoNote string) {
 	fs.IntVar(&f.ssh.Port, "ssh-port", 0, "SSH `port` for every remote DEST (default: ssh_config, then 22)")
 	fs.StringVar(&f.ssh.User, "ssh-user", "", "SSH `user` for remote DESTs without user@")
 	fs.StringVar(&f.ssh.Identity, "ssh-identity", "", "private key `file` to authenticate with (besides ssh-agent)")
@@ -102,13 +138,17 @@ func (f *syncFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.ssh.ConfigFile, "ssh-config", "", "ssh config `file` instead of ~/.ssh/config")
 	fs.BoolVar(&f.ssh.AcceptNew, "accept-new-host-key", false, "accept and record the key of a host seen for the first time (a changed key is still refused)")
 	fs.StringVar(&f.ssh.RemoteGosync, "remote-gosync", "", "`path` of gosync on the remote hosts; nothing is looked up or uploaded")
-	fs.BoolVar(&f.ssh.RemoteSudo, "remote-sudo", false, "run the remote agent as root with sudo -n (needs --remote-gosync and a sudoers rule; see README)")
-	fs.StringVar(&f.logFormat, "log-format", "auto", "log format: auto, text or json")
-	fs.BoolVar(&f.allowEmpty, "allow-empty-source", false, "with --delete, let an empty SRC empty the mirrors")
-	fs.BoolVar(&f.noProgress, "no-progress", false, "show no progress while file data is sent (by default: live lines on a terminal, a log line every 5 s elsewhere)")
-	fs.BoolVar(&f.delayUpdates, "delay-updates", false, "stage a run's (a watch batch's) new and changed files on the mirror and rename them into place together at its end")
-	fs.StringVar(&f.config, "config", "", "the project `file` to use instead of gosync.yaml in this directory or a parent (when no SRC DEST are given)")
-	fs.StringVar(&f.backupDir, "backup-dir", "", "move the files a run replaces or deletes into `DIR`/<timestamp>/ on the mirror (relative to DEST unless absolute), for gosync rollback")
+	fs.BoolVar(&f.ssh.RemoteSudo, "remote-sudo", false, "run the remote agent as root with sudo -n"+sudoNote+" (needs --remote-gosync and a sudoers rule; see README)")
+}
+
+// registerRollback adds rollback's flags.
+func (f *syncFlags) registerRollback(fs *pflag.FlagSet) {
+	fs.StringVar(&f.backupDir, "backup-dir", "", "the `DIR` given to sync or watch with --backup-dir (required)")
+	fs.BoolVarP(&f.itemize, "itemize", "i", false, "print one line per path put back or removed")
+	fs.BoolVarP(&f.dryRun, "dry-run", "n", false, "show what would be put back, change nothing")
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log more")
+	fs.StringVar(&f.logFormat, "log-format", "auto", "log `format`: auto, text or json")
+	f.registerSSH(fs, ", as sync and watch did")
 }
 
 // checkBackupDir cleans --backup-dir: an absolute path stays as it is,
@@ -141,29 +181,24 @@ type command struct {
 	matcher *ignore.Matcher
 	// progress shows how far each mirror's sync got (nil methods when off).
 	progress *progressOut
+	// changed reports whether a flag was given on the command line.
+	changed func(name string) bool
 }
 
 // parseCommand parses the flags both commands take, plus extra ones.
-func parseCommand(name, usage string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*command, error) {
+func parseCommand(name string, args []string, stdout, stderr io.Writer, extra func(*pflag.FlagSet)) (*command, error) {
 	c := &command{}
 	f := &c.f
-	fs := flag.NewFlagSet("gosync "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	f.register(fs)
-	if extra != nil {
-		extra(fs)
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: gosync %s [flags] SRC DEST...\n\n%s\n\nFlags:\n", name, usage)
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
+	fs, pos, err := parseFlags(name, args, stdout, func(fs *pflag.FlagSet) {
+		f.register(fs, name == "watch")
+		if extra != nil {
+			extra(fs)
 		}
-		return nil, usagef("%v", err)
+	})
+	if err != nil {
+		return nil, err
 	}
+	c.changed = fs.Changed
 	if len(pos) < 2 {
 		return nil, usagef("%s needs SRC and at least one DEST", name)
 	}
@@ -224,11 +259,11 @@ func parseCommand(name, usage string, args []string, stderr io.Writer, extra fun
 	return c, nil
 }
 
-func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if runs, err := projectRuns("sync", args, nil); err != nil || runs != nil {
-		return runProject(ctx, runs, err, false, stderr, func(ctx context.Context, args []string) error { return runSync(ctx, args, stdout, stderr) })
+		return runProject(ctx, "sync", runs, err, false, stderr, func(ctx context.Context, args []string) error { return runSync(ctx, args, stdin, stdout, stderr) })
 	}
-	c, err := parseCommand("sync", "Mirrors the contents of SRC into each DEST once.", args, stderr, nil)
+	c, err := parseCommand("sync", args, stdout, stderr, nil)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"github.com/gosync/gosync/ignore"
 	"github.com/gosync/gosync/queue"
 	"github.com/gosync/gosync/watch"
+	"github.com/spf13/pflag"
 )
 
 type watchFlags struct {
@@ -35,28 +35,50 @@ type watchFlags struct {
 }
 
 // register adds watch's own flags.
-func (w *watchFlags) register(fs *flag.FlagSet) {
+func (w *watchFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&w.noDelete, "no-delete", false, "never delete anything on the mirrors")
 	fs.DurationVar(&w.debounce, "debounce", 10*time.Millisecond, "quiet `time` after the last change before a batch ships")
-	fs.DurationVar(&w.maxDelay, "max-delay", time.Second, "longest `time` a change waits while changes keep coming")
+	fs.DurationVar(&w.maxDelay, "max-delay", time.Second, "longest `time` a change waits while changes keep coming; at least --debounce (--debounce alone raises it, --max-delay alone lowers --debounce)")
 	fs.DurationVar(&w.reconcile, "reconcile", 5*time.Minute, "compare everything by content every `interval` (0: never)")
-	fs.DurationVar(&w.settle, "settle", 2*time.Second, "deletes wait until SRC has been quiet this `long` (0: at once)")
-	fs.DurationVar(&w.maxHold, "max-hold", 30*time.Second, "a file still open for writing waits at most this `long`, then what it holds is sent (0: never wait)")
+	fs.DurationVar(&w.settle, "settle", 2*time.Second, "deletes wait until SRC has been quiet for this `time` (0: at once)")
+	fs.DurationVar(&w.maxHold, "max-hold", 30*time.Second, "a file still open for writing waits at most this `time`, then what it holds is sent (0: never wait)")
 	fs.StringVar(&w.metrics, "metrics", "", "serve Prometheus metrics on `host:port`/metrics (off by default)")
 	fs.StringVar(&w.onSync, "on-sync", "", "run `command` on each mirror's host after each applied change, changed paths on its stdin, each ended by a NUL byte")
 }
 
-func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// delays checks --debounce and --max-delay: a change cannot wait less
+// than the quiet time. The one given alone moves the other's default
+// (--debounce 2s raises --max-delay to 2s; --max-delay 5ms lowers
+// --debounce to 5ms); both given and inconsistent is an error naming the
+// one to change.
+func (w *watchFlags) delays(changed func(string) bool) error {
+	if w.debounce < 0 || w.maxDelay < 0 {
+		return usagef("--debounce and --max-delay must not be negative")
+	}
+	if w.maxDelay >= w.debounce {
+		return nil
+	}
+	switch {
+	case changed("max-delay") && !changed("debounce"):
+		w.debounce = w.maxDelay
+		return nil
+	case changed("max-delay"):
+		return usagef("--max-delay %s is shorter than --debounce %s: raise --max-delay to %s or more, or lower --debounce", w.maxDelay, w.debounce, w.debounce)
+	}
+	w.maxDelay = w.debounce
+	return nil
+}
+
+func runWatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if runs, err := projectRuns("watch", args, new(watchFlags).register); err != nil || runs != nil {
-		return runProject(ctx, runs, err, true, stderr, func(ctx context.Context, args []string) error { return runWatch(ctx, args, stdout, stderr) })
+		return runProject(ctx, "watch", runs, err, true, stderr, func(ctx context.Context, args []string) error { return runWatch(ctx, args, stdin, stdout, stderr) })
 	}
 	var w watchFlags
-	c, err := parseCommand("watch", `Mirrors the contents of SRC into each DEST, then keeps every DEST up to date
-until interrupted. What is deleted in SRC while watching is deleted on the
-mirrors once SRC has been quiet for --settle; what only a mirror had at the
-start is kept (--delete removes it too, --no-delete keeps everything).
-With -n, shows what the start would do and exits.`, args, stderr, w.register)
+	c, err := parseCommand("watch", args, stdout, stderr, w.register)
 	if err != nil {
+		return err
+	}
+	if err := w.delays(c.changed); err != nil {
 		return err
 	}
 	f, log := c.f, c.log
@@ -67,8 +89,8 @@ With -n, shows what the start would do and exits.`, args, stderr, w.register)
 		return usagef("--on-sync cannot be used with --remote-sudo: the command would run as root, so the sudoers rule would give the SSH user a root shell; " +
 			"the agent started through sudo is restricted and runs no commands")
 	}
-	if w.debounce < 0 || w.maxDelay < w.debounce || w.reconcile < 0 || w.settle < 0 || w.maxHold < 0 {
-		return usagef("need 0 <= --debounce <= --max-delay, and --reconcile, --settle, --max-hold >= 0")
+	if w.reconcile < 0 || w.settle < 0 || w.maxHold < 0 {
+		return usagef("--reconcile, --settle and --max-hold must not be negative")
 	}
 	opt := engine.Options{
 		Delete:           !w.noDelete,
