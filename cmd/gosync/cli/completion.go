@@ -89,6 +89,9 @@ func completable() []compCommand {
 	for _, c := range commands() {
 		cc := compCommand{name: c.name, summary: c.summary, args: c.args}
 		newFlagSet(c.name, c.flags).VisitAll(func(f *pflag.Flag) {
+			if f.Hidden {
+				return
+			}
 			arg, usage := pflag.UnquoteUsage(f)
 			t := f.Value.Type()
 			cc.flags = append(cc.flags, compFlag{long: f.Name, short: f.Shorthand, value: t != "bool", arg: arg,

@@ -18,7 +18,7 @@ import (
 
 // Flags about one run, not the project: refused in the file.
 var commandLineOnly = map[string]bool{"dry-run": true, "itemize": true, "stats": true, "verbose": true,
-	"log-format": true, "no-progress": true, "config": true}
+	"log-format": true, "no-progress": true, "config": true, "mirror-name": true}
 
 // Flags naming a local file: relative to the project file in it.
 var pathFlags = map[string]bool{"ssh-identity": true, "ssh-known-hosts": true, "ssh-config": true}
@@ -140,7 +140,7 @@ func projectRuns(name string, args []string, extra func(*pflag.FlagSet)) ([][]st
 
 	has := func(k string) bool { return fs.Lookup(k) != nil }
 	skip := func(k string) bool { return fs.Changed(k) || fs.Changed(opposites[k]) }
-	var runs [][]string
+	var runs, dests [][]string
 	group := map[string]int{}
 	for _, m := range sel {
 		fromFile := m.Args(has, skip)
@@ -150,10 +150,15 @@ func projectRuns(name string, args []string, extra func(*pflag.FlagSet)) ([][]st
 			i = len(runs)
 			group[key] = i
 			// --config= : the run below is an ordinary SRC DEST one.
-			run := append(append(fromFile, flags...), "--config=", "--", p.Source)
-			runs = append(runs, run)
+			runs = append(runs, append(append(fromFile, flags...), "--config="))
+			dests = append(dests, nil)
 		}
-		runs[i] = append(runs[i], m.Dest)
+		// Each mirror is shown by its name in the file and its DEST.
+		runs[i] = append(runs[i], "--mirror-name="+m.Name)
+		dests[i] = append(dests[i], m.Dest)
+	}
+	for i := range runs {
+		runs[i] = append(append(runs[i], "--", p.Source), dests[i]...)
 	}
 	return runs, nil
 }

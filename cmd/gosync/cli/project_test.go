@@ -75,6 +75,12 @@ mirrors:
 	if n := strings.Count(log.String(), "stopped"); n != 2 {
 		t.Errorf("%d runs stopped, want 2:\n%s", n, log.String())
 	}
+	// The logs name each mirror by its name in the file and its DEST.
+	for _, name := range []string{"all (" + filepath.Join(dir, "out", "all") + ")", "nolog (" + filepath.Join(dir, "out", "nolog") + ")"} {
+		if !strings.Contains(log.String(), `mirror="`+name+`"`) {
+			t.Errorf("no log line names the mirror %s:\n%s", name, log.String())
+		}
+	}
 }
 
 // A mirror that cannot work at all ends the watch of every mirror of the

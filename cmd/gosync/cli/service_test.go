@@ -61,7 +61,7 @@ func serviceRuns(t *testing.T, what string, argv []string) {
 	t.Chdir(dir)
 	var out, errb syncBuffer
 	code := MainContext(context.Background(), append(argv[1:], "-n"), strings.NewReader(""), &out, &errb)
-	if code != 0 || !strings.Contains(out.String(), "dry run "+filepath.Join(dir, "out")) {
+	if code != 0 || !strings.Contains(out.String(), "dry run local ("+filepath.Join(dir, "out")+")") {
 		t.Fatalf("%s: gosync %s -n exited %d; the CLI no longer takes the service's command line\nstdout: %s\nstderr: %s",
 			what, strings.Join(argv[1:], " "), code, out.String(), errb.String())
 	}

@@ -30,6 +30,7 @@ import (
 )
 
 type syncFlags struct {
+	mirrorNames   []string
 	delete        bool
 	maxDelete     int
 	checksum      bool
@@ -126,6 +127,10 @@ func (f *syncFlags) register(fs *pflag.FlagSet, watch bool) {
 	fs.BoolVar(&f.delayUpdates, "delay-updates", false, "stage a run's (a watch batch's) new and changed files on the mirror and rename them into place together at its end")
 	fs.StringVar(&f.config, "config", "", "the project `file` to use instead of gosync.yaml in this directory or a parent (when no SRC DEST are given)")
 	fs.StringVar(&f.backupDir, "backup-dir", "", "move the files a run replaces or deletes into `DIR`/<timestamp>/ on the mirror (relative to DEST unless absolute), for gosync rollback")
+	// A project run's mirror names, one per DEST in order: how its logs,
+	// progress and status name the mirrors. Set by projectRuns only.
+	fs.StringArrayVar(&f.mirrorNames, "mirror-name", nil, "")
+	fs.MarkHidden("mirror-name")
 }
 
 // registerSSH adds the flags about reaching remote mirrors; sudoNote ends
@@ -243,6 +248,14 @@ func parseCommand(name string, args []string, stdout, stderr io.Writer, extra fu
 			}
 		}
 		c.dests = append(c.dests, e)
+	}
+	if len(f.mirrorNames) > 0 {
+		if len(f.mirrorNames) != len(c.dests) {
+			return nil, usagef("%d mirror names for %d DESTs", len(f.mirrorNames), len(c.dests))
+		}
+		for i := range c.dests {
+			c.dests[i].Raw = f.mirrorNames[i] + " (" + c.dests[i].Raw + ")"
+		}
 	}
 	if err := checkRemoteSudo(f.ssh, c.dests); err != nil {
 		return nil, err
