@@ -7,6 +7,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -19,9 +20,25 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(privateRuntime{m}, map[string]func(){
 		"gosync": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
+}
+
+// privateRuntime runs the tests with XDG_RUNTIME_DIR in a directory of
+// their own, so the watches they start do not show up in the gosync
+// status of the developer running them (nor theirs in the tests').
+type privateRuntime struct{ m *testing.M }
+
+func (p privateRuntime) Run() int {
+	dir, err := os.MkdirTemp("", "gosync-test-runtime-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	os.Setenv("XDG_RUNTIME_DIR", dir)
+	return p.m.Run()
 }
 
 // TestScripts runs the command-line scenarios in testdata/script, one
