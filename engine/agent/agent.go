@@ -257,6 +257,8 @@ type server struct {
 	hashes      fstree.HashCache // content hashes across the scans of a session
 	wbuf        *bufio.Writer    // reused by every received file
 	hash        *wire.FileHash   // likewise
+	pend        []byte           // likewise, for direct files (direct.go)
+	readBuf     *[]byte
 	// sparse (wire.FlagSparse): runs of zeros in received files are
 	// left as holes.
 	sparse bool
