@@ -406,7 +406,11 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 			s := &entries[i]
 			d := p.dst[s.Path]
 			if s.Kind == fstree.File && srcSet[s.Path] != nil && d != nil && d.Kind == fstree.File && d.Size >= DeltaMin && p.contentDiffers(s, d) {
-				reqs = append(reqs, SigRequest{Path: s.Path, Size: d.Size})
+				r := SigRequest{Path: s.Path, Size: d.Size}
+				if p.refines(d.Size) {
+					r.BlockSize = delta.CoarseBlockSize(d.Size)
+				}
+				reqs = append(reqs, r)
 			}
 		}
 		got, errs, err := m.Signatures(ctx, reqs)
@@ -1180,6 +1184,9 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 	}
 	defer f.Close()
 	s := &fresh
+	if sig != nil && p.refines(sig.Size) && sig.BlockSize == delta.CoarseBlockSize(sig.Size) {
+		return p.sendRefined(ctx, w, f, s, prefix, sig)
+	}
 	blockSize := 0
 	if sig != nil {
 		blockSize = sig.BlockSize
@@ -1539,4 +1546,202 @@ func parentDir(p string) string {
 		return ""
 	}
 	return d
+}
+
+// refines tells whether a changed file with a basis of size bytes gets
+// two signature rounds (delta.CoarseBlockSize, then finer blocks where
+// the first left literals). --sparse sends the data between holes piece
+// by piece and keeps one round.
+func (p *plan) refines(size int64) bool {
+	return size >= delta.RefineMin && !p.opt.Sparse
+}
+
+// Bounds of a second round: stretches of the basis larger than
+// maxRefineGap (a rewrite, not an edit) or literals larger than
+// maxRefineLit go as they are, and one file asks for at most
+// maxRefineSigs fine signatures.
+const (
+	maxRefineGap  = 4 << 20
+	maxRefineLit  = 4 << 20
+	maxRefineSigs = 4096
+)
+
+// firstOp is an op of the first round: a copy of coarse blocks, or a
+// stretch of the target [off, off+n) left literal.
+type firstOp struct {
+	lit    bool
+	off, n int64
+	block  uint64
+	count  uint32
+}
+
+// sendRefined is sendOnce for a file whose signature has coarse blocks:
+// it diffs the whole file first, keeping the ops and the file hash;
+// asks, in one round trip, for fine signatures of the stretches of the
+// basis that its literal stretches replaced (between the copies around
+// them); then sends the copies, and each literal stretch diffed again
+// against its fine signature, reading it a second time. A file changed
+// between the reads fails the whole-file hash on the mirror, or the
+// check after the reads here.
+func (p *plan) sendRefined(ctx context.Context, w Writer, f *os.File, s *fstree.Entry, prefix bool, sig *delta.Signature) (lit, matched int64, changed bool, err error) {
+	h := fstree.NewHasher()
+	limit := s.Size + 1 // one byte more tells a file that grew
+	if prefix {
+		limit = s.Size
+	}
+	var in io.Reader = io.LimitReader(f, limit)
+	if pr := p.opt.Progress; pr != nil {
+		pr.File(s.Path, s.Size)
+		in = progressReader{in, pr}
+	}
+	var readErr error
+	var ops []firstOp
+	var pos int64
+	bs := int64(sig.BlockSize)
+	st, err := delta.Diff(ctx, sig, readErrTrap{io.TeeReader(in, h), &readErr}, func(op delta.Op) error {
+		if op.Kind == delta.OpCopy {
+			n := min(int64(op.Block+uint64(op.Count))*bs, sig.Size) - int64(op.Block)*bs
+			ops = append(ops, firstOp{off: pos, n: n, block: op.Block, count: op.Count})
+			pos += n
+			return nil
+		}
+		if k := len(ops) - 1; k >= 0 && ops[k].lit {
+			ops[k].n += int64(len(op.Data))
+		} else {
+			ops = append(ops, firstOp{lit: true, off: pos, n: int64(len(op.Data))})
+		}
+		pos += int64(len(op.Data))
+		return nil
+	})
+	if readErr != nil {
+		return 0, 0, false, &fileError{msg: "read: " + errString(readErr)}
+	}
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if st.Literal+st.Matched != s.Size {
+		return 0, 0, true, nil
+	}
+	var sum fstree.Hash
+	h.Sum(sum[:0])
+
+	// The second round: for each literal stretch, the basis between the
+	// copies around it.
+	fine := delta.FineBlockSize(sig.BlockSize)
+	var reqs []SigRequest
+	var which []int // the op each request refines
+	for i, op := range ops {
+		if !op.lit || op.n < int64(fine) || op.n > maxRefineLit || len(reqs) == maxRefineSigs {
+			continue
+		}
+		var from, to int64 = 0, sig.Size
+		if i > 0 {
+			prev := ops[i-1] // a copy: literals are merged
+			from = min(int64(prev.block+uint64(prev.count))*bs, sig.Size)
+		}
+		if i+1 < len(ops) {
+			to = int64(ops[i+1].block) * bs
+		}
+		if to-from < int64(fine) || to-from > maxRefineGap {
+			continue
+		}
+		reqs = append(reqs, SigRequest{Path: s.Path, Size: sig.Size, BlockSize: fine, Off: from, Len: to - from})
+		which = append(which, i)
+	}
+	fineSigs := make(map[int]int, len(reqs)) // op index -> request
+	var got []*delta.Signature
+	if len(reqs) > 0 {
+		var errs []error
+		if got, errs, err = p.m.Signatures(ctx, reqs); err != nil {
+			return 0, 0, false, err
+		}
+		for k, i := range which {
+			if errs[k] == nil {
+				fineSigs[i] = k
+			}
+		}
+	}
+
+	if err := w.BeginFile(s.Path, s.Size, p.meta(s), sig.BlockSize); err != nil {
+		return 0, 0, false, err
+	}
+	// abort drops the file; a nil e means it changed under the reads.
+	abort := func(e error) (int64, int64, bool, error) {
+		if err := w.AbortFile(); err != nil {
+			return 0, 0, false, err
+		}
+		return 0, 0, e == nil, e
+	}
+	if p.buf == nil {
+		p.buf = make([]byte, 256<<10)
+	}
+	for i, op := range ops {
+		if !op.lit {
+			if err := w.Copy(op.block, op.count); err != nil {
+				return 0, 0, false, err
+			}
+			matched += op.n
+			continue
+		}
+		r := io.NewSectionReader(f, op.off, op.n)
+		if k, ok := fineSigs[i]; ok {
+			fs, base := got[k], reqs[k].Off
+			fbs := int64(fs.BlockSize)
+			fst, err := delta.Diff(ctx, fs, readErrTrap{r, &readErr}, func(op delta.Op) error {
+				if op.Kind == delta.OpCopy {
+					from := int64(op.Block) * fbs
+					n := min(int64(op.Block+uint64(op.Count))*fbs, fs.Size) - from
+					return w.CopyAt(base+from, uint32(n))
+				}
+				if p.outOfSpace() {
+					return errNoSpace
+				}
+				return w.Data(op.Data)
+			})
+			if readErr != nil {
+				return abort(&fileError{msg: "read: " + errString(readErr)})
+			}
+			if errors.Is(err, errNoSpace) {
+				return abort(errNoSpace)
+			}
+			if err != nil {
+				return 0, 0, false, err
+			}
+			if fst.Literal+fst.Matched != op.n {
+				return abort(nil) // shorter than the first read
+			}
+			lit += fst.Literal
+			matched += fst.Matched
+			continue
+		}
+		for left := op.n; left > 0; {
+			if p.outOfSpace() {
+				return abort(errNoSpace)
+			}
+			n, err := r.Read(p.buf[:min(left, int64(len(p.buf)))])
+			if n > 0 {
+				if err := w.Data(p.buf[:n]); err != nil {
+					return 0, 0, false, err
+				}
+				left -= int64(n)
+				lit += int64(n)
+			}
+			if err == io.EOF && left > 0 {
+				return abort(nil)
+			}
+			if err != nil && err != io.EOF {
+				return abort(&fileError{msg: "read: " + errString(err)})
+			}
+		}
+	}
+	if lit+matched != s.Size || p.changedWhileRead(f, s, prefix) {
+		if err := w.AbortFile(); err != nil {
+			return 0, 0, false, err
+		}
+		return 0, 0, true, nil
+	}
+	if err := w.EndFile(sum); err != nil {
+		return 0, 0, false, err
+	}
+	return lit, matched, false, nil
 }

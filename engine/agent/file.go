@@ -240,6 +240,25 @@ func (s *server) fileCopy(m *wire.FileCopy) error {
 	return s.fileOp(delta.Op{Kind: delta.OpCopy, Block: m.Block, Count: m.Count})
 }
 
+func (s *server) fileCopyAt(m *wire.FileCopyAt) error {
+	o := s.file
+	if o == nil {
+		return fmt.Errorf("%w: file data outside a transfer", wire.ErrFrame)
+	}
+	if o.failed != nil {
+		return nil
+	}
+	if o.patch == nil {
+		o.failed = fmt.Errorf("%w: byte-range copy without a basis", wire.ErrBadPath)
+		return nil
+	}
+	o.failed = o.patch.CopyAt(m.Off, m.Len)
+	if o.failed == nil && o.n > o.begin.Size {
+		o.failed = fmt.Errorf("%w: more than the announced %d bytes", errVerify, o.begin.Size)
+	}
+	return nil
+}
+
 func (s *server) fileHole(m *wire.FileHole) error {
 	o := s.file
 	if o == nil {

@@ -78,14 +78,29 @@ func (p *Patcher) copyBlocks(block uint64, count uint32) error {
 	}
 	off := int64(block) * int64(p.bs)
 	end := min(int64(block+uint64(count))*int64(p.bs), p.size)
+	return p.copyRange(off, end)
+}
+
+// CopyAt writes the n basis bytes at off: a match of a finer, second
+// signature round, which is not in whole blocks. Like Apply's ops, off
+// and n come off the wire.
+func (p *Patcher) CopyAt(off int64, n uint32) error {
+	if n == 0 || off < 0 || off > p.size || int64(n) > p.size-off {
+		return fmt.Errorf("delta: patch: %w: copy of %d bytes at %d from a basis of %d bytes", ErrInvalidOp, n, off, p.size)
+	}
+	return p.copyRange(off, off+int64(n))
+}
+
+// copyRange writes basis bytes [off, end).
+func (p *Patcher) copyRange(off, end int64) error {
 	if rc, ok := p.w.(RangeCopier); ok {
 		n, err := rc.CopyRange(off, end-off)
 		p.written += n
 		if err != nil {
-			return fmt.Errorf("delta: patch: copy blocks %d+%d: %w", block, count, err)
+			return fmt.Errorf("delta: patch: copy %d bytes at %d: %w", end-off, off, err)
 		}
 		if n != end-off {
-			return fmt.Errorf("delta: patch: copy blocks %d+%d: basis ended after %d of %d bytes: %w", block, count, n, end-off, io.ErrUnexpectedEOF)
+			return fmt.Errorf("delta: patch: copy %d bytes at %d: basis ended after %d: %w", end-off, off, n, io.ErrUnexpectedEOF)
 		}
 		return nil
 	}
@@ -98,10 +113,10 @@ func (p *Patcher) copyBlocks(block uint64, count uint32) error {
 	n, err := io.CopyBuffer(p.w, io.NewSectionReader(p.basis, off, end-off), p.buf)
 	p.written += n
 	if err != nil {
-		return fmt.Errorf("delta: patch: copy blocks %d+%d: %w", block, count, err)
+		return fmt.Errorf("delta: patch: copy %d bytes at %d: %w", end-off, off, err)
 	}
 	if n != end-off {
-		return fmt.Errorf("delta: patch: copy blocks %d+%d: basis ended after %d of %d bytes: %w", block, count, n, end-off, io.ErrUnexpectedEOF)
+		return fmt.Errorf("delta: patch: copy %d bytes at %d: basis ended after %d: %w", end-off, off, n, io.ErrUnexpectedEOF)
 	}
 	return nil
 }

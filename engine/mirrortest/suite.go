@@ -325,6 +325,12 @@ func (s *suite) deltaLargeFile(t *testing.T) {
 	if res.Stats.Updated != 1 || res.Stats.Matched < int64(len(data))*9/10 || res.Stats.Literal > 1<<20 {
 		t.Fatalf("delta stats = %+v, want most of %d bytes matched", res.Stats, len(data))
 	}
+	// The second signature round: each edit costs fine blocks (256 bytes
+	// here), not a block of the first round (11 KiB): 3.3 KiB in all,
+	// where one round sent 31 KiB.
+	if res.Stats.Literal > 8<<10 {
+		t.Fatalf("delta sent %d literal bytes for ten 100-byte edits, an insertion and an append, want at most 8 KiB", res.Stats.Literal)
+	}
 }
 
 func (s *suite) deletes(t *testing.T) {
