@@ -1718,7 +1718,8 @@ func (p *plan) sendRefined(ctx context.Context, w Writer, f *os.File, s *fstree.
 			if p.outOfSpace() {
 				return abort(errNoSpace)
 			}
-			n, err := r.Read(p.buf[:min(left, int64(len(p.buf)))])
+			// Literal ops of at most delta.MaxLiteral, as Diff makes them.
+			n, err := r.Read(p.buf[:min(left, delta.MaxLiteral)])
 			if n > 0 {
 				if err := w.Data(p.buf[:n]); err != nil {
 					return 0, 0, false, err
