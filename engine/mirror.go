@@ -995,6 +995,57 @@ func (c *Client) Signatures(ctx context.Context, reqs []SigRequest) ([]*delta.Si
 	if len(reqs) == 0 {
 		return nil, nil, nil
 	}
+	a, err := c.AskSignatures(reqs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.Wait(ctx)
+}
+
+// sigAsker is a Mirror that asks for signatures without waiting for
+// them, also while a file is being written (protocol 5): the second
+// round of a delta is asked for while the first goes on.
+type sigAsker interface {
+	AskSignatures(reqs []SigRequest) (*SigAnswer, error)
+}
+
+// SigAnswer is the answer to AskSignatures, to come.
+type SigAnswer struct {
+	c  *Client
+	ws []*waiter
+}
+
+// Ready tells whether every signature asked for has come.
+func (a *SigAnswer) Ready() bool {
+	for _, w := range a.ws {
+		select {
+		case <-w.done:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Wait returns the signatures as Signatures does.
+func (a *SigAnswer) Wait(ctx context.Context) ([]*delta.Signature, []error, error) {
+	sigs := make([]*delta.Signature, len(a.ws))
+	errs := make([]error, len(a.ws))
+	for i, w := range a.ws {
+		if err := a.c.await(ctx, w); err != nil {
+			return nil, nil, err
+		}
+		if w.sigErr != "" {
+			errs[i] = errors.New(w.sigErr)
+			continue
+		}
+		sigs[i] = w.sig
+	}
+	return sigs, errs, nil
+}
+
+// AskSignatures sends the requests and returns without waiting.
+func (c *Client) AskSignatures(reqs []SigRequest) (*SigAnswer, error) {
 	ws := make([]*waiter, len(reqs))
 	for i, r := range reqs {
 		ws[i] = &waiter{req: wire.TSigReq, path: r.Path, size: r.Size, bs: r.BlockSize, sigN: r.Size}
@@ -1007,25 +1058,13 @@ func (c *Client) Signatures(ctx context.Context, reqs []SigRequest) ([]*delta.Si
 		if err := c.ask(ws[i], func(id uint64) wire.Msg {
 			return &wire.SigReq{ID: id, Path: r.Path, Size: r.Size, BlockSize: r.BlockSize, Off: r.Off, Len: r.Len}
 		}); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	if err := c.flush(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	sigs := make([]*delta.Signature, len(reqs))
-	errs := make([]error, len(reqs))
-	for i, w := range ws {
-		if err := c.await(ctx, w); err != nil {
-			return nil, nil, err
-		}
-		if w.sigErr != "" {
-			errs[i] = errors.New(w.sigErr)
-			continue
-		}
-		sigs[i] = w.sig
-	}
-	return sigs, errs, nil
+	return &SigAnswer{c: c, ws: ws}, nil
 }
 
 func (c *Client) Barrier(ctx context.Context) ([]OpError, error) {

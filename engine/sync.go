@@ -1567,101 +1567,34 @@ const (
 )
 
 // firstOp is an op of the first round: a copy of coarse blocks, or a
-// stretch of the target [off, off+n) left literal.
+// stretch of the target [off, off+n) left literal, with what its second
+// round asked for.
 type firstOp struct {
 	lit    bool
 	off, n int64
 	block  uint64
 	count  uint32
+	// A literal stretch: from is where the basis stretch it replaced
+	// starts (the end of the copy before it); open while the first
+	// round may still add to it; ans and base, when a fine signature
+	// of the basis from base was asked for.
+	from int64
+	open bool
+	ans  *SigAnswer
+	base int64
 }
 
-// sendRefined is sendOnce for a file whose signature has coarse blocks:
-// it diffs the whole file first, keeping the ops and the file hash;
-// asks, in one round trip, for fine signatures of the stretches of the
-// basis that its literal stretches replaced (between the copies around
-// them); then sends the copies, and each literal stretch diffed again
-// against its fine signature, reading it a second time. A file changed
-// between the reads fails the whole-file hash on the mirror, or the
-// check after the reads here.
+// sendRefined is sendOnce for a file whose signature has coarse blocks.
+// The first round's copies go to the mirror as the diff finds them. Each
+// literal stretch, once the copy after it is found, is held back with
+// what follows it while a fine signature of the basis stretch it
+// replaced (between the copies around it) is asked for; when that has
+// come, the stretch is read again and diffed against it, and what was
+// held back goes on. The mirror so patches while the file is read, and
+// the extra round trips overlap the diff. A file changed between the
+// reads fails the whole-file hash on the mirror, or the check here.
 func (p *plan) sendRefined(ctx context.Context, w Writer, f *os.File, s *fstree.Entry, prefix bool, sig *delta.Signature) (lit, matched int64, changed bool, err error) {
-	h := fstree.NewHasher()
-	limit := s.Size + 1 // one byte more tells a file that grew
-	if prefix {
-		limit = s.Size
-	}
-	var in io.Reader = io.LimitReader(f, limit)
-	if pr := p.opt.Progress; pr != nil {
-		pr.File(s.Path, s.Size)
-		in = progressReader{in, pr}
-	}
-	var readErr error
-	var ops []firstOp
-	var pos int64
-	bs := int64(sig.BlockSize)
-	st, err := delta.Diff(ctx, sig, readErrTrap{io.TeeReader(in, h), &readErr}, func(op delta.Op) error {
-		if op.Kind == delta.OpCopy {
-			n := min(int64(op.Block+uint64(op.Count))*bs, sig.Size) - int64(op.Block)*bs
-			ops = append(ops, firstOp{off: pos, n: n, block: op.Block, count: op.Count})
-			pos += n
-			return nil
-		}
-		if k := len(ops) - 1; k >= 0 && ops[k].lit {
-			ops[k].n += int64(len(op.Data))
-		} else {
-			ops = append(ops, firstOp{lit: true, off: pos, n: int64(len(op.Data))})
-		}
-		pos += int64(len(op.Data))
-		return nil
-	})
-	if readErr != nil {
-		return 0, 0, false, &fileError{msg: "read: " + errString(readErr)}
-	}
-	if err != nil {
-		return 0, 0, false, err
-	}
-	if st.Literal+st.Matched != s.Size {
-		return 0, 0, true, nil
-	}
-	var sum fstree.Hash
-	h.Sum(sum[:0])
-
-	// The second round: for each literal stretch, the basis between the
-	// copies around it.
-	fine := delta.FineBlockSize(sig.BlockSize)
-	var reqs []SigRequest
-	var which []int // the op each request refines
-	for i, op := range ops {
-		if !op.lit || op.n < int64(fine) || op.n > maxRefineLit || len(reqs) == maxRefineSigs {
-			continue
-		}
-		var from, to int64 = 0, sig.Size
-		if i > 0 {
-			prev := ops[i-1] // a copy: literals are merged
-			from = min(int64(prev.block+uint64(prev.count))*bs, sig.Size)
-		}
-		if i+1 < len(ops) {
-			to = int64(ops[i+1].block) * bs
-		}
-		if to-from < int64(fine) || to-from > maxRefineGap {
-			continue
-		}
-		reqs = append(reqs, SigRequest{Path: s.Path, Size: sig.Size, BlockSize: fine, Off: from, Len: to - from})
-		which = append(which, i)
-	}
-	fineSigs := make(map[int]int, len(reqs)) // op index -> request
-	var got []*delta.Signature
-	if len(reqs) > 0 {
-		var errs []error
-		if got, errs, err = p.m.Signatures(ctx, reqs); err != nil {
-			return 0, 0, false, err
-		}
-		for k, i := range which {
-			if errs[k] == nil {
-				fineSigs[i] = k
-			}
-		}
-	}
-
+	asker, _ := p.m.(sigAsker)
 	if err := w.BeginFile(s.Path, s.Size, p.meta(s), sig.BlockSize); err != nil {
 		return 0, 0, false, err
 	}
@@ -1672,75 +1605,170 @@ func (p *plan) sendRefined(ctx context.Context, w Writer, f *os.File, s *fstree.
 		}
 		return 0, 0, e == nil, e
 	}
+	h := fstree.NewHasher()
+	limit := s.Size + 1 // one byte more tells a file that grew
+	if prefix {
+		limit = s.Size
+	}
+	var in io.Reader = io.LimitReader(f, limit)
+	if pr := p.opt.Progress; pr != nil {
+		pr.File(s.Path, s.Size)
+		in = progressReader{in, pr}
+	}
 	if p.buf == nil {
 		p.buf = make([]byte, 256<<10)
 	}
-	for i, op := range ops {
-		if !op.lit {
-			if err := w.Copy(op.block, op.count); err != nil {
-				return 0, 0, false, err
-			}
-			matched += op.n
-			continue
+	bs := int64(sig.BlockSize)
+	fine := delta.FineBlockSize(sig.BlockSize)
+	var (
+		queue    []firstOp // not yet sent, in order
+		pos      int64     // target bytes the first round has covered
+		copyEnd  int64     // basis offset after the last copy found
+		asked    int
+		readErr  error
+		changed2 bool // a second read found less than the first
+	)
+	// close ends the open literal stretch at the tail, the basis stretch
+	// it replaced ending at to, and asks for its fine signature.
+	closeLit := func(to int64) error {
+		k := len(queue) - 1
+		if k < 0 || !queue[k].lit || !queue[k].open {
+			return nil
 		}
+		op := &queue[k]
+		op.open = false
+		if asker == nil || op.n < int64(fine) || op.n > maxRefineLit || to-op.from < int64(fine) || to-op.from > maxRefineGap || asked == maxRefineSigs {
+			return nil
+		}
+		a, err := asker.AskSignatures([]SigRequest{{Path: s.Path, Size: sig.Size, BlockSize: fine, Off: op.from, Len: to - op.from}})
+		if err != nil {
+			return err
+		}
+		asked++
+		op.ans, op.base = a, op.from
+		return nil
+	}
+	// sendLit sends a closed literal stretch: diffed against its fine
+	// signature if it has one, else as it is.
+	sendLit := func(op *firstOp) error {
 		r := io.NewSectionReader(f, op.off, op.n)
-		if k, ok := fineSigs[i]; ok {
-			fs, base := got[k], reqs[k].Off
+		var fs *delta.Signature
+		if op.ans != nil {
+			sigs, errs, err := op.ans.Wait(ctx)
+			if err != nil {
+				return err
+			}
+			if errs[0] == nil {
+				fs = sigs[0]
+			}
+		}
+		if fs != nil {
 			fbs := int64(fs.BlockSize)
-			fst, err := delta.Diff(ctx, fs, readErrTrap{r, &readErr}, func(op delta.Op) error {
-				if op.Kind == delta.OpCopy {
-					from := int64(op.Block) * fbs
-					n := min(int64(op.Block+uint64(op.Count))*fbs, fs.Size) - from
-					return w.CopyAt(base+from, uint32(n))
+			fst, err := delta.Diff(ctx, fs, readErrTrap{r, &readErr}, func(d delta.Op) error {
+				if d.Kind == delta.OpCopy {
+					from := int64(d.Block) * fbs
+					n := min(int64(d.Block+uint64(d.Count))*fbs, fs.Size) - from
+					return w.CopyAt(op.base+from, uint32(n))
 				}
 				if p.outOfSpace() {
 					return errNoSpace
 				}
-				return w.Data(op.Data)
+				return w.Data(d.Data)
 			})
-			if readErr != nil {
-				return abort(&fileError{msg: "read: " + errString(readErr)})
-			}
-			if errors.Is(err, errNoSpace) {
-				return abort(errNoSpace)
-			}
 			if err != nil {
-				return 0, 0, false, err
+				return err
 			}
 			if fst.Literal+fst.Matched != op.n {
-				return abort(nil) // shorter than the first read
+				changed2 = true
 			}
 			lit += fst.Literal
 			matched += fst.Matched
-			continue
+			return nil
 		}
 		for left := op.n; left > 0; {
 			if p.outOfSpace() {
-				return abort(errNoSpace)
+				return errNoSpace
 			}
 			// Literal ops of at most delta.MaxLiteral, as Diff makes them.
 			n, err := r.Read(p.buf[:min(left, delta.MaxLiteral)])
 			if n > 0 {
 				if err := w.Data(p.buf[:n]); err != nil {
-					return 0, 0, false, err
+					return err
 				}
 				left -= int64(n)
 				lit += int64(n)
 			}
 			if err == io.EOF && left > 0 {
-				return abort(nil)
+				changed2 = true
+				return nil
 			}
 			if err != nil && err != io.EOF {
-				return abort(&fileError{msg: "read: " + errString(err)})
+				readErr = err
+				return err
 			}
 		}
+		return nil
 	}
-	if lit+matched != s.Size || p.changedWhileRead(f, s, prefix) {
-		if err := w.AbortFile(); err != nil {
-			return 0, 0, false, err
+	// pump sends from the head of the queue: copies, and literal
+	// stretches whose second round has come (or, with wait, all).
+	pump := func(wait bool) error {
+		for len(queue) > 0 {
+			op := &queue[0]
+			if op.lit {
+				if op.open || !wait && op.ans != nil && !op.ans.Ready() {
+					return nil
+				}
+				if err := sendLit(op); err != nil {
+					return err
+				}
+			} else {
+				if err := w.Copy(op.block, op.count); err != nil {
+					return err
+				}
+				matched += op.n
+			}
+			queue = queue[1:]
 		}
-		return 0, 0, true, nil
+		return nil
 	}
+	st, err := delta.Diff(ctx, sig, readErrTrap{io.TeeReader(in, h), &readErr}, func(op delta.Op) error {
+		if op.Kind == delta.OpCopy {
+			from := int64(op.Block) * bs
+			n := min(from+int64(op.Count)*bs, sig.Size) - from
+			if err := closeLit(from); err != nil {
+				return err
+			}
+			queue = append(queue, firstOp{off: pos, n: n, block: op.Block, count: op.Count})
+			pos += n
+			copyEnd = from + n
+			return pump(false)
+		}
+		if k := len(queue) - 1; k >= 0 && queue[k].lit && queue[k].open {
+			queue[k].n += int64(len(op.Data))
+		} else {
+			queue = append(queue, firstOp{lit: true, open: true, off: pos, n: int64(len(op.Data)), from: copyEnd})
+		}
+		pos += int64(len(op.Data))
+		return nil
+	})
+	if err == nil {
+		if err = closeLit(sig.Size); err == nil {
+			err = pump(true)
+		}
+	}
+	switch {
+	case readErr != nil:
+		return abort(&fileError{msg: "read: " + errString(readErr)})
+	case errors.Is(err, errNoSpace):
+		return abort(errNoSpace)
+	case err != nil:
+		return 0, 0, false, err // the mirror's stream failed, or ctx ended
+	}
+	if changed2 || st.Literal+st.Matched != s.Size || lit+matched != s.Size || p.changedWhileRead(f, s, prefix) {
+		return abort(nil)
+	}
+	var sum fstree.Hash
+	h.Sum(sum[:0])
 	if err := w.EndFile(sum); err != nil {
 		return 0, 0, false, err
 	}

@@ -524,6 +524,10 @@ func (s *server) handle(m wire.Msg) error {
 	if s.file != nil {
 		switch m.(type) {
 		case *wire.FileData, *wire.FileCopy, *wire.FileCopyAt, *wire.FileHole, *wire.FileEnd, *wire.FileAbort:
+		case *wire.SigReq:
+			// The second round of a delta, asked for while its first
+			// round is being written (protocol 5): the open file is a
+			// temporary, the basis is still in place.
 		default:
 			return fmt.Errorf("%w: message type %d inside a file transfer", wire.ErrFrame, m.Type())
 		}
