@@ -1198,16 +1198,7 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 		return p.sendSparse(ctx, w, f, s, prefix, sig)
 	}
 	h := fstree.NewHasher()
-	limit := s.Size + 1 // one byte more tells a file that grew
-	if prefix {
-		limit = s.Size
-	}
-	var in io.Reader = io.LimitReader(f, limit)
-	if pr := p.opt.Progress; pr != nil {
-		pr.File(s.Path, s.Size)
-		in = progressReader{in, pr}
-	}
-	r := io.TeeReader(in, h)
+	r := io.TeeReader(p.sourceReader(f, s, prefix), h)
 	var readErr error
 	if sig != nil {
 		var st delta.Stats
@@ -1548,6 +1539,22 @@ func parentDir(p string) string {
 	return d
 }
 
+// sourceReader reads what is to be sent of f, and one byte more that
+// tells a file that grew (unless only a prefix is sent), counting it as
+// progress.
+func (p *plan) sourceReader(f *os.File, s *fstree.Entry, prefix bool) io.Reader {
+	limit := s.Size + 1
+	if prefix {
+		limit = s.Size
+	}
+	var in io.Reader = io.LimitReader(f, limit)
+	if pr := p.opt.Progress; pr != nil {
+		pr.File(s.Path, s.Size)
+		in = progressReader{in, pr}
+	}
+	return in
+}
+
 // refines tells whether a changed file with a basis of size bytes gets
 // two signature rounds (delta.CoarseBlockSize, then finer blocks where
 // the first left literals). --sparse sends the data between holes piece
@@ -1606,15 +1613,7 @@ func (p *plan) sendRefined(ctx context.Context, w Writer, f *os.File, s *fstree.
 		return 0, 0, e == nil, e
 	}
 	h := fstree.NewHasher()
-	limit := s.Size + 1 // one byte more tells a file that grew
-	if prefix {
-		limit = s.Size
-	}
-	var in io.Reader = io.LimitReader(f, limit)
-	if pr := p.opt.Progress; pr != nil {
-		pr.File(s.Path, s.Size)
-		in = progressReader{in, pr}
-	}
+	in := p.sourceReader(f, s, prefix)
 	if p.buf == nil {
 		p.buf = make([]byte, 256<<10)
 	}

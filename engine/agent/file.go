@@ -233,30 +233,32 @@ func (s *server) startFile(o *openFile) error {
 }
 
 func (s *server) fileData(m *wire.FileData) error {
-	return s.fileOp(delta.Op{Kind: delta.OpLiteral, Data: m.Data})
+	return s.fileOp(func(o *openFile) error { return o.apply(delta.Op{Kind: delta.OpLiteral, Data: m.Data}) })
 }
 
 func (s *server) fileCopy(m *wire.FileCopy) error {
-	return s.fileOp(delta.Op{Kind: delta.OpCopy, Block: m.Block, Count: m.Count})
+	return s.fileOp(func(o *openFile) error { return o.apply(delta.Op{Kind: delta.OpCopy, Block: m.Block, Count: m.Count}) })
 }
 
 func (s *server) fileCopyAt(m *wire.FileCopyAt) error {
-	o := s.file
-	if o == nil {
-		return fmt.Errorf("%w: file data outside a transfer", wire.ErrFrame)
+	return s.fileOp(func(o *openFile) error {
+		if o.patch == nil {
+			return fmt.Errorf("%w: byte-range copy without a basis", wire.ErrBadPath)
+		}
+		return o.patch.CopyAt(m.Off, m.Len)
+	})
+}
+
+// apply adds literal data or basis blocks.
+func (o *openFile) apply(op delta.Op) error {
+	switch {
+	case o.patch != nil:
+		return o.patch.Apply(op)
+	case op.Kind == delta.OpLiteral:
+		_, err := o.Write(op.Data)
+		return err
 	}
-	if o.failed != nil {
-		return nil
-	}
-	if o.patch == nil {
-		o.failed = fmt.Errorf("%w: byte-range copy without a basis", wire.ErrBadPath)
-		return nil
-	}
-	o.failed = o.patch.CopyAt(m.Off, m.Len)
-	if o.failed == nil && o.n > o.begin.Size {
-		o.failed = fmt.Errorf("%w: more than the announced %d bytes", errVerify, o.begin.Size)
-	}
-	return nil
+	return fmt.Errorf("%w: block copy without a basis", wire.ErrBadPath)
 }
 
 func (s *server) fileHole(m *wire.FileHole) error {
@@ -275,10 +277,10 @@ func (s *server) fileHole(m *wire.FileHole) error {
 	return nil
 }
 
-// fileOp adds literal data or basis blocks to the open file. Its errors
+// fileOp does what a data message says to the open file. Its errors
 // belong to the file and are reported at its end; only a message outside
 // a transfer breaks the protocol.
-func (s *server) fileOp(op delta.Op) error {
+func (s *server) fileOp(do func(*openFile) error) error {
 	o := s.file
 	if o == nil {
 		return fmt.Errorf("%w: file data outside a transfer", wire.ErrFrame)
@@ -286,14 +288,7 @@ func (s *server) fileOp(op delta.Op) error {
 	if o.failed != nil {
 		return nil
 	}
-	switch {
-	case o.patch != nil:
-		o.failed = o.patch.Apply(op)
-	case op.Kind == delta.OpLiteral:
-		_, o.failed = o.Write(op.Data)
-	default:
-		o.failed = fmt.Errorf("%w: block copy without a basis", wire.ErrBadPath)
-	}
+	o.failed = do(o)
 	if o.failed == nil && o.n > o.begin.Size {
 		o.failed = fmt.Errorf("%w: more than the announced %d bytes", errVerify, o.begin.Size)
 	}

@@ -93,24 +93,19 @@ func (p *Patcher) CopyAt(off int64, n uint32) error {
 
 // copyRange writes basis bytes [off, end).
 func (p *Patcher) copyRange(off, end int64) error {
+	var n int64
+	var err error
 	if rc, ok := p.w.(RangeCopier); ok {
-		n, err := rc.CopyRange(off, end-off)
-		p.written += n
-		if err != nil {
-			return fmt.Errorf("delta: patch: copy %d bytes at %d: %w", end-off, off, err)
+		n, err = rc.CopyRange(off, end-off)
+	} else {
+		if want := int(min(end-off, copyBuf)); len(p.buf) < want {
+			// Sized to the copies seen so far: a small patch stays small.
+			p.buf = make([]byte, max(want, min(2*len(p.buf), copyBuf)))
 		}
-		if n != end-off {
-			return fmt.Errorf("delta: patch: copy %d bytes at %d: basis ended after %d: %w", end-off, off, n, io.ErrUnexpectedEOF)
-		}
-		return nil
+		// A SectionReader exposes its underlying *os.File, so an *os.File
+		// destination copies in the kernel and never touches p.buf.
+		n, err = io.CopyBuffer(p.w, io.NewSectionReader(p.basis, off, end-off), p.buf)
 	}
-	if want := int(min(end-off, copyBuf)); len(p.buf) < want {
-		// Sized to the copies seen so far: a small patch stays small.
-		p.buf = make([]byte, max(want, min(2*len(p.buf), copyBuf)))
-	}
-	// A SectionReader exposes its underlying *os.File, so an *os.File
-	// destination copies in the kernel and never touches p.buf.
-	n, err := io.CopyBuffer(p.w, io.NewSectionReader(p.basis, off, end-off), p.buf)
 	p.written += n
 	if err != nil {
 		return fmt.Errorf("delta: patch: copy %d bytes at %d: %w", end-off, off, err)
