@@ -179,7 +179,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"negative copy offset", TFileCopyAt, encode(&FileCopyAt{Off: -1, Len: 1}), "negative size"},
 		{"range offset without length", TSigReq, encode(&SigReq{ID: 1, Path: "f", Size: 9, Off: 3}), "without a length"},
 		{"negative range", TSigReq, encode(&SigReq{ID: 1, Path: "f", Size: 9, Len: -3}), "negative size"},
-		{"huge block size", TSigReq, encode(&SigReq{ID: 1, Path: "f", Size: 9, BlockSize: 1 << 31}), "out of range"},
+		{"huge block size", TSigReq, encode(&SigReq{ID: 1, Path: "f", Size: 9, BlockSize: 1<<30 + 1}), "out of range"},
 		{"negative hole", TFileHole, encode(&FileHole{Len: -4096}), "negative size"},
 	}
 	for _, tt := range tests {
