@@ -10,10 +10,14 @@ import (
 // copier copies basis ranges into a temporary. On Linux it first clones
 // what it can (FICLONERANGE: XFS, btrfs and others share the blocks, so a
 // copy costs no data I/O and no space), then lets copy_file_range copy
-// the rest in the kernel, and reads and writes through a buffer only
-// where neither works. What fails once for a file is not tried again.
+// the rest in the kernel (a server-side copy on network file systems),
+// and reads and writes through a buffer where neither works, and on
+// tmpfs: there copy_file_range took two to three times the wall time of
+// pread and pwrite for the same CPU (1 GiB: 5.1 s against 1.7 s, 2.1 s
+// against 0.7 s). What fails once for a file is not tried again.
 type copier struct {
 	noClone, noKernel bool
+	checked           bool  // the file system was looked at
 	align             int64 // the file system's block size, for clones
 	buf               []byte
 }
@@ -22,6 +26,13 @@ type copier struct {
 const cloneMin = 64 << 10
 
 func (c *copier) copyRange(src, dst int, srcOff, dstOff, n int64) (int64, error) {
+	if !c.checked {
+		c.checked = true
+		var fs unix.Statfs_t
+		if unix.Fstatfs(dst, &fs) == nil && fs.Type == unix.TMPFS_MAGIC {
+			c.noClone, c.noKernel = true, true
+		}
+	}
 	done := int64(0)
 	if !c.noClone && n >= cloneMin {
 		if c.align == 0 {
