@@ -161,7 +161,7 @@ func TestClientSignatureBounds(t *testing.T) {
 	}{
 		{"as asked", signature(t, size, delta.BlockSize(size)), ""},
 		{"another size", signature(t, size*2, delta.BlockSize(size*2)), "were asked for"},
-		{"tiny blocks", signature(t, size, 1), "blocks for"},
+		{"tiny blocks", signature(t, size, 1), "blocks of 1 bytes, 700 were asked for"},
 		{"garbage", []byte{1, 2, 3}, "invalid signature"},
 	}
 	for _, tt := range tests {

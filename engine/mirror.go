@@ -95,6 +95,9 @@ type Writer interface {
 	BeginFile(path string, size int64, meta wire.Meta, blockSize int) error
 	Data(p []byte) error
 	Copy(block uint64, count uint32) error
+	// CopyAt adds n bytes of the basis from off (a match of a second,
+	// finer signature round).
+	CopyAt(off int64, n uint32) error
 	// Hole adds n zero bytes that the mirror leaves unwritten (a hole).
 	Hole(n int64) error
 	EndFile(hash fstree.Hash) error
@@ -132,6 +135,12 @@ type RollbackResult struct {
 type SigRequest struct {
 	Path string
 	Size int64
+	// BlockSize, when not 0, is the block length asked for (at least
+	// delta.MinFineBlock); else the mirror uses delta.BlockSize(Size).
+	BlockSize int
+	// Off and Len, when Len > 0, ask for the signature of that range of
+	// the file alone.
+	Off, Len int64
 }
 
 // OpError is an operation on one path that failed.
@@ -311,6 +320,8 @@ type waiter struct {
 	req  wire.Type // TScan, TSigReq, TBarrier or TRun
 	path string    // scan: the subtree; signature: the file
 	size int64     // signature: the size asked for
+	bs   int       // signature: the block size asked for
+	sigN int64     // signature: the bytes it is to describe
 	done chan struct{}
 	err  error // the session ended first
 
@@ -845,12 +856,11 @@ func (c *Client) checkSig(w *waiter, b []byte) (*delta.Signature, error) {
 	if err != nil {
 		return nil, c.violation("signature of %s: %v", quote(w.path), err)
 	}
-	if sig.Size != w.size {
-		return nil, c.violation("signature of %s describes %d bytes, %d were asked for", quote(w.path), sig.Size, w.size)
+	if sig.Size != w.sigN {
+		return nil, c.violation("signature of %s describes %d bytes, %d were asked for", quote(w.path), sig.Size, w.sigN)
 	}
-	bs := int64(delta.BlockSize(w.size))
-	if most := (w.size + bs - 1) / bs; sig.Blocks() > most {
-		return nil, c.violation("signature of %s has %d blocks for %d bytes", quote(w.path), sig.Blocks(), w.size)
+	if sig.BlockSize != w.bs {
+		return nil, c.violation("signature of %s has blocks of %d bytes, %d were asked for", quote(w.path), sig.BlockSize, w.bs)
 	}
 	return sig, nil
 }
@@ -985,20 +995,44 @@ func (c *Client) Signatures(ctx context.Context, reqs []SigRequest) ([]*delta.Si
 	if len(reqs) == 0 {
 		return nil, nil, nil
 	}
-	ws := make([]*waiter, len(reqs))
-	for i, r := range reqs {
-		ws[i] = &waiter{req: wire.TSigReq, path: r.Path, size: r.Size}
-		if err := c.ask(ws[i], func(id uint64) wire.Msg { return &wire.SigReq{ID: id, Path: r.Path, Size: r.Size} }); err != nil {
-			return nil, nil, err
-		}
-	}
-	if err := c.flush(); err != nil {
+	a, err := c.AskSignatures(reqs)
+	if err != nil {
 		return nil, nil, err
 	}
-	sigs := make([]*delta.Signature, len(reqs))
-	errs := make([]error, len(reqs))
-	for i, w := range ws {
-		if err := c.await(ctx, w); err != nil {
+	return a.Wait(ctx)
+}
+
+// sigAsker is a Mirror that asks for signatures without waiting for
+// them, also while a file is being written (protocol 5): the second
+// round of a delta is asked for while the first goes on.
+type sigAsker interface {
+	AskSignatures(reqs []SigRequest) (*SigAnswer, error)
+}
+
+// SigAnswer is the answer to AskSignatures, to come.
+type SigAnswer struct {
+	c  *Client
+	ws []*waiter
+}
+
+// Ready tells whether every signature asked for has come.
+func (a *SigAnswer) Ready() bool {
+	for _, w := range a.ws {
+		select {
+		case <-w.done:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Wait returns the signatures as Signatures does.
+func (a *SigAnswer) Wait(ctx context.Context) ([]*delta.Signature, []error, error) {
+	sigs := make([]*delta.Signature, len(a.ws))
+	errs := make([]error, len(a.ws))
+	for i, w := range a.ws {
+		if err := a.c.await(ctx, w); err != nil {
 			return nil, nil, err
 		}
 		if w.sigErr != "" {
@@ -1008,6 +1042,29 @@ func (c *Client) Signatures(ctx context.Context, reqs []SigRequest) ([]*delta.Si
 		sigs[i] = w.sig
 	}
 	return sigs, errs, nil
+}
+
+// AskSignatures sends the requests and returns without waiting.
+func (c *Client) AskSignatures(reqs []SigRequest) (*SigAnswer, error) {
+	ws := make([]*waiter, len(reqs))
+	for i, r := range reqs {
+		ws[i] = &waiter{req: wire.TSigReq, path: r.Path, size: r.Size, bs: r.BlockSize, sigN: r.Size}
+		if r.BlockSize == 0 {
+			ws[i].bs = delta.BlockSize(r.Size)
+		}
+		if r.Len > 0 {
+			ws[i].sigN = r.Len
+		}
+		if err := c.ask(ws[i], func(id uint64) wire.Msg {
+			return &wire.SigReq{ID: id, Path: r.Path, Size: r.Size, BlockSize: r.BlockSize, Off: r.Off, Len: r.Len}
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.flush(); err != nil {
+		return nil, err
+	}
+	return &SigAnswer{c: c, ws: ws}, nil
 }
 
 func (c *Client) Barrier(ctx context.Context) ([]OpError, error) {
@@ -1235,6 +1292,9 @@ func (w clientWriter) Data(p []byte) error {
 }
 func (w clientWriter) Copy(block uint64, count uint32) error {
 	return w.c.send(&wire.FileCopy{Block: block, Count: count})
+}
+func (w clientWriter) CopyAt(off int64, n uint32) error {
+	return w.c.send(&wire.FileCopyAt{Off: off, Len: n})
 }
 func (w clientWriter) Hole(n int64) error { return w.c.send(&wire.FileHole{Len: n}) }
 func (w clientWriter) Batch(delay bool, backupDir, stamp string) error {

@@ -406,7 +406,11 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 			s := &entries[i]
 			d := p.dst[s.Path]
 			if s.Kind == fstree.File && srcSet[s.Path] != nil && d != nil && d.Kind == fstree.File && d.Size >= DeltaMin && p.contentDiffers(s, d) {
-				reqs = append(reqs, SigRequest{Path: s.Path, Size: d.Size})
+				r := SigRequest{Path: s.Path, Size: d.Size}
+				if p.refines(d.Size) {
+					r.BlockSize = delta.CoarseBlockSize(d.Size)
+				}
+				reqs = append(reqs, r)
 			}
 		}
 		got, errs, err := m.Signatures(ctx, reqs)
@@ -1180,6 +1184,9 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 	}
 	defer f.Close()
 	s := &fresh
+	if sig != nil && p.refines(sig.Size) && sig.BlockSize == delta.CoarseBlockSize(sig.Size) {
+		return p.sendRefined(ctx, w, f, s, prefix, sig)
+	}
 	blockSize := 0
 	if sig != nil {
 		blockSize = sig.BlockSize
@@ -1191,16 +1198,7 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 		return p.sendSparse(ctx, w, f, s, prefix, sig)
 	}
 	h := fstree.NewHasher()
-	limit := s.Size + 1 // one byte more tells a file that grew
-	if prefix {
-		limit = s.Size
-	}
-	var in io.Reader = io.LimitReader(f, limit)
-	if pr := p.opt.Progress; pr != nil {
-		pr.File(s.Path, s.Size)
-		in = progressReader{in, pr}
-	}
-	r := io.TeeReader(in, h)
+	r := io.TeeReader(p.sourceReader(f, s, prefix), h)
 	var readErr error
 	if sig != nil {
 		var st delta.Stats
@@ -1539,4 +1537,239 @@ func parentDir(p string) string {
 		return ""
 	}
 	return d
+}
+
+// sourceReader reads what is to be sent of f, and one byte more that
+// tells a file that grew (unless only a prefix is sent), counting it as
+// progress.
+func (p *plan) sourceReader(f *os.File, s *fstree.Entry, prefix bool) io.Reader {
+	limit := s.Size + 1
+	if prefix {
+		limit = s.Size
+	}
+	var in io.Reader = io.LimitReader(f, limit)
+	if pr := p.opt.Progress; pr != nil {
+		pr.File(s.Path, s.Size)
+		in = progressReader{in, pr}
+	}
+	return in
+}
+
+// refines tells whether a changed file with a basis of size bytes gets
+// two signature rounds (delta.CoarseBlockSize, then finer blocks where
+// the first left literals). --sparse sends the data between holes piece
+// by piece and keeps one round.
+func (p *plan) refines(size int64) bool {
+	return size >= delta.RefineMin && !p.opt.Sparse
+}
+
+// Bounds of a second round: stretches of the basis larger than
+// maxRefineGap (a rewrite, not an edit) or literals larger than
+// maxRefineLit go as they are, and one file asks for at most
+// maxRefineSigs fine signatures.
+const (
+	maxRefineGap  = 4 << 20
+	maxRefineLit  = 4 << 20
+	maxRefineSigs = 4096
+)
+
+// firstOp is an op of the first round: a copy of coarse blocks, or a
+// stretch of the target [off, off+n) left literal, with what its second
+// round asked for.
+type firstOp struct {
+	lit    bool
+	off, n int64
+	block  uint64
+	count  uint32
+	// A literal stretch: from is where the basis stretch it replaced
+	// starts (the end of the copy before it); open while the first
+	// round may still add to it; ans and base, when a fine signature
+	// of the basis from base was asked for.
+	from int64
+	open bool
+	ans  *SigAnswer
+	base int64
+}
+
+// sendRefined is sendOnce for a file whose signature has coarse blocks.
+// The first round's copies go to the mirror as the diff finds them. Each
+// literal stretch, once the copy after it is found, is held back with
+// what follows it while a fine signature of the basis stretch it
+// replaced (between the copies around it) is asked for; when that has
+// come, the stretch is read again and diffed against it, and what was
+// held back goes on. The mirror so patches while the file is read, and
+// the extra round trips overlap the diff. A file changed between the
+// reads fails the whole-file hash on the mirror, or the check here.
+func (p *plan) sendRefined(ctx context.Context, w Writer, f *os.File, s *fstree.Entry, prefix bool, sig *delta.Signature) (lit, matched int64, changed bool, err error) {
+	asker, _ := p.m.(sigAsker)
+	if err := w.BeginFile(s.Path, s.Size, p.meta(s), sig.BlockSize); err != nil {
+		return 0, 0, false, err
+	}
+	// abort drops the file; a nil e means it changed under the reads.
+	abort := func(e error) (int64, int64, bool, error) {
+		if err := w.AbortFile(); err != nil {
+			return 0, 0, false, err
+		}
+		return 0, 0, e == nil, e
+	}
+	h := fstree.NewHasher()
+	in := p.sourceReader(f, s, prefix)
+	if p.buf == nil {
+		p.buf = make([]byte, 256<<10)
+	}
+	bs := int64(sig.BlockSize)
+	fine := delta.FineBlockSize(sig.BlockSize)
+	var (
+		queue    []firstOp // not yet sent, in order
+		pos      int64     // target bytes the first round has covered
+		copyEnd  int64     // basis offset after the last copy found
+		asked    int
+		readErr  error
+		changed2 bool // a second read found less than the first
+	)
+	// close ends the open literal stretch at the tail, the basis stretch
+	// it replaced ending at to, and asks for its fine signature.
+	closeLit := func(to int64) error {
+		k := len(queue) - 1
+		if k < 0 || !queue[k].lit || !queue[k].open {
+			return nil
+		}
+		op := &queue[k]
+		op.open = false
+		if asker == nil || op.n < int64(fine) || op.n > maxRefineLit || to-op.from < int64(fine) || to-op.from > maxRefineGap || asked == maxRefineSigs {
+			return nil
+		}
+		a, err := asker.AskSignatures([]SigRequest{{Path: s.Path, Size: sig.Size, BlockSize: fine, Off: op.from, Len: to - op.from}})
+		if err != nil {
+			return err
+		}
+		asked++
+		op.ans, op.base = a, op.from
+		return nil
+	}
+	// sendLit sends a closed literal stretch: diffed against its fine
+	// signature if it has one, else as it is.
+	sendLit := func(op *firstOp) error {
+		r := io.NewSectionReader(f, op.off, op.n)
+		var fs *delta.Signature
+		if op.ans != nil {
+			sigs, errs, err := op.ans.Wait(ctx)
+			if err != nil {
+				return err
+			}
+			if errs[0] == nil {
+				fs = sigs[0]
+			}
+		}
+		if fs != nil {
+			fbs := int64(fs.BlockSize)
+			fst, err := delta.Diff(ctx, fs, readErrTrap{r, &readErr}, func(d delta.Op) error {
+				if d.Kind == delta.OpCopy {
+					from := int64(d.Block) * fbs
+					n := min(int64(d.Block+uint64(d.Count))*fbs, fs.Size) - from
+					return w.CopyAt(op.base+from, uint32(n))
+				}
+				if p.outOfSpace() {
+					return errNoSpace
+				}
+				return w.Data(d.Data)
+			})
+			if err != nil {
+				return err
+			}
+			if fst.Literal+fst.Matched != op.n {
+				changed2 = true
+			}
+			lit += fst.Literal
+			matched += fst.Matched
+			return nil
+		}
+		for left := op.n; left > 0; {
+			if p.outOfSpace() {
+				return errNoSpace
+			}
+			// Literal ops of at most delta.MaxLiteral, as Diff makes them.
+			n, err := r.Read(p.buf[:min(left, delta.MaxLiteral)])
+			if n > 0 {
+				if err := w.Data(p.buf[:n]); err != nil {
+					return err
+				}
+				left -= int64(n)
+				lit += int64(n)
+			}
+			if err == io.EOF && left > 0 {
+				changed2 = true
+				return nil
+			}
+			if err != nil && err != io.EOF {
+				readErr = err
+				return err
+			}
+		}
+		return nil
+	}
+	// pump sends from the head of the queue: copies, and literal
+	// stretches whose second round has come (or, with wait, all).
+	pump := func(wait bool) error {
+		for len(queue) > 0 {
+			op := &queue[0]
+			if op.lit {
+				if op.open || !wait && op.ans != nil && !op.ans.Ready() {
+					return nil
+				}
+				if err := sendLit(op); err != nil {
+					return err
+				}
+			} else {
+				if err := w.Copy(op.block, op.count); err != nil {
+					return err
+				}
+				matched += op.n
+			}
+			queue = queue[1:]
+		}
+		return nil
+	}
+	st, err := delta.Diff(ctx, sig, readErrTrap{io.TeeReader(in, h), &readErr}, func(op delta.Op) error {
+		if op.Kind == delta.OpCopy {
+			from := int64(op.Block) * bs
+			n := min(from+int64(op.Count)*bs, sig.Size) - from
+			if err := closeLit(from); err != nil {
+				return err
+			}
+			queue = append(queue, firstOp{off: pos, n: n, block: op.Block, count: op.Count})
+			pos += n
+			copyEnd = from + n
+			return pump(false)
+		}
+		if k := len(queue) - 1; k >= 0 && queue[k].lit && queue[k].open {
+			queue[k].n += int64(len(op.Data))
+		} else {
+			queue = append(queue, firstOp{lit: true, open: true, off: pos, n: int64(len(op.Data)), from: copyEnd})
+		}
+		pos += int64(len(op.Data))
+		return nil
+	})
+	if err == nil {
+		if err = closeLit(sig.Size); err == nil {
+			err = pump(true)
+		}
+	}
+	switch {
+	case readErr != nil:
+		return abort(&fileError{msg: "read: " + errString(readErr)})
+	case errors.Is(err, errNoSpace):
+		return abort(errNoSpace)
+	case err != nil:
+		return 0, 0, false, err // the mirror's stream failed, or ctx ended
+	}
+	if changed2 || st.Literal+st.Matched != s.Size || lit+matched != s.Size || p.changedWhileRead(f, s, prefix) {
+		return abort(nil)
+	}
+	var sum fstree.Hash
+	h.Sum(sum[:0])
+	if err := w.EndFile(sum); err != nil {
+		return 0, 0, false, err
+	}
+	return lit, matched, false, nil
 }

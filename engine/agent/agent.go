@@ -257,6 +257,8 @@ type server struct {
 	hashes      fstree.HashCache // content hashes across the scans of a session
 	wbuf        *bufio.Writer    // reused by every received file
 	hash        *wire.FileHash   // likewise
+	pend        []byte           // likewise, for direct files (direct.go)
+	readBuf     *[]byte
 	// sparse (wire.FlagSparse): runs of zeros in received files are
 	// left as holes.
 	sparse bool
@@ -521,7 +523,11 @@ var (
 func (s *server) handle(m wire.Msg) error {
 	if s.file != nil {
 		switch m.(type) {
-		case *wire.FileData, *wire.FileCopy, *wire.FileHole, *wire.FileEnd, *wire.FileAbort:
+		case *wire.FileData, *wire.FileCopy, *wire.FileCopyAt, *wire.FileHole, *wire.FileEnd, *wire.FileAbort:
+		case *wire.SigReq:
+			// The second round of a delta, asked for while its first
+			// round is being written (protocol 5): the open file is a
+			// temporary, the basis is still in place.
 		default:
 			return fmt.Errorf("%w: message type %d inside a file transfer", wire.ErrFrame, m.Type())
 		}
@@ -569,6 +575,8 @@ func (s *server) handle(m wire.Msg) error {
 		return s.fileData(m)
 	case *wire.FileCopy:
 		return s.fileCopy(m)
+	case *wire.FileCopyAt:
+		return s.fileCopyAt(m)
 	case *wire.FileHole:
 		return s.fileHole(m)
 	case *wire.FileEnd:
@@ -734,6 +742,22 @@ func (s *server) sign(m *wire.SigReq) (*delta.Signature, error) {
 	if s.root == nil {
 		return nil, errNoRoot
 	}
+	size, bs, sl := m.Size, delta.BlockSize(m.Size), delta.StrongLen(m.Size)
+	if m.Len > 0 {
+		if m.Off > m.Size || m.Len > m.Size-m.Off {
+			return nil, fmt.Errorf("%w: range %d+%d of a file of %d bytes", wire.ErrFrame, m.Off, m.Len, m.Size)
+		}
+		size = m.Len
+	}
+	if m.BlockSize > 0 {
+		// The client's choice, bounded: never more blocks than the
+		// default signature of the file or MaxRequestedBlocks.
+		most := max(int64(delta.MaxRequestedBlocks), (m.Size+int64(bs)-1)/int64(bs))
+		if m.BlockSize < delta.MinFineBlock || m.BlockSize > delta.MaxBlockSize || (size+int64(m.BlockSize)-1)/int64(m.BlockSize) > most {
+			return nil, fmt.Errorf("%w: block size %d for %d bytes", wire.ErrFrame, m.BlockSize, size)
+		}
+		bs, sl = m.BlockSize, delta.StrongLenFor(m.Size, m.BlockSize)
+	}
 	f, fi, err := s.openRegular(m.Path)
 	if err != nil {
 		return nil, err
@@ -742,8 +766,11 @@ func (s *server) sign(m *wire.SigReq) (*delta.Signature, error) {
 	if fi.Size() != m.Size {
 		return nil, fmt.Errorf("%w: size %d, expected %d", errMismatch, fi.Size(), m.Size)
 	}
+	if m.Len > 0 {
+		return delta.SignWith(s.ctx, io.NewSectionReader(f, m.Off, m.Len), m.Len, bs, sl)
+	}
 	// The holes of a sparse basis are not read: their blocks are zeros.
-	return delta.SignSparse(s.ctx, f, fi.Size(), func(off int64) (int64, int64) {
+	return delta.SignSparseWith(s.ctx, f, fi.Size(), bs, sl, func(off int64) (int64, int64) {
 		start, end, _ := fstree.NextData(f, off, fi.Size())
 		return start, end
 	})

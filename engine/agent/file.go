@@ -33,6 +33,13 @@ type openFile struct {
 	sparse bool
 	hole   int64
 	failed error // first error; later data is drained, not written
+	// direct: not sparse, written as direct.go describes; pend,
+	// copier, bg and readBuf serve it.
+	direct  bool
+	pend    []byte
+	copier  copier
+	bg      *backHash
+	readBuf *[]byte
 	// restore puts back the mode of a directory widened for the
 	// temporary (see widen), after the rename or removal.
 	restore func()
@@ -40,6 +47,9 @@ type openFile struct {
 
 // Write feeds the hash and the temporary.
 func (o *openFile) Write(p []byte) (int, error) {
+	if o.direct {
+		return o.writeDirect(p)
+	}
 	o.hash.Write(p)
 	off := o.n
 	o.n += int64(len(p))
@@ -67,10 +77,14 @@ func (o *openFile) Write(p []byte) (int, error) {
 }
 
 // addHole adds n zero bytes that are not written.
-func (o *openFile) addHole(n int64) {
+func (o *openFile) addHole(n int64) error {
+	if o.direct {
+		return o.holeDirect(n)
+	}
 	o.hash.Hole(n)
 	o.n += n
 	o.hole += n
+	return nil
 }
 
 // skipHole moves the temporary's offset over the pending hole, so the
@@ -92,6 +106,9 @@ func (o *openFile) skipHole() error {
 // finish writes what is buffered and gives the temporary its size when
 // it ends in a hole.
 func (o *openFile) finish() error {
+	if o.direct {
+		return o.finishDirect()
+	}
 	if err := o.buf.Flush(); err != nil {
 		return err
 	}
@@ -125,6 +142,7 @@ func (w fdWriter) Write(p []byte) (int, error) {
 }
 
 func (o *openFile) discard() {
+	o.stopBackHash()
 	if o.fd >= 0 {
 		unix.Close(o.fd)
 		unix.Unlinkat(o.dirfd, o.tmp, 0)
@@ -138,7 +156,7 @@ func (o *openFile) discard() {
 }
 
 func (s *server) fileBegin(m *wire.FileBegin) error {
-	o := &openFile{begin: m, fd: -1, hash: s.hasher(), sparse: s.sparse}
+	o := &openFile{begin: m, fd: -1, hash: s.hasher(), sparse: s.sparse, direct: !s.sparse}
 	s.file = o
 	if o.failed = s.refused(); o.failed == nil {
 		o.failed = s.startFile(o)
@@ -169,7 +187,11 @@ func (s *server) startFile(o *openFile) error {
 			return fmt.Errorf("open basis: %w", err)
 		}
 		o.basis = basis
-		o.patch = delta.NewPatcher(basis, fi.Size(), m.BlockSize, o)
+		var w io.Writer = o
+		if o.direct {
+			w = directWriter{o}
+		}
+		o.patch = delta.NewPatcher(basis, fi.Size(), m.BlockSize, w)
 	}
 	dirfd, err := s.dir(parentOf(m.Path))
 	if err != nil {
@@ -177,7 +199,8 @@ func (s *server) startFile(o *openFile) error {
 	}
 	o.dirfd, o.base, o.tmp = dirfd, baseOf(m.Path), tempName()
 	create := func() (int, error) {
-		return unix.Openat(dirfd, o.tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		// Read and write: a direct file's hash is read back from it.
+		return unix.Openat(dirfd, o.tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	}
 	fd, err := create()
 	if errors.Is(err, unix.EACCES) {
@@ -192,6 +215,15 @@ func (s *server) startFile(o *openFile) error {
 		return &os.PathError{Op: "create temporary", Path: m.Path, Err: err}
 	}
 	o.fd = fd
+	if o.direct {
+		if s.pend == nil {
+			s.pend = make([]byte, 0, directBuf)
+			rb := make([]byte, readBackBuf)
+			s.readBuf = &rb
+		}
+		o.pend, o.readBuf = s.pend[:0], s.readBuf
+		return nil
+	}
 	if s.wbuf == nil {
 		s.wbuf = bufio.NewWriterSize(nil, 256<<10)
 	}
@@ -201,11 +233,32 @@ func (s *server) startFile(o *openFile) error {
 }
 
 func (s *server) fileData(m *wire.FileData) error {
-	return s.fileOp(delta.Op{Kind: delta.OpLiteral, Data: m.Data})
+	return s.fileOp(func(o *openFile) error { return o.apply(delta.Op{Kind: delta.OpLiteral, Data: m.Data}) })
 }
 
 func (s *server) fileCopy(m *wire.FileCopy) error {
-	return s.fileOp(delta.Op{Kind: delta.OpCopy, Block: m.Block, Count: m.Count})
+	return s.fileOp(func(o *openFile) error { return o.apply(delta.Op{Kind: delta.OpCopy, Block: m.Block, Count: m.Count}) })
+}
+
+func (s *server) fileCopyAt(m *wire.FileCopyAt) error {
+	return s.fileOp(func(o *openFile) error {
+		if o.patch == nil {
+			return fmt.Errorf("%w: byte-range copy without a basis", wire.ErrBadPath)
+		}
+		return o.patch.CopyAt(m.Off, m.Len)
+	})
+}
+
+// apply adds literal data or basis blocks.
+func (o *openFile) apply(op delta.Op) error {
+	switch {
+	case o.patch != nil:
+		return o.patch.Apply(op)
+	case op.Kind == delta.OpLiteral:
+		_, err := o.Write(op.Data)
+		return err
+	}
+	return fmt.Errorf("%w: block copy without a basis", wire.ErrBadPath)
 }
 
 func (s *server) fileHole(m *wire.FileHole) error {
@@ -220,14 +273,14 @@ func (s *server) fileHole(m *wire.FileHole) error {
 		o.failed = fmt.Errorf("%w: more than the announced %d bytes", errVerify, o.begin.Size)
 		return nil
 	}
-	o.addHole(m.Len)
+	o.failed = o.addHole(m.Len)
 	return nil
 }
 
-// fileOp adds literal data or basis blocks to the open file. Its errors
+// fileOp does what a data message says to the open file. Its errors
 // belong to the file and are reported at its end; only a message outside
 // a transfer breaks the protocol.
-func (s *server) fileOp(op delta.Op) error {
+func (s *server) fileOp(do func(*openFile) error) error {
 	o := s.file
 	if o == nil {
 		return fmt.Errorf("%w: file data outside a transfer", wire.ErrFrame)
@@ -235,14 +288,7 @@ func (s *server) fileOp(op delta.Op) error {
 	if o.failed != nil {
 		return nil
 	}
-	switch {
-	case o.patch != nil:
-		o.failed = o.patch.Apply(op)
-	case op.Kind == delta.OpLiteral:
-		_, o.failed = o.Write(op.Data)
-	default:
-		o.failed = fmt.Errorf("%w: block copy without a basis", wire.ErrBadPath)
-	}
+	o.failed = do(o)
 	if o.failed == nil && o.n > o.begin.Size {
 		o.failed = fmt.Errorf("%w: more than the announced %d bytes", errVerify, o.begin.Size)
 	}

@@ -14,6 +14,16 @@ var ErrInvalidOp = errors.New("invalid delta op")
 // itself (an *os.File destination takes the copy_file_range path instead).
 const copyBuf = 128 << 10
 
+// RangeCopier is a Patcher destination that copies basis bytes on its
+// own: the agent clones or copies them in the kernel and never reads
+// them through the Patcher's buffer. CopyRange appends the n basis bytes
+// at off (already checked to lie inside the basis) and returns how many
+// it appended.
+type RangeCopier interface {
+	io.Writer
+	CopyRange(off, n int64) (int64, error)
+}
+
 // Patcher rebuilds a target from a basis and the ops Diff produced against
 // that basis's signature. It needs only what the patching side knows: the
 // basis, its size and the block size the signature was made with.
@@ -68,19 +78,40 @@ func (p *Patcher) copyBlocks(block uint64, count uint32) error {
 	}
 	off := int64(block) * int64(p.bs)
 	end := min(int64(block+uint64(count))*int64(p.bs), p.size)
-	if want := int(min(end-off, copyBuf)); len(p.buf) < want {
-		// Sized to the copies seen so far: a small patch stays small.
-		p.buf = make([]byte, max(want, min(2*len(p.buf), copyBuf)))
+	return p.copyRange(off, end)
+}
+
+// CopyAt writes the n basis bytes at off: a match of a finer, second
+// signature round, which is not in whole blocks. Like Apply's ops, off
+// and n come off the wire.
+func (p *Patcher) CopyAt(off int64, n uint32) error {
+	if n == 0 || off < 0 || off > p.size || int64(n) > p.size-off {
+		return fmt.Errorf("delta: patch: %w: copy of %d bytes at %d from a basis of %d bytes", ErrInvalidOp, n, off, p.size)
 	}
-	// A SectionReader exposes its underlying *os.File, so an *os.File
-	// destination copies in the kernel and never touches p.buf.
-	n, err := io.CopyBuffer(p.w, io.NewSectionReader(p.basis, off, end-off), p.buf)
+	return p.copyRange(off, off+int64(n))
+}
+
+// copyRange writes basis bytes [off, end).
+func (p *Patcher) copyRange(off, end int64) error {
+	var n int64
+	var err error
+	if rc, ok := p.w.(RangeCopier); ok {
+		n, err = rc.CopyRange(off, end-off)
+	} else {
+		if want := int(min(end-off, copyBuf)); len(p.buf) < want {
+			// Sized to the copies seen so far: a small patch stays small.
+			p.buf = make([]byte, max(want, min(2*len(p.buf), copyBuf)))
+		}
+		// A SectionReader exposes its underlying *os.File, so an *os.File
+		// destination copies in the kernel and never touches p.buf.
+		n, err = io.CopyBuffer(p.w, io.NewSectionReader(p.basis, off, end-off), p.buf)
+	}
 	p.written += n
 	if err != nil {
-		return fmt.Errorf("delta: patch: copy blocks %d+%d: %w", block, count, err)
+		return fmt.Errorf("delta: patch: copy %d bytes at %d: %w", end-off, off, err)
 	}
 	if n != end-off {
-		return fmt.Errorf("delta: patch: copy blocks %d+%d: basis ended after %d of %d bytes: %w", block, count, n, end-off, io.ErrUnexpectedEOF)
+		return fmt.Errorf("delta: patch: copy %d bytes at %d: basis ended after %d: %w", end-off, off, n, io.ErrUnexpectedEOF)
 	}
 	return nil
 }

@@ -111,3 +111,27 @@ func TestPatcherFiles(t *testing.T) {
 		t.Fatalf("file patch gave %d bytes (Written %d), want %d", len(got), p.Written(), len(target))
 	}
 }
+
+// CopyAt takes byte ranges off the wire: only those inside the basis.
+func TestPatcherCopyAt(t *testing.T) {
+	base := genMixed(32, 1000)
+	var out bytes.Buffer
+	p := NewPatcher(bytes.NewReader(base), int64(len(base)), 64, &out)
+	for _, tc := range []struct {
+		off int64
+		n   uint32
+	}{{0, 0}, {-1, 1}, {1000, 1}, {999, 2}, {1, math.MaxUint32}, {math.MaxInt64, 1}} {
+		if err := p.CopyAt(tc.off, tc.n); !errors.Is(err, ErrInvalidOp) {
+			t.Errorf("CopyAt(%d, %d) = %v, want ErrInvalidOp", tc.off, tc.n, err)
+		}
+	}
+	if err := p.CopyAt(3, 500); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.CopyAt(999, 1); err != nil {
+		t.Fatal(err)
+	}
+	if want := append(bytes.Clone(base[3:503]), base[999]); !bytes.Equal(out.Bytes(), want) || p.Written() != 501 {
+		t.Fatalf("CopyAt wrote %d bytes, not the ranges", out.Len())
+	}
+}

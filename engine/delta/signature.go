@@ -32,6 +32,30 @@ const (
 // outweighs what smaller literals save.
 const minBlockSize = 700
 
+// Two signature rounds: a big changed file is first diffed against a
+// signature of CoarseBlockSize blocks (a quarter of the default's
+// bytes), then each stretch of the target left unmatched is diffed again
+// against a signature, in FineBlockSize blocks, of the stretch of the
+// basis it replaced (the blocks between the matches around it). An edit
+// then costs a fine block of literal bytes, not a default block.
+const (
+	// RefineMin is the smallest basis worth a second round.
+	RefineMin = 1 << 20
+	// MinFineBlock is the smallest block a signature may be asked for.
+	MinFineBlock = 256
+	// MaxRequestedBlocks bounds the blocks of a signature whose block
+	// size the peer chose, so a hostile request costs bounded memory.
+	MaxRequestedBlocks = 1 << 20
+)
+
+// CoarseBlockSize is the block length of a first round that a second
+// one follows: four default blocks, at most MaxBlockSize.
+func CoarseBlockSize(size int64) int { return min(MaxBlockSize, 4*BlockSize(size)) }
+
+// FineBlockSize is the block length of the second round after a first
+// one in blocks of coarse bytes.
+func FineBlockSize(coarse int) int { return max(MinFineBlock, coarse/128&^7) }
+
 // sigVersion is the first byte of an encoded signature.
 const sigVersion = 1
 
@@ -90,12 +114,15 @@ const weakCredit = 24
 // wire, and a false block match is not a corruption: the whole-file hash
 // catches it and the engine sends that file again whole. For 100 MiB this
 // is 5 bytes (a 9-byte block entry; rsync's is about 7).
-func StrongLen(size int64) int {
-	if size <= 0 {
+func StrongLen(size int64) int { return StrongLenFor(size, BlockSize(size)) }
+
+// StrongLenFor is StrongLen for blocks of bs bytes: a target of size
+// bytes compared against as many blocks as a basis of that size has.
+func StrongLenFor(size int64, bs int) int {
+	if size <= 0 || bs <= 0 {
 		return MinStrongLen
 	}
-	bs := int64(BlockSize(size))
-	nb := (size + bs - 1) / bs
+	nb := (size + int64(bs) - 1) / int64(bs)
 	need := bits.Len64(uint64(size)) + bits.Len64(uint64(nb)) + strongBias - weakCredit
 	return max(MinStrongLen, min((need+7)/8, MaxStrongLen))
 }
@@ -238,7 +265,12 @@ func SignWith(ctx context.Context, r io.Reader, size int64, blockSize, strongLen
 // read, so a 20 GiB sparse basis is signed in the time its data takes.
 // The signature is the one Sign makes of the same bytes.
 func SignSparse(ctx context.Context, r io.ReaderAt, size int64, nextData func(off int64) (start, end int64)) (*Signature, error) {
-	bs, strongLen := BlockSize(size), StrongLen(size)
+	return SignSparseWith(ctx, r, size, BlockSize(size), StrongLen(size), nextData)
+}
+
+// SignSparseWith is SignSparse with a caller-chosen block size and strong
+// length.
+func SignSparseWith(ctx context.Context, r io.ReaderAt, size int64, bs, strongLen int, nextData func(off int64) (start, end int64)) (*Signature, error) {
 	if err := checkShape(size, bs, strongLen); err != nil {
 		return nil, fmt.Errorf("delta: sign: %w", err)
 	}

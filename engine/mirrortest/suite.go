@@ -316,6 +316,13 @@ func (s *suite) deltaLargeFile(t *testing.T) {
 		copy(data[off:], randBytes(r, 100))
 	}
 	data = append(data[:4096], append([]byte("inserted!"), data[4096:]...)...)
+	// New data that no block of the old file holds, longer than a
+	// literal op may be, between two blocks of the first round (so
+	// nothing of the old file was replaced: no second round for it): it
+	// goes literal in more than one op.
+	inserted := randBytes(r, 100<<10)
+	at := 500*delta.CoarseBlockSize(8<<20) + len("inserted!")
+	data = append(data[:at], append(inserted, data[at:]...)...)
 	data = append(data, []byte("appended tail")...)
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -324,6 +331,12 @@ func (s *suite) deltaLargeFile(t *testing.T) {
 	treetest.Equal(t, src, dst, treetest.Options{})
 	if res.Stats.Updated != 1 || res.Stats.Matched < int64(len(data))*9/10 || res.Stats.Literal > 1<<20 {
 		t.Fatalf("delta stats = %+v, want most of %d bytes matched", res.Stats, len(data))
+	}
+	// The second signature round: each edit costs fine blocks (256 bytes
+	// here), not a block of the first round (11 KiB): 3.3 KiB in all
+	// besides the 100 KiB inserted, where one round sent 31 KiB.
+	if res.Stats.Literal > int64(len(inserted))+8<<10 {
+		t.Fatalf("delta sent %d literal bytes for ten 100-byte edits, insertions of 9 bytes and %d KiB and an append, want at most 8 KiB more than the insertions", res.Stats.Literal, len(inserted)>>10)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 
 // Version is the protocol version. Client and agent must agree exactly;
 // a client that finds another version re-deploys its own agent.
-const Version = 4
+const Version = 5
 
 // Magic opens every Hello so that a shell banner or a wrong program on the
 // other end is recognised at once instead of being parsed as frames.
@@ -20,35 +20,36 @@ const Magic = "GOSYNC\x00\x01"
 type Type uint8
 
 const (
-	THello     Type = 1  // both ways, first frame
-	TScan      Type = 2  // client: list a subtree
-	TEntries   Type = 3  // agent: a batch of listed entries
-	TScanEnd   Type = 4  // agent: listing complete
-	TSigReq    Type = 5  // client: block signature of a file
-	TSig       Type = 6  // agent: the signature
-	TMkdir     Type = 7  // client: create a directory (parents must exist)
-	TSymlink   Type = 8  // client: create or replace a symlink
-	TSetMeta   Type = 9  // client: set mode, owner, mtime of an existing entry
-	TDelete    Type = 10 // client: remove an entry (a directory with all below it)
-	TFileBegin Type = 11 // client: start writing a file
-	TFileData  Type = 12 // client: literal bytes of the open file
-	TFileCopy  Type = 13 // client: blocks of the basis for the open file
-	TFileEnd   Type = 14 // client: the file is complete; its hash
-	TFileAbort Type = 15 // client: drop the open file (its source changed)
-	TBarrier   Type = 16 // client: acknowledge when everything before is applied
-	TDone      Type = 17 // agent: barrier acknowledgement
-	TError     Type = 18 // agent: an operation failed
-	TRun       Type = 19 // client: run a shell command in the mirror directory (--on-sync)
-	TRunDone   Type = 20 // agent: the command ended
-	TRename    Type = 21 // client: move an entry (a rename in the source)
-	THeartbeat Type = 22 // agent: still working; sent only while busy (protocol 2)
-	TStop      Type = 23 // agent: it applies nothing more and exits (protocol 3)
-	TNames     Type = 24 // client: user and group names to resolve on the agent's host (protocol 4)
-	TIds       Type = 25 // agent: the ids of those names (protocol 4)
-	TBatch     Type = 26 // client: the operations up to the next Commit are staged and/or backed up (protocol 4)
-	TCommit    Type = 27 // client: rename the batch's staged files into place; the batch ends (protocol 4)
-	TRollback  Type = 28 // client: put the latest backup back; agent: what it did (the same message type; protocol 4)
-	TFileHole  Type = 29 // client: a run of zero bytes of the open file, left a hole (protocol 4)
+	THello      Type = 1  // both ways, first frame
+	TScan       Type = 2  // client: list a subtree
+	TEntries    Type = 3  // agent: a batch of listed entries
+	TScanEnd    Type = 4  // agent: listing complete
+	TSigReq     Type = 5  // client: block signature of a file
+	TSig        Type = 6  // agent: the signature
+	TMkdir      Type = 7  // client: create a directory (parents must exist)
+	TSymlink    Type = 8  // client: create or replace a symlink
+	TSetMeta    Type = 9  // client: set mode, owner, mtime of an existing entry
+	TDelete     Type = 10 // client: remove an entry (a directory with all below it)
+	TFileBegin  Type = 11 // client: start writing a file
+	TFileData   Type = 12 // client: literal bytes of the open file
+	TFileCopy   Type = 13 // client: blocks of the basis for the open file
+	TFileEnd    Type = 14 // client: the file is complete; its hash
+	TFileAbort  Type = 15 // client: drop the open file (its source changed)
+	TBarrier    Type = 16 // client: acknowledge when everything before is applied
+	TDone       Type = 17 // agent: barrier acknowledgement
+	TError      Type = 18 // agent: an operation failed
+	TRun        Type = 19 // client: run a shell command in the mirror directory (--on-sync)
+	TRunDone    Type = 20 // agent: the command ended
+	TRename     Type = 21 // client: move an entry (a rename in the source)
+	THeartbeat  Type = 22 // agent: still working; sent only while busy (protocol 2)
+	TStop       Type = 23 // agent: it applies nothing more and exits (protocol 3)
+	TNames      Type = 24 // client: user and group names to resolve on the agent's host (protocol 4)
+	TIds        Type = 25 // agent: the ids of those names (protocol 4)
+	TBatch      Type = 26 // client: the operations up to the next Commit are staged and/or backed up (protocol 4)
+	TCommit     Type = 27 // client: rename the batch's staged files into place; the batch ends (protocol 4)
+	TRollback   Type = 28 // client: put the latest backup back; agent: what it did (the same message type; protocol 4)
+	TFileHole   Type = 29 // client: a run of zero bytes of the open file, left a hole (protocol 4)
+	TFileCopyAt Type = 30 // client: a byte range of the basis for the open file (protocol 5)
 )
 
 // Limits on what a peer may send.
@@ -165,6 +166,12 @@ type SigReq struct {
 	ID   uint64
 	Path string
 	Size int64 // size the client expects; the agent refuses a mismatch
+	// BlockSize is the block length asked for; 0 is delta.BlockSize of
+	// Size (protocol 5).
+	BlockSize int
+	// Off and Len, when Len > 0, ask for the signature of that byte
+	// range of the file alone (a second, finer round; protocol 5).
+	Off, Len int64
 }
 
 type Sig struct {
@@ -212,6 +219,13 @@ type FileData struct{ Data []byte }
 type FileCopy struct {
 	Block uint64
 	Count uint32
+}
+
+// FileCopyAt is Len bytes of the basis from Off: what a finer second
+// signature round matched (protocol 5).
+type FileCopyAt struct {
+	Off int64
+	Len uint32
 }
 
 // FileHole is Len zero bytes of the open file that the client found in
@@ -381,35 +395,36 @@ type Error struct {
 	Msg  string
 }
 
-func (*Hello) Type() Type     { return THello }
-func (*Scan) Type() Type      { return TScan }
-func (*Entries) Type() Type   { return TEntries }
-func (*ScanEnd) Type() Type   { return TScanEnd }
-func (*SigReq) Type() Type    { return TSigReq }
-func (*Sig) Type() Type       { return TSig }
-func (*Mkdir) Type() Type     { return TMkdir }
-func (*Symlink) Type() Type   { return TSymlink }
-func (*SetMeta) Type() Type   { return TSetMeta }
-func (*Delete) Type() Type    { return TDelete }
-func (*FileBegin) Type() Type { return TFileBegin }
-func (*FileData) Type() Type  { return TFileData }
-func (*FileCopy) Type() Type  { return TFileCopy }
-func (*FileEnd) Type() Type   { return TFileEnd }
-func (*FileHole) Type() Type  { return TFileHole }
-func (*FileAbort) Type() Type { return TFileAbort }
-func (*Barrier) Type() Type   { return TBarrier }
-func (*Done) Type() Type      { return TDone }
-func (*Error) Type() Type     { return TError }
-func (*Run) Type() Type       { return TRun }
-func (*Rename) Type() Type    { return TRename }
-func (*RunDone) Type() Type   { return TRunDone }
-func (*Heartbeat) Type() Type { return THeartbeat }
-func (*Stop) Type() Type      { return TStop }
-func (*Names) Type() Type     { return TNames }
-func (*Ids) Type() Type       { return TIds }
-func (*Batch) Type() Type     { return TBatch }
-func (*Commit) Type() Type    { return TCommit }
-func (*Rollback) Type() Type  { return TRollback }
+func (*Hello) Type() Type      { return THello }
+func (*Scan) Type() Type       { return TScan }
+func (*Entries) Type() Type    { return TEntries }
+func (*ScanEnd) Type() Type    { return TScanEnd }
+func (*SigReq) Type() Type     { return TSigReq }
+func (*Sig) Type() Type        { return TSig }
+func (*Mkdir) Type() Type      { return TMkdir }
+func (*Symlink) Type() Type    { return TSymlink }
+func (*SetMeta) Type() Type    { return TSetMeta }
+func (*Delete) Type() Type     { return TDelete }
+func (*FileBegin) Type() Type  { return TFileBegin }
+func (*FileData) Type() Type   { return TFileData }
+func (*FileCopy) Type() Type   { return TFileCopy }
+func (*FileCopyAt) Type() Type { return TFileCopyAt }
+func (*FileEnd) Type() Type    { return TFileEnd }
+func (*FileHole) Type() Type   { return TFileHole }
+func (*FileAbort) Type() Type  { return TFileAbort }
+func (*Barrier) Type() Type    { return TBarrier }
+func (*Done) Type() Type       { return TDone }
+func (*Error) Type() Type      { return TError }
+func (*Run) Type() Type        { return TRun }
+func (*Rename) Type() Type     { return TRename }
+func (*RunDone) Type() Type    { return TRunDone }
+func (*Heartbeat) Type() Type  { return THeartbeat }
+func (*Stop) Type() Type       { return TStop }
+func (*Names) Type() Type      { return TNames }
+func (*Ids) Type() Type        { return TIds }
+func (*Batch) Type() Type      { return TBatch }
+func (*Commit) Type() Type     { return TCommit }
+func (*Rollback) Type() Type   { return TRollback }
 
 func (m *Batch) appendPayload(e *enc) {
 	e.uvarint(m.ID)
@@ -500,9 +515,16 @@ func appendEntry(e *enc, x *fstree.Entry) {
 }
 
 func (m *ScanEnd) appendPayload(e *enc) { e.uvarint(m.ID); e.str(m.Err) }
-func (m *SigReq) appendPayload(e *enc)  { e.uvarint(m.ID); e.str(m.Path); e.varint(m.Size) }
-func (m *Sig) appendPayload(e *enc)     { e.uvarint(m.ID); e.str(m.Err); e.bytes(m.Sig) }
-func (m *Mkdir) appendPayload(e *enc)   { e.uvarint(m.ID); e.str(m.Path); m.Meta.append(e) }
+func (m *SigReq) appendPayload(e *enc) {
+	e.uvarint(m.ID)
+	e.str(m.Path)
+	e.varint(m.Size)
+	e.uvarint(uint64(m.BlockSize))
+	e.varint(m.Off)
+	e.varint(m.Len)
+}
+func (m *Sig) appendPayload(e *enc)   { e.uvarint(m.ID); e.str(m.Err); e.bytes(m.Sig) }
+func (m *Mkdir) appendPayload(e *enc) { e.uvarint(m.ID); e.str(m.Path); m.Meta.append(e) }
 func (m *Symlink) appendPayload(e *enc) {
 	e.uvarint(m.ID)
 	e.str(m.Path)
@@ -523,13 +545,14 @@ func (m *FileBegin) appendPayload(e *enc) {
 	m.Meta.append(e)
 	e.uvarint(uint64(m.BlockSize))
 }
-func (m *FileData) appendPayload(e *enc)  { e.raw(m.Data) }
-func (m *FileCopy) appendPayload(e *enc)  { e.uvarint(m.Block); e.uvarint(uint64(m.Count)) }
-func (m *FileEnd) appendPayload(e *enc)   { e.raw(m.Hash[:]) }
-func (m *FileHole) appendPayload(e *enc)  { e.varint(m.Len) }
-func (m *FileAbort) appendPayload(e *enc) {}
-func (m *Barrier) appendPayload(e *enc)   { e.uvarint(m.ID) }
-func (m *Done) appendPayload(e *enc)      { e.uvarint(m.ID) }
+func (m *FileData) appendPayload(e *enc)   { e.raw(m.Data) }
+func (m *FileCopy) appendPayload(e *enc)   { e.uvarint(m.Block); e.uvarint(uint64(m.Count)) }
+func (m *FileCopyAt) appendPayload(e *enc) { e.varint(m.Off); e.uvarint(uint64(m.Len)) }
+func (m *FileEnd) appendPayload(e *enc)    { e.raw(m.Hash[:]) }
+func (m *FileHole) appendPayload(e *enc)   { e.varint(m.Len) }
+func (m *FileAbort) appendPayload(e *enc)  {}
+func (m *Barrier) appendPayload(e *enc)    { e.uvarint(m.ID) }
+func (m *Done) appendPayload(e *enc)       { e.uvarint(m.ID) }
 func (m *Error) appendPayload(e *enc) {
 	e.uvarint(m.ID)
 	e.str(m.Path)
@@ -655,7 +678,17 @@ func Decode(t Type, payload []byte) (Msg, error) {
 	case TScanEnd:
 		m = &ScanEnd{ID: d.uvarint(), Err: d.str(MaxErrorMsg)}
 	case TSigReq:
-		m = &SigReq{ID: d.uvarint(), Path: d.path(), Size: d.size()}
+		x := &SigReq{ID: d.uvarint(), Path: d.path(), Size: d.size()}
+		bs := d.uvarint()
+		if bs > 1<<30 {
+			d.fail(fmt.Errorf("block size %d out of range", bs))
+		}
+		x.BlockSize = int(bs)
+		x.Off, x.Len = d.size(), d.size()
+		if x.Len == 0 && x.Off != 0 {
+			d.fail(fmt.Errorf("offset %d without a length", x.Off))
+		}
+		m = x
 	case TSig:
 		m = &Sig{ID: d.uvarint(), Err: d.str(MaxErrorMsg), Sig: d.bytes(MaxFrame)}
 	case TMkdir:
@@ -681,6 +714,12 @@ func Decode(t Type, payload []byte) (Msg, error) {
 		m = &FileData{Data: d.raw(len(payload))}
 	case TFileCopy:
 		m = &FileCopy{Block: d.uvarint(), Count: d.u32()}
+	case TFileCopyAt:
+		x := &FileCopyAt{Off: d.size(), Len: d.u32()}
+		if x.Len == 0 {
+			d.fail(fmt.Errorf("empty copy"))
+		}
+		m = x
 	case TFileHole:
 		x := &FileHole{Len: d.size()}
 		if x.Len == 0 {

@@ -29,6 +29,7 @@ func sampleMsgs() []Msg {
 		}},
 		&ScanEnd{ID: 1, Err: "boom"},
 		&SigReq{ID: 2, Path: "f", Size: 99},
+		&SigReq{ID: 2, Path: "f", Size: 1 << 30, BlockSize: 1024, Off: 32 << 10, Len: 96 << 10},
 		&Sig{ID: 2, Sig: []byte{9, 8, 7}},
 		&Mkdir{ID: 3, Path: "d", Meta: Meta{Perm: 0o755, Mtime: fstree.TimeFromNs(42)}},
 		&Symlink{ID: 4, Path: "l", Target: "/abs", Meta: Meta{Owner: true, Uid: 7, Gid: 8}},
@@ -37,6 +38,7 @@ func sampleMsgs() []Msg {
 		&FileBegin{ID: 7, Path: "f", Size: 10, Meta: Meta{Perm: 0o600}, BlockSize: 700},
 		&FileData{Data: []byte("hello")},
 		&FileCopy{Block: 12, Count: 3},
+		&FileCopyAt{Off: 5 << 30, Len: 3000},
 		&FileHole{Len: 20 << 30},
 		&FileEnd{Hash: h},
 		&FileAbort{},
@@ -173,6 +175,11 @@ func TestDecodeRejects(t *testing.T) {
 		{"v3 hello cut short", THello, encode(&Hello{Version: Version})[:len(Magic)+6], "truncated"},
 		{"negative size", TSigReq, encode(&SigReq{ID: 1, Path: "f", Size: -3}), "negative size"},
 		{"empty hole", TFileHole, encode(&FileHole{}), "empty hole"},
+		{"empty copy", TFileCopyAt, encode(&FileCopyAt{Off: 7}), "empty copy"},
+		{"negative copy offset", TFileCopyAt, encode(&FileCopyAt{Off: -1, Len: 1}), "negative size"},
+		{"range offset without length", TSigReq, encode(&SigReq{ID: 1, Path: "f", Size: 9, Off: 3}), "without a length"},
+		{"negative range", TSigReq, encode(&SigReq{ID: 1, Path: "f", Size: 9, Len: -3}), "negative size"},
+		{"huge block size", TSigReq, encode(&SigReq{ID: 1, Path: "f", Size: 9, BlockSize: 1<<30 + 1}), "out of range"},
 		{"negative hole", TFileHole, encode(&FileHole{Len: -4096}), "negative size"},
 	}
 	for _, tt := range tests {

@@ -142,12 +142,65 @@ func (e *env) bigInitial() ([]Row, error) {
 	return e.initial(fmt.Sprintf("2. initial sync, one %d MiB file (half compressible), over SSH", e.cfg.bigMiB), src)
 }
 
-func (e *env) delta() ([]Row, error) {
+func (e *env) delta() ([]Row, error) { return e.deltaIn(e.work, "3", "") }
+
+// deltaReflink is workload 3 with both mirrors on an XFS file system that
+// shares blocks (reflinks): a loop-mounted image in the work directory.
+// Opt-in (--only 3r): it needs root and mounts a file system.
+func (e *env) deltaReflink() ([]Row, error) {
+	mnt, unmount, err := e.mountXFS(3*e.cfg.bigMiB<<20 + 512<<20)
+	if err != nil {
+		return nil, err
+	}
+	defer unmount()
+	return e.deltaIn(mnt, "3r", ", mirrors on XFS with reflinks")
+}
+
+// mountXFS makes an XFS image of size bytes (reflink=1) in the work
+// directory and mounts it on a loop device.
+func (e *env) mountXFS(size int64) (string, func(), error) {
+	if os.Geteuid() != 0 {
+		return "", nil, fmt.Errorf("the reflink workload mounts a loop device: run as root")
+	}
+	if _, err := exec.LookPath("mkfs.xfs"); err != nil {
+		if err := aptInstall(e.log, "xfsprogs"); err != nil {
+			return "", nil, err
+		}
+	}
+	img, mnt := filepath.Join(e.work, "xfs.img"), filepath.Join(e.work, "xfs")
+	f, err := os.Create(img)
+	if err != nil {
+		return "", nil, err
+	}
+	err = f.Truncate(size)
+	f.Close()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		return "", nil, err
+	}
+	for _, c := range [][]string{{"mkfs.xfs", "-q", "-f", "-m", "reflink=1", img}, {"mount", "-o", "loop", img, mnt}} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			return "", nil, fmt.Errorf("%s: %w: %s", c[0], err, out)
+		}
+	}
+	return mnt, func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			e.logf("umount %s: %v: %s", mnt, err, out)
+		}
+		os.Remove(img)
+	}, nil
+}
+
+// deltaIn is workload n: the big file synced into mirrors below dir,
+// then ten scattered edits synced, timed and counted.
+func (e *env) deltaIn(dir, n, where string) ([]Row, error) {
 	src, err := e.bigSrc()
 	if err != nil {
 		return nil, err
 	}
-	gdst, rdst := filepath.Join(e.work, "delta-g"), filepath.Join(e.work, "delta-r")
+	gdst, rdst := filepath.Join(dir, "delta-g"), filepath.Join(dir, "delta-r")
 	g, r := e.syncPair(src, gdst, rdst, "counted")
 	if _, err := g(0); err != nil { // the starting point, not measured
 		return nil, err
@@ -156,11 +209,11 @@ func (e *env) delta() ([]Row, error) {
 		return nil, err
 	}
 	edit := func(i int) error { return editScattered(filepath.Join(src, "big.bin"), 10, uint64(100+i)) }
-	gs, rs, err := e.alternate("3. delta", edit, g, r)
+	gs, rs, err := e.alternate(n+". delta", edit, g, r)
 	if err != nil {
 		return nil, err
 	}
-	name := fmt.Sprintf("3. ten 100-byte edits in the %d MiB file, over SSH", e.cfg.bigMiB)
+	name := fmt.Sprintf("%s. ten 100-byte edits in the %d MiB file, over SSH%s", n, e.cfg.bigMiB, where)
 	row := timeRow(name+": time", "rsync -a -e ssh", gs, rs)
 	var gw, rw, ratios []float64
 	for i := range gs {
