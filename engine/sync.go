@@ -1488,6 +1488,18 @@ func (p *plan) dryDelta(ctx context.Context, s *fstree.Entry, sig *delta.Signatu
 		return 0, 0, err
 	}
 	defer f.Close()
+	if p.refines(sig.Size) && sig.BlockSize == delta.CoarseBlockSize(sig.Size) {
+		// Both rounds, as a real run does them (the second asks the
+		// mirror for fine signatures, which writes nothing), into a
+		// writer that keeps nothing.
+		fs := *s
+		fs.Size = fresh.Size
+		lit, matched, changed, err := p.sendRefined(ctx, discardWriter{}, f, &fs, false, sig)
+		if err == nil && changed {
+			return 0, 0, &fileError{msg: "changed while it was read"}
+		}
+		return lit, matched, err
+	}
 	st, err := delta.Diff(ctx, sig, io.LimitReader(f, fresh.Size), func(delta.Op) error { return nil })
 	if err != nil {
 		if ctx.Err() != nil {
@@ -1497,6 +1509,25 @@ func (p *plan) dryDelta(ctx context.Context, s *fstree.Entry, sig *delta.Signatu
 	}
 	return st.Literal, st.Matched, nil
 }
+
+// discardWriter is a dry run's mirror stream: it takes a file's
+// operations and keeps nothing.
+type discardWriter struct{}
+
+func (discardWriter) Mkdir(string, wire.Meta) error                 { return nil }
+func (discardWriter) Symlink(string, string, wire.Meta) error       { return nil }
+func (discardWriter) SetMeta(string, fstree.Kind, wire.Meta) error  { return nil }
+func (discardWriter) Delete(string, fstree.Kind) error              { return nil }
+func (discardWriter) Rename(string, string, fstree.Kind) error      { return nil }
+func (discardWriter) BeginFile(string, int64, wire.Meta, int) error { return nil }
+func (discardWriter) Data([]byte) error                             { return nil }
+func (discardWriter) Copy(uint64, uint32) error                     { return nil }
+func (discardWriter) CopyAt(int64, uint32) error                    { return nil }
+func (discardWriter) Hole(int64) error                              { return nil }
+func (discardWriter) EndFile(fstree.Hash) error                     { return nil }
+func (discardWriter) AbortFile() error                              { return nil }
+func (discardWriter) Batch(bool, string, string) error              { return nil }
+func (discardWriter) Commit() error                                 { return nil }
 
 type progressReader struct {
 	r  io.Reader
