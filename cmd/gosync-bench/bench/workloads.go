@@ -231,14 +231,20 @@ func (w *watcher) stop() {
 	}
 }
 
-func (w *watcher) rssKiB() int64 {
+func (w *watcher) rssKiB() int64 { return w.status("VmRSS:") }
+
+// peakKiB is the watcher's peak resident memory so far.
+func (w *watcher) peakKiB() int64 { return w.status("VmHWM:") }
+
+// status reads a KiB figure of /proc/PID/status.
+func (w *watcher) status(field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == field {
 			n, _ := strconv.ParseInt(f[1], 10, 64)
 			return n
 		}
@@ -427,4 +433,91 @@ func (e *env) watchMemory() ([]Row, error) {
 			Gosync: mib(g), Peer: mib(l), Ratio: fmt.Sprintf("%.1f", g/l), GosyncRSS: mib(g), PeerRSS: mib(l)}
 	}
 	return []Row{row(false, "local (agent in-process)"), row(true, "SSH")}, nil
+}
+
+// millionSrc is a tree of e.cfg.million small files (1-64 bytes) in
+// directories of 1000.
+func (e *env) millionSrc() (string, error) {
+	src := filepath.Join(e.work, "million")
+	if _, err := os.Stat(src); err == nil {
+		return src, nil
+	}
+	e.logf("8. generating %d small files", e.cfg.million)
+	start := time.Now()
+	for i := 0; i < e.cfg.million; i++ {
+		d := filepath.Join(src, fmt.Sprintf("d%04d", i/1000))
+		if i%1000 == 0 {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return "", err
+			}
+		}
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("f%07d.txt", i)), []byte(strings.Repeat("m", 1+i%64)), 0o644); err != nil {
+			return "", err
+		}
+	}
+	e.logf("  generated in %.1fs", time.Since(start).Seconds())
+	return src, nil
+}
+
+// million is workload 8: a million small files mirrored to a local
+// directory (both on tmpfs): the initial sync and a no-op against rsync -a,
+// and a watcher's memory against lsyncd's.
+func (e *env) million() ([]Row, error) {
+	src, err := e.millionSrc()
+	if err != nil {
+		return nil, err
+	}
+	n := e.cfg.million
+	gdst, rdst := filepath.Join(e.work, "million-g"), filepath.Join(e.work, "million-r")
+	run := func(cmd *exec.Cmd, dst string) (sample, error) {
+		d, rss, err := measure(cmd)
+		if err != nil {
+			return sample{}, err
+		}
+		if err := verify(src, dst); err != nil {
+			return sample{}, fmt.Errorf("%s left a wrong mirror: %w", cmd.Args[0], err)
+		}
+		return sample{secs: d.Seconds(), rss: rss}, nil
+	}
+	g := func(int) (sample, error) { return run(e.gosyncCmd(src, gdst), gdst) }
+	r := func(int) (sample, error) {
+		c := exec.Command("rsync", "-a", src+"/", rdst+"/")
+		c.Env = e.osEnv
+		return run(c, rdst)
+	}
+	clear := func(int) error { os.RemoveAll(gdst); os.RemoveAll(rdst); return nil }
+	gs, rs, err := e.alternate("8. initial", clear, g, r)
+	if err != nil {
+		return nil, err
+	}
+	rows := []Row{timeRow(fmt.Sprintf("8. initial sync, %d files of 1-64 B in directories of 1000, local (tmpfs)", n), "rsync -a", gs, rs)}
+	gs, rs, err = e.alternate("8. no-op", nil, g, r)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, timeRow(fmt.Sprintf("8. nothing to do, %d unchanged files, local (tmpfs)", n), "rsync -a", gs, rs))
+	clear(0)
+
+	idle, peak := map[string]float64{}, map[string]float64{}
+	for _, tool := range []string{"gosync", "lsyncd"} {
+		dst := filepath.Join(e.work, "million-w-"+tool)
+		w, err := e.startWatch(tool, src, dst, false)
+		if err != nil {
+			return nil, err
+		}
+		time.Sleep(2 * time.Second)
+		idle[tool], peak[tool] = float64(w.rssKiB()), float64(w.peakKiB())
+		w.stop()
+		err = verify(src, dst)
+		os.RemoveAll(dst)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", tool, err)
+		}
+		e.logf("  8. %s watch: idle %.0f MiB, peak %.0f MiB", tool, idle[tool]/1024, peak[tool]/1024)
+	}
+	mem := func(what string, m map[string]float64) Row {
+		return Row{Workload: fmt.Sprintf("8. watcher RSS, %d files, local mirror, %s", n, what), PeerName: "lsyncd (its rsync child not counted)",
+			Gosync: mib(m["gosync"]), Peer: mib(m["lsyncd"]), Ratio: fmt.Sprintf("%.1f", m["gosync"]/m["lsyncd"]), GosyncRSS: mib(m["gosync"]), PeerRSS: mib(m["lsyncd"])}
+	}
+	return append(rows, mem("idle after the initial sync", idle), mem("peak (VmHWM) during the initial sync", peak)), nil
 }
