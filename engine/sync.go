@@ -218,6 +218,7 @@ type plan struct {
 	opt     Options
 	res     *Result
 	dst     map[string]*fstree.Entry
+	dstList []fstree.Entry // the mirror's entries in walk order (the keys of dst)
 	kids    map[string]int // dst directory -> number of direct children
 	// touched directories get their metadata set after everything else,
 	// children first, since creating or removing entries bumps their mtime.
@@ -291,7 +292,7 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 	log := opt.Logger
 	entries, skip = tooLong(entries, skip, res)
 	entries = withoutBackups(entries, opt.backupRel(), log)
-	p := &plan{src: src, entries: entries, root: root, m: m, opt: opt, res: res, dst: make(map[string]*fstree.Entry, len(dstList)),
+	p := &plan{src: src, entries: entries, root: root, m: m, opt: opt, res: res, dstList: dstList, dst: make(map[string]*fstree.Entry, len(dstList)),
 		kids: map[string]int{}, touched: map[string]bool{}, held: map[string]bool{}, owner: m.SetsOwner(), strip: [2]uint32{0o7777 &^ m.PermBits(false), 0o7777 &^ m.PermBits(true)}}
 	for i := range dstList {
 		e := &dstList[i]
