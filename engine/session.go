@@ -546,10 +546,10 @@ func (s *Session) record(p *plan) {
 	// picture knows better.
 	var listed []fstree.Entry
 	for i := range p.dstList {
-		k := p.dstList[i].Path
-		d := p.dst[k]
+		d := &p.dstList[i]
+		k := d.Path
 		switch {
-		case d == nil:
+		case p.gone[k]:
 			s.state.del(k)
 		case s.state.has(k) || isDeleted(k, deleted):
 		case p.srcEntry(k) != nil && !p.held[k]:
