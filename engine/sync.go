@@ -228,7 +228,7 @@ type plan struct {
 	// dropped are source paths (and, in droppedBelow, directories whose
 	// contents) left out of this sync because of a conflict.
 	dropped, droppedBelow map[string]bool
-	kids    map[string]int // dst directory -> number of direct children
+	kids                  map[string]int // dst directory -> number of direct children
 	// touched directories get their metadata set after everything else,
 	// children first, since creating or removing entries bumps their mtime.
 	touched map[string]bool
@@ -744,6 +744,8 @@ func (p *plan) join(dstList []fstree.Entry) []int32 {
 			srcOf[j] = -1
 			j++
 		default:
+			// One string for both: the mirror's copy is garbage at once.
+			dstList[j].Path = p.entries[i].Path
 			p.dstOf[i], srcOf[j] = int32(j), int32(i)
 			// A repeated path on the mirror (an agent that lists one
 			// twice) pairs its last listing, as a map would.
