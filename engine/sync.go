@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zeebo/blake3"
+
 	"github.com/gosync/gosync/engine/delta"
 	"github.com/gosync/gosync/engine/fstree"
 	"github.com/gosync/gosync/engine/perm"
@@ -240,6 +242,7 @@ type plan struct {
 	strip   [2]uint32 // mode bits the mirror does not apply to [other entries, directories] (a restricted one)
 	buf     []byte    // file read buffer, reused
 	fhash   *wire.FileHash
+	hasher  *blake3.Hasher // reused by sendOnce
 	// skipped source paths (see type skipped) and whether the root's own
 	// listing failed.
 	skipped    map[string]bool
@@ -561,6 +564,18 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 		return opErrs, nil
 	}
 	var sent []string
+	// The files' items, by path: found in one pass.
+	items := make(map[string][]int, len(retry))
+	for _, s := range retry {
+		items[s.Path] = nil
+	}
+	for i := range p.items {
+		if it := &p.items[i]; it.Kind == fstree.File {
+			if l, ok := items[it.Path]; ok {
+				items[it.Path] = append(l, i)
+			}
+		}
+	}
 	for _, s := range retry {
 		p.opt.Logger.Debug("delta did not verify, sending whole", slog.String("path", s.Path))
 		lit, matched, err := p.sendFile(ctx, w, s, nil)
@@ -585,10 +600,8 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 			}
 			continue
 		}
-		for i := range p.items {
-			if it := &p.items[i]; it.Path == s.Path && it.Kind == fstree.File {
-				it.Literal, it.Matched = lit, matched
-			}
+		for _, i := range items[s.Path] {
+			p.items[i].Literal, p.items[i].Matched = lit, matched
 		}
 		sent = append(sent, s.Path)
 	}
@@ -1320,7 +1333,13 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 	if p.opt.Sparse {
 		return p.sendSparse(ctx, w, f, s, prefix, sig)
 	}
-	h := fstree.NewHasher()
+	// One hasher for the plan: a new one is about 10 KiB, which for
+	// a million small files was 10 GB of garbage.
+	if p.hasher == nil {
+		p.hasher = fstree.NewHasher()
+	}
+	h := p.hasher
+	h.Reset()
 	limit := s.Size + 1 // one byte more tells a file that grew
 	if prefix {
 		limit = s.Size
