@@ -27,28 +27,71 @@ type picture struct {
 	added  map[string]fstree.Entry // paths not in recs
 	dead   int                     // dead records in recs
 	waste  int                     // arena bytes no record refers to
+	// devs are the devices entries are on, devIndex their indexes in it.
+	devs     []uint64
+	devIndex map[uint64]uint16
 }
 
 // picRec is one entry of a picture's sorted records.
 type picRec struct {
-	path, target span
-	size         int64
-	sec          int64
-	dev, ino     uint64
-	ctime        int64
-	nsec         int32
-	uid, gid     uint32
-	hash         uint32 // 1 + index in hashes; 0: none
-	perm         uint16
-	kind         fstree.Kind // 0: dead
-	noPerm       bool
+	name   span // the path, then the symlink target (tlen bytes)
+	size   int64
+	sec    int64
+	ino    uint64
+	ctime  int64
+	nsec   int32
+	uid    uint32
+	gid    uint32
+	hash   uint32 // 1 + index in hashes; 0: none
+	dev    uint16 // index in devs; noDev: not kept (nor the inode)
+	tlen   uint16
+	perm   uint16
+	kind   fstree.Kind // 0: dead
+	noPerm bool
 }
+
+// noDev marks a record whose device (one of more than 65,535 in one
+// tree) is not kept: its inode is forgotten too, so it is never taken
+// for the source of a rename.
+const noDev = 1<<16 - 1
 
 // span is a string in the arena: offset in the high 40 bits, length in
 // the low 24.
 type span uint64
 
 func newPicture() *picture { return &picture{added: map[string]fstree.Entry{}} }
+
+func (p *picture) path(r *picRec) string {
+	return p.str(r.name - span(r.tlen))
+}
+
+func (p *picture) target(r *picRec) string {
+	if r.tlen == 0 {
+		return ""
+	}
+	n := p.str(r.name)
+	return n[len(n)-int(r.tlen):]
+}
+
+// putName puts a record's path and target in the arena.
+func (p *picture) putName(r *picRec, path, target string) {
+	r.name, r.tlen = p.put(path+target), uint16(len(target))
+}
+
+func (p *picture) devOf(dev uint64) uint16 {
+	if i, ok := p.devIndex[dev]; ok {
+		return i
+	}
+	if len(p.devs) == noDev {
+		return noDev
+	}
+	if p.devIndex == nil {
+		p.devIndex = map[uint64]uint16{}
+	}
+	p.devs = append(p.devs, dev)
+	p.devIndex[dev] = uint16(len(p.devs) - 1)
+	return uint16(len(p.devs) - 1)
+}
 
 func (p *picture) str(s span) string {
 	n := int(s & (1<<24 - 1))
@@ -69,7 +112,7 @@ func (p *picture) put(s string) span {
 
 // find returns the index of path's live record.
 func (p *picture) find(path string) (int, bool) {
-	i, ok := slices.BinarySearchFunc(p.recs, path, func(r picRec, t string) int { return comparePaths(p.str(r.path), t) })
+	i, ok := slices.BinarySearchFunc(p.recs, path, func(r picRec, t string) int { return comparePaths(p.path(&r), t) })
 	if ok && p.recs[i].kind == 0 {
 		return i, false
 	}
@@ -77,22 +120,31 @@ func (p *picture) find(path string) (int, bool) {
 }
 
 func (p *picture) entry(r *picRec) fstree.Entry {
-	e := fstree.Entry{Path: strings.Clone(p.str(r.path)), Kind: r.kind, Perm: uint32(r.perm), Size: r.size,
-		Mtime: fstree.Time{Sec: r.sec, Nsec: r.nsec}, Uid: r.uid, Gid: r.gid, Target: strings.Clone(p.str(r.target)),
-		NoPerm: r.noPerm, Dev: r.dev, Ino: r.ino, CtimeNs: r.ctime}
+	e := fstree.Entry{Path: strings.Clone(p.path(r)), Kind: r.kind, Perm: uint32(r.perm), Size: r.size,
+		Mtime: fstree.Time{Sec: r.sec, Nsec: r.nsec}, Uid: r.uid, Gid: r.gid, Target: strings.Clone(p.target(r)),
+		NoPerm: r.noPerm, Ino: r.ino, CtimeNs: r.ctime}
+	if r.dev != noDev {
+		e.Dev = p.devs[r.dev]
+	}
 	if r.hash != 0 {
 		e.Hash, e.HasHash = p.hashes[r.hash-1], true
 	}
 	return e
 }
 
-// fill sets r from e, keeping r's path.
+// fill sets r from e. A new record (no name yet) gets e's path.
 func (p *picture) fill(r *picRec, e *fstree.Entry) {
 	r.kind, r.perm, r.size, r.sec, r.nsec = e.Kind, uint16(e.Perm), e.Size, e.Mtime.Sec, e.Mtime.Nsec
-	r.uid, r.gid, r.noPerm, r.dev, r.ino, r.ctime = e.Uid, e.Gid, e.NoPerm, e.Dev, e.Ino, e.CtimeNs
-	if e.Target != p.str(r.target) {
-		p.waste += len(p.str(r.target))
-		r.target = p.put(e.Target)
+	r.uid, r.gid, r.noPerm, r.ino, r.ctime = e.Uid, e.Gid, e.NoPerm, e.Ino, e.CtimeNs
+	if r.dev = p.devOf(e.Dev); r.dev == noDev {
+		r.ino = 0
+	}
+	switch {
+	case r.name == 0:
+		p.putName(r, e.Path, e.Target)
+	case e.Target != p.target(r):
+		p.waste += len(p.str(r.name))
+		p.putName(r, e.Path, e.Target)
 	}
 	switch {
 	case !e.HasHash:
@@ -132,7 +184,7 @@ func (p *picture) set(e fstree.Entry) {
 	if i, ok := p.find(e.Path); ok {
 		p.fill(&p.recs[i], &e)
 		return
-	} else if i < len(p.recs) && p.str(p.recs[i].path) == e.Path {
+	} else if i < len(p.recs) && p.path(&p.recs[i]) == e.Path {
 		p.fill(&p.recs[i], &e) // a dead record comes back
 		p.dead--
 		return
@@ -157,7 +209,7 @@ func (p *picture) setSorted(n int, each func(yield func(fstree.Entry))) {
 	i := 0
 	each(func(e fstree.Entry) {
 		for ; i < len(p.recs); i++ {
-			c := comparePaths(p.str(p.recs[i].path), e.Path)
+			c := comparePaths(p.path(&p.recs[i]), e.Path)
 			if c > 0 {
 				break
 			}
@@ -166,12 +218,14 @@ func (p *picture) setSorted(n int, each func(yield func(fstree.Entry))) {
 			}
 		}
 		var r picRec
-		r.path = q.put(e.Path)
 		q.fill(&r, &e)
 		q.recs = append(q.recs, r)
 	})
 	for ; i < len(p.recs); i++ {
 		q.keep(p, &p.recs[i])
+	}
+	if cap(q.arena) > len(q.arena)+len(q.arena)/8 {
+		q.arena = slices.Clone(q.arena) // a watch keeps it for hours
 	}
 	*p = *q
 }
@@ -179,7 +233,10 @@ func (p *picture) setSorted(n int, each func(yield func(fstree.Entry))) {
 // keep appends r, a record of from, to p.
 func (p *picture) keep(from *picture, r *picRec) {
 	n := *r
-	n.path, n.target = p.put(from.str(r.path)), p.put(from.str(r.target))
+	n.name = p.put(from.str(r.name))
+	if r.dev != noDev {
+		n.dev = p.devOf(from.devs[r.dev])
+	}
 	if r.hash != 0 {
 		p.hashes = append(p.hashes, from.hashes[r.hash-1])
 		n.hash = uint32(len(p.hashes))
@@ -209,13 +266,13 @@ func (p *picture) below(dir string) (int, int) {
 	}
 	prefix := dir + "/"
 	lo, _ := slices.BinarySearchFunc(p.recs, dir, func(r picRec, t string) int {
-		if c := comparePaths(p.str(r.path), t); c != 0 {
+		if c := comparePaths(p.path(&r), t); c != 0 {
 			return c
 		}
 		return -1 // dir itself comes before its range
 	})
 	hi := lo
-	for hi < len(p.recs) && strings.HasPrefix(p.str(p.recs[hi].path), prefix) {
+	for hi < len(p.recs) && strings.HasPrefix(p.path(&p.recs[hi]), prefix) {
 		hi++
 	}
 	return lo, hi
@@ -259,13 +316,12 @@ func (p *picture) merge() {
 	q := &picture{recs: make([]picRec, 0, len(p.recs)-p.dead+len(add)), added: map[string]fstree.Entry{}}
 	for i := range p.recs {
 		if p.recs[i].kind != 0 {
-			names += int(p.recs[i].path&(1<<24-1)) + int(p.recs[i].target&(1<<24-1))
+			names += int(p.recs[i].name & (1<<24 - 1))
 		}
 	}
 	q.arena = make([]byte, 0, names)
 	insert := func(e *fstree.Entry) {
 		var r picRec
-		r.path = q.put(e.Path)
 		q.fill(&r, e)
 		q.recs = append(q.recs, r)
 	}
@@ -274,7 +330,7 @@ func (p *picture) merge() {
 		switch {
 		case i < len(p.recs) && p.recs[i].kind == 0:
 			i++
-		case j == len(add) || i < len(p.recs) && comparePaths(p.str(p.recs[i].path), add[j].Path) < 0:
+		case j == len(add) || i < len(p.recs) && comparePaths(p.path(&p.recs[i]), add[j].Path) < 0:
 			q.keep(p, &p.recs[i])
 			i++
 		default:

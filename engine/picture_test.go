@@ -110,3 +110,22 @@ func TestPictureMatchesMap(t *testing.T) {
 		}
 	}
 }
+
+// Past 65,535 devices in one picture, an entry's device and inode are
+// not kept: it can no longer be taken for the source of a rename.
+func TestPictureManyDevices(t *testing.T) {
+	p := newPicture()
+	for i := range noDev + 1 {
+		p.set(fstree.Entry{Path: fmt.Sprintf("f%06d", i), Kind: fstree.File, Dev: uint64(i + 1), Ino: 7})
+	}
+	p.merge()
+	if e, _ := p.get("f000000"); e.Dev != 1 || e.Ino != 7 {
+		t.Errorf("first device: dev %d ino %d, want 1 7", e.Dev, e.Ino)
+	}
+	if e, _ := p.get(fmt.Sprintf("f%06d", noDev-1)); e.Dev != noDev || e.Ino != 7 {
+		t.Errorf("last device kept: dev %d ino %d, want %d 7", e.Dev, e.Ino, noDev)
+	}
+	if e, ok := p.get(fmt.Sprintf("f%06d", noDev)); !ok || e.Dev != 0 || e.Ino != 0 {
+		t.Errorf("one device too many: dev %d ino %d (found %v), want 0 0", e.Dev, e.Ino, ok)
+	}
+}
