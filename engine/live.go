@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -292,8 +293,20 @@ func (l *Live) full(ctx context.Context, kind string, checksum bool) error {
 	}
 	l.after(res, nil, true)
 	l.report(ctx, BatchReport{Mirror: l.Name, Kind: kind, Result: res, Latency: time.Since(start)})
+	// A full sync's items (one per path at the start) and listings are
+	// garbage now, and a watch then idles for hours: let go of them and
+	// give their memory back to the system at once.
+	l.items = nil
+	if res.Stats.Scanned >= freeAfter {
+		debug.FreeOSMemory()
+	}
 	return nil
 }
+
+// freeAfter is the size of a full sync (source entries) after which a
+// watch returns the memory it used to the system at once rather than
+// over minutes.
+const freeAfter = 20000
 
 // serve runs one connection: catch up, then batches until the mirror is
 // lost or ctx ends.
@@ -700,7 +713,7 @@ func PathList(paths []string, n int, mark func(string) string) string {
 
 // dirMark marks directories of the mirror picture with a slash.
 func (l *Live) dirMark(p string) string {
-	if e, ok := l.sess.state[p]; ok && e.Kind == fstree.Dir {
+	if e, ok := l.sess.state.get(p); ok && e.Kind == fstree.Dir {
 		return "/"
 	}
 	return ""

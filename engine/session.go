@@ -24,7 +24,7 @@ import (
 type Session struct {
 	m     Mirror
 	opt   Options
-	state map[string]fstree.Entry
+	state *picture
 	// KeepExtras makes deletes apply only to what gosync saw come from
 	// the source: an entry the mirror had before it appeared in the
 	// picture (user uploads on a server) is kept, as lsyncd's
@@ -42,7 +42,7 @@ type Session struct {
 
 // NewSession starts keeping m in step with options opt.
 func NewSession(m Mirror, opt Options) *Session {
-	return &Session{m: m, opt: opt, state: map[string]fstree.Entry{}, only: map[string]bool{}, place: m.Place()}
+	return &Session{m: m, opt: opt, state: newPicture(), only: map[string]bool{}, place: m.Place()}
 }
 
 // Attach continues the session on a new connection to the mirror (after
@@ -61,7 +61,7 @@ func (s *Session) Attach(m Mirror) (replaced bool) {
 	if !old.Known() || now.Known() && now.Boot == old.Boot && now.Chain[0] == old.Chain[0] {
 		return false
 	}
-	s.state = map[string]fstree.Entry{}
+	s.state = newPicture()
 	s.only = map[string]bool{}
 	s.root, s.haveRoot = fstree.Entry{}, false
 	return true
@@ -79,15 +79,10 @@ func (s *Session) Refresh(ctx context.Context, paths []string) error {
 		if err != nil {
 			return err
 		}
-		delete(s.state, p)
-		prefix := p + "/"
-		for k := range s.state {
-			if p == "" || strings.HasPrefix(k, prefix) {
-				delete(s.state, k)
-			}
-		}
+		s.state.del(p)
+		s.state.delBelow(p)
 		for _, e := range entries {
-			s.state[e.Path] = e
+			s.state.set(e)
 		}
 	}
 	return nil
@@ -104,8 +99,7 @@ func (s *Session) Full(ctx context.Context, src *Source, checksum bool) Result {
 			if only[path] {
 				return true
 			}
-			_, seen := prev[path]
-			return !seen
+			return !prev.has(path)
 		}
 	}
 	start := time.Now()
@@ -114,7 +108,7 @@ func (s *Session) Full(ctx context.Context, src *Source, checksum bool) Result {
 	p, err := sync1(ctx, func() (*Source, error) { return src, nil }, s.m, opt, &res)
 	res.Err = err
 	if err == nil && !opt.DryRun {
-		s.state = map[string]fstree.Entry{}
+		s.state = newPicture()
 		s.only = map[string]bool{}
 		if s.KeepExtras {
 			for _, k := range p.kept {
@@ -238,7 +232,7 @@ func (sc *scope) add(ctx context.Context, p queue.Path) error {
 		if e, ok := sc.stat(dir); ok && e.Kind == fstree.Dir {
 			sc.entries[dir] = e
 		}
-		if d, ok := sc.s.state[dir]; ok {
+		if d, ok := sc.s.state.get(dir); ok {
 			sc.dst[dir] = d
 		}
 	}
@@ -249,11 +243,11 @@ func (sc *scope) add(ctx context.Context, p queue.Path) error {
 		if ok {
 			sc.entries[p.Rel] = e
 		}
-		if d, had := sc.s.state[p.Rel]; had {
+		if d, had := sc.s.state.get(p.Rel); had {
 			sc.dst[p.Rel] = d
 		}
 	}
-	old, had := sc.s.state[p.Rel]
+	old, had := sc.s.state.get(p.Rel)
 	subtree := p.Subtree || p.Rel == "" ||
 		(ok && e.Kind == fstree.Dir && (!had || old.Kind != fstree.Dir)) // a new directory: all of it
 	if had && old.Kind == fstree.Dir && (!ok || e.Kind != fstree.Dir) {
@@ -267,12 +261,7 @@ func (sc *scope) add(ctx context.Context, p queue.Path) error {
 }
 
 func (sc *scope) addMirrorBelow(dir string) {
-	prefix := dir + "/"
-	for k, v := range sc.s.state {
-		if dir == "" || strings.HasPrefix(k, prefix) {
-			sc.dst[k] = v
-		}
-	}
+	sc.s.state.each(dir, func(e fstree.Entry) { sc.dst[e.Path] = e })
 }
 
 // walk adds the source subtree below dir.
@@ -538,49 +527,71 @@ func (s *Session) record(p *plan) {
 	for _, sp := range p.res.Special {
 		failed[sp] = true // not sent: unknown until the next full sync
 	}
-	var deleted []string
+	deleted := map[string]bool{}
 	for _, it := range p.items {
 		switch {
 		case it.Action == Deleted && !failed[it.Path]:
-			deleted = append(deleted, it.Path)
+			deleted[it.Path] = true
 		case it.Action == Renamed:
-			deleted = append(deleted, it.Target) // the old path is gone either way or unknown
+			deleted[it.Target] = true // the old path is gone either way or unknown
 		}
 	}
-	for _, d := range deleted {
-		delete(s.state, d)
+	for d := range deleted {
+		s.state.del(d)
+		s.state.delBelow(d)
 		delete(s.only, d)
-		prefix := d + "/"
-		for k := range s.state {
-			if strings.HasPrefix(k, prefix) {
-				delete(s.state, k)
-			}
+	}
+	// The mirror's entries the plan left as they were, and those of
+	// paths it held back, stay in the picture as listed, unless the
+	// picture knows better.
+	var listed []fstree.Entry
+	for i := range p.dstList {
+		d := &p.dstList[i]
+		k := d.Path
+		switch {
+		case p.gone[k]:
+			s.state.del(k)
+		case s.state.has(k) || isDeleted(k, deleted):
+		case p.srcEntry(k) != nil && !p.held[k]:
+			// The source's entry replaces it below.
+		default:
+			listed = append(listed, *d)
 		}
 	}
-	for k, d := range p.dst {
-		if d == nil {
-			delete(s.state, k)
-		} else if _, gone := s.state[k]; !gone && !isDeleted(k, deleted) {
-			s.state[k] = *d
-		}
-	}
+	slices.SortFunc(listed, func(a, b fstree.Entry) int { return comparePaths(a.Path, b.Path) })
 	for i := range p.entries {
-		e := p.entries[i]
-		if p.held[e.Path] {
-			continue // the mirror still has what it had
+		if k := p.entries[i].Path; failed[k] && !p.held[k] {
+			s.state.del(k)
 		}
-		if failed[e.Path] {
-			delete(s.state, e.Path)
-			continue
-		}
-		s.state[e.Path] = p.mirrored(e)
-		delete(s.only, e.Path) // the source's now
 	}
+	// Both lists are in walk order: merged, they go in as one sorted run.
+	s.state.setSorted(len(listed)+len(p.entries), func(yield func(fstree.Entry)) {
+		j := 0
+		for i := range p.entries {
+			e := &p.entries[i]
+			if p.held[e.Path] || failed[e.Path] {
+				continue // the mirror still has what it had; or unknown
+			}
+			for j < len(listed) && comparePaths(listed[j].Path, e.Path) < 0 {
+				yield(listed[j])
+				j++
+			}
+			yield(p.mirrored(*e))
+			delete(s.only, e.Path) // the source's now
+		}
+		for ; j < len(listed); j++ {
+			yield(listed[j])
+		}
+	})
 }
 
-func isDeleted(p string, deleted []string) bool {
-	for _, d := range deleted {
-		if p == d || strings.HasPrefix(p, d+"/") {
+// isDeleted reports whether p or one of its parents is in deleted.
+func isDeleted(p string, deleted map[string]bool) bool {
+	if len(deleted) == 0 {
+		return false
+	}
+	for ; p != ""; p = parentDir(p) {
+		if deleted[p] {
 			return true
 		}
 	}

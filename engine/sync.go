@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zeebo/blake3"
+
 	"github.com/gosync/gosync/engine/delta"
 	"github.com/gosync/gosync/engine/fstree"
 	"github.com/gosync/gosync/engine/perm"
@@ -217,8 +219,18 @@ type plan struct {
 	m       Mirror
 	opt     Options
 	res     *Result
-	dst     map[string]*fstree.Entry
-	kids    map[string]int // dst directory -> number of direct children
+	// The mirror's entries in walk order; dstOf[i] is the index in it of
+	// entries[i]'s path (-1: none), and gone holds the paths whose mirror
+	// entry was removed to make way for another kind. cur is the index of
+	// the source entry being applied.
+	dstList []fstree.Entry
+	dstOf   []int32
+	gone    map[string]bool
+	cur     int
+	// dropped are source paths (and, in droppedBelow, directories whose
+	// contents) left out of this sync because of a conflict.
+	dropped, droppedBelow map[string]bool
+	kids                  map[string]int // dst directory -> number of direct children
 	// touched directories get their metadata set after everything else,
 	// children first, since creating or removing entries bumps their mtime.
 	touched map[string]bool
@@ -230,6 +242,7 @@ type plan struct {
 	strip   [2]uint32 // mode bits the mirror does not apply to [other entries, directories] (a restricted one)
 	buf     []byte    // file read buffer, reused
 	fhash   *wire.FileHash
+	hasher  *blake3.Hasher // reused by sendOnce
 	// skipped source paths (see type skipped) and whether the root's own
 	// listing failed.
 	skipped    map[string]bool
@@ -291,12 +304,17 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 	log := opt.Logger
 	entries, skip = tooLong(entries, skip, res)
 	entries = withoutBackups(entries, opt.backupRel(), log)
-	p := &plan{src: src, entries: entries, root: root, m: m, opt: opt, res: res, dst: make(map[string]*fstree.Entry, len(dstList)),
+	if !slices.IsSortedFunc(entries, byPath) {
+		// Walks list in this order; anything else is put in it, on a
+		// copy (concurrent mirrors share the source's entries).
+		entries = slices.Clone(entries)
+		slices.SortStableFunc(entries, byPath)
+	}
+	p := &plan{src: src, entries: entries, root: root, m: m, opt: opt, res: res, cur: -1,
 		kids: map[string]int{}, touched: map[string]bool{}, held: map[string]bool{}, owner: m.SetsOwner(), strip: [2]uint32{0o7777 &^ m.PermBits(false), 0o7777 &^ m.PermBits(true)}}
+	srcOf := p.join(dstList)
 	for i := range dstList {
-		e := &dstList[i]
-		p.dst[e.Path] = e
-		p.kids[parentDir(e.Path)]++
+		p.kids[parentDir(dstList[i].Path)]++
 	}
 	if err := p.prepareOwners(ctx, entries); err != nil {
 		return nil, err
@@ -331,10 +349,6 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 		p.touched[""] = true
 	}
 	p.warnStripped(log)
-	srcSet := make(map[string]*fstree.Entry, len(entries))
-	for i := range entries {
-		srcSet[entries[i].Path] = &entries[i]
-	}
 
 	// Deletions: what the mirror has and the source does not.
 	var conflicts, extras []*fstree.Entry
@@ -355,15 +369,17 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 			later[d.Path] = d.Kind == fstree.Dir
 			continue
 		}
-		s := srcSet[d.Path]
+		var s *fstree.Entry
+		if k := srcOf[i]; k >= 0 && !p.isDropped(d.Path) {
+			s = &entries[k]
+		}
 		switch {
 		case s != nil && s.Kind == d.Kind:
 			continue
 		case s != nil: // a different kind is in the way
 			if d.Kind == fstree.Dir && (protected[d.Path] || (p.kids[d.Path] > 0 && !opt.Delete)) {
 				res.Failed = append(res.Failed, OpError{Path: d.Path, Msg: fmt.Sprintf("a non-empty directory on the mirror is in the way of a %s; use --delete to replace it", s.Kind)})
-				delete(srcSet, d.Path)
-				p.skipBelow(srcSet, d.Path)
+				p.drop(d.Path)
 				continue
 			}
 			conflicts = append(conflicts, d)
@@ -404,8 +420,8 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 		var reqs []SigRequest
 		for i := range entries {
 			s := &entries[i]
-			d := p.dst[s.Path]
-			if s.Kind == fstree.File && srcSet[s.Path] != nil && d != nil && d.Kind == fstree.File && d.Size >= DeltaMin && p.contentDiffers(s, d) {
+			d := p.dstAt(i)
+			if s.Kind == fstree.File && !p.isDropped(s.Path) && d != nil && d.Kind == fstree.File && d.Size >= DeltaMin && p.contentDiffers(s, d) {
 				r := SigRequest{Path: s.Path, Size: d.Size}
 				if p.refines(d.Size) {
 					r.BlockSize = delta.CoarseBlockSize(d.Size)
@@ -430,7 +446,7 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 		files, bytes := 0, int64(0)
 		for i := range entries {
 			s := &entries[i]
-			if d := p.dst[s.Path]; s.Kind == fstree.File && srcSet[s.Path] != nil && (d == nil || d.Kind != fstree.File || p.contentDiffers(s, d)) {
+			if d := p.dstAt(i); s.Kind == fstree.File && !p.isDropped(s.Path) && (d == nil || d.Kind != fstree.File || p.contentDiffers(s, d)) {
 				files++
 				bytes += s.Size
 			}
@@ -478,29 +494,31 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 	// directory needs its path at once.
 	var late []*fstree.Entry
 	for _, d := range conflicts {
-		if opt.DelayUpdates && srcSet[d.Path].Kind != fstree.Dir {
+		if opt.DelayUpdates && p.srcEntry(d.Path).Kind != fstree.Dir {
 			late = append(late, d)
 			continue
 		}
 		if err := p.remove(w, d); err != nil {
 			return nil, err
 		}
-		p.dst[d.Path] = nil
+		p.removed(d.Path)
 	}
 	for i := range entries {
 		s := &entries[i]
-		if srcSet[s.Path] == nil {
+		if p.isDropped(s.Path) {
 			continue
 		}
+		p.cur = i
 		if err := p.apply(ctx, w, s, sigs[s.Path]); err != nil {
 			return nil, err
 		}
 	}
+	p.cur = -1
 	for _, d := range late {
 		if err := p.remove(w, d); err != nil {
 			return nil, err
 		}
-		p.dst[d.Path] = nil
+		p.removed(d.Path)
 	}
 	if batch && opt.DelayUpdates {
 		if err := w.Commit(); err != nil {
@@ -550,6 +568,18 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 		return opErrs, nil
 	}
 	var sent []string
+	// The files' items, by path: found in one pass.
+	items := make(map[string][]int, len(retry))
+	for _, s := range retry {
+		items[s.Path] = nil
+	}
+	for i := range p.items {
+		if it := &p.items[i]; it.Kind == fstree.File {
+			if l, ok := items[it.Path]; ok {
+				items[it.Path] = append(l, i)
+			}
+		}
+	}
 	for _, s := range retry {
 		p.opt.Logger.Debug("delta did not verify, sending whole", slog.String("path", s.Path))
 		lit, matched, err := p.sendFile(ctx, w, s, nil)
@@ -574,10 +604,8 @@ func (p *plan) retryWhole(ctx context.Context, w Writer, opErrs []OpError, sigs 
 			}
 			continue
 		}
-		for i := range p.items {
-			if it := &p.items[i]; it.Path == s.Path && it.Kind == fstree.File {
-				it.Literal, it.Matched = lit, matched
-			}
+		for _, i := range items[s.Path] {
+			p.items[i].Literal, p.items[i].Matched = lit, matched
 		}
 		sent = append(sent, s.Path)
 	}
@@ -704,14 +732,121 @@ func (p *plan) notRead(pth string) bool {
 	return false
 }
 
-// skipBelow drops source entries under dir from this sync.
-func (p *plan) skipBelow(srcSet map[string]*fstree.Entry, dir string) {
-	prefix := dir + "/"
-	for k := range srcSet {
-		if len(k) > len(prefix) && k[:len(prefix)] == prefix {
-			delete(srcSet, k)
+// join puts dstList in walk order (an agent lists in it; one that does
+// not is sorted) and pairs it with the source entries, in walk order
+// too: it sets p.dstOf and returns, for each mirror entry, the index
+// of the source entry of its path (-1: none). Both walks list a
+// directory's names sorted bytewise, so one pass pairs them.
+func (p *plan) join(dstList []fstree.Entry) []int32 {
+	if !slices.IsSortedFunc(dstList, byPath) {
+		slices.SortStableFunc(dstList, byPath)
+	}
+	p.dstList = dstList
+	p.dstOf = make([]int32, len(p.entries))
+	srcOf := make([]int32, len(dstList))
+	i, j := 0, 0
+	for i < len(p.entries) || j < len(dstList) {
+		c := -1
+		switch {
+		case i == len(p.entries):
+			c = 1
+		case j < len(dstList):
+			c = comparePaths(p.entries[i].Path, dstList[j].Path)
+		}
+		switch {
+		case c < 0:
+			p.dstOf[i] = -1
+			i++
+		case c > 0:
+			srcOf[j] = -1
+			j++
+		default:
+			// One string for both: the mirror's copy is garbage at once.
+			dstList[j].Path = p.entries[i].Path
+			p.dstOf[i], srcOf[j] = int32(j), int32(i)
+			// A repeated path on the mirror (an agent that lists one
+			// twice) pairs its last listing, as a map would.
+			for j+1 < len(dstList) && dstList[j+1].Path == dstList[j].Path {
+				srcOf[j] = -1
+				j++
+				p.dstOf[i], srcOf[j] = int32(j), int32(i)
+			}
+			i++
+			j++
 		}
 	}
+	return srcOf
+}
+
+func byPath(a, b fstree.Entry) int { return comparePaths(a.Path, b.Path) }
+
+// dstAt is the mirror's entry at the path of source entry i, or nil.
+func (p *plan) dstAt(i int) *fstree.Entry {
+	j := p.dstOf[i]
+	if j < 0 {
+		return nil
+	}
+	d := &p.dstList[j]
+	if p.gone != nil && p.gone[d.Path] {
+		return nil
+	}
+	return d
+}
+
+// dstFor is the mirror's entry at s's path, or nil.
+func (p *plan) dstFor(s *fstree.Entry) *fstree.Entry {
+	if c := p.cur; c >= 0 && c < len(p.entries) && s == &p.entries[c] {
+		return p.dstAt(c)
+	}
+	return p.dstEntry(s.Path)
+}
+
+// dstEntry is the mirror's entry at pth, or nil.
+func (p *plan) dstEntry(pth string) *fstree.Entry {
+	j, ok := slices.BinarySearchFunc(p.dstList, pth, func(e fstree.Entry, t string) int { return comparePaths(e.Path, t) })
+	if !ok {
+		return nil
+	}
+	for j+1 < len(p.dstList) && p.dstList[j+1].Path == pth {
+		j++
+	}
+	if p.gone != nil && p.gone[pth] {
+		return nil
+	}
+	return &p.dstList[j]
+}
+
+// removed notes that the mirror's entry at pth is gone.
+func (p *plan) removed(pth string) {
+	if p.gone == nil {
+		p.gone = map[string]bool{}
+	}
+	p.gone[pth] = true
+}
+
+// drop leaves the source entry at pth and everything below it out of
+// this sync.
+func (p *plan) drop(pth string) {
+	if p.dropped == nil {
+		p.dropped, p.droppedBelow = map[string]bool{}, map[string]bool{}
+	}
+	p.dropped[pth], p.droppedBelow[pth] = true, true
+}
+
+// isDropped reports whether the source entry at pth is left out (drop).
+func (p *plan) isDropped(pth string) bool {
+	if p.dropped == nil {
+		return false
+	}
+	if p.dropped[pth] {
+		return true
+	}
+	for dir := parentDir(pth); dir != ""; dir = parentDir(dir) {
+		if p.droppedBelow[dir] {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *plan) contentDiffers(s, d *fstree.Entry) bool {
@@ -752,7 +887,7 @@ func (p *plan) rootDiffers(s, d *fstree.Entry) bool {
 // and the owner and group in the mirror's ids (after --chown) where the
 // mirror sets them.
 func (p *plan) meta(s *fstree.Entry) wire.Meta {
-	d := p.dst[s.Path]
+	d := p.dstFor(s)
 	m := wire.Meta{Perm: p.perm(s, d), Mtime: s.Mtime}
 	uid, setUid := p.ids.uid(s)
 	gid, setGid := p.ids.gid(s)
@@ -830,7 +965,7 @@ func (p *plan) warnStripped(log *slog.Logger) {
 	n, first := 0, ""
 	for i := range p.entries {
 		s := &p.entries[i]
-		if s.Kind != fstree.Symlink && p.opt.Chmod.Apply(s.Perm, s.Kind == fstree.Dir)&p.stripOf(s.Kind) != 0 && p.dst[s.Path] == nil {
+		if s.Kind != fstree.Symlink && p.opt.Chmod.Apply(s.Perm, s.Kind == fstree.Dir)&p.stripOf(s.Kind) != 0 && p.dstAt(i) == nil {
 			if n == 0 {
 				first = s.Path
 			}
@@ -861,8 +996,16 @@ func (p *plan) remove(w Writer, d *fstree.Entry) error {
 func (p *plan) countBelow(dir string) int {
 	prefix := dir + "/"
 	n := 0
-	for k, e := range p.dst {
-		if e != nil && len(k) > len(prefix) && k[:len(prefix)] == prefix {
+	j, _ := slices.BinarySearchFunc(p.dstList, dir, func(e fstree.Entry, t string) int { return comparePaths(e.Path, t) })
+	for ; j < len(p.dstList); j++ {
+		k := p.dstList[j].Path
+		if k == dir {
+			continue
+		}
+		if !strings.HasPrefix(k, prefix) {
+			break
+		}
+		if p.gone == nil || !p.gone[k] {
 			n++
 		}
 	}
@@ -870,7 +1013,7 @@ func (p *plan) countBelow(dir string) int {
 }
 
 func (p *plan) apply(ctx context.Context, w Writer, s *fstree.Entry, sig *delta.Signature) error {
-	d := p.dst[s.Path]
+	d := p.dstFor(s)
 	name := p.m.Name()
 	switch s.Kind {
 	case fstree.Dir:
@@ -1002,7 +1145,7 @@ func (p *plan) finishDirs(w Writer) error {
 				p.rootSet = &set
 			}
 		}
-		if d := p.dst[dir]; d != nil && dir != "" && p.metaDiffers(s, d) || dir == "" && p.rootKeep && p.dstRoot != nil && p.rootDiffers(s, p.dstRoot) {
+		if d := p.dstEntry(dir); d != nil && dir != "" && p.metaDiffers(s, d) || dir == "" && p.rootKeep && p.dstRoot != nil && p.rootDiffers(s, p.dstRoot) {
 			p.items = append(p.items, Item{Mirror: p.m.Name(), Action: MetaSet, Kind: fstree.Dir, Path: dir})
 		}
 		if p.opt.DryRun {
@@ -1197,7 +1340,13 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 	if p.opt.Sparse {
 		return p.sendSparse(ctx, w, f, s, prefix, sig)
 	}
-	h := fstree.NewHasher()
+	// One hasher for the plan: a new one is about 10 KiB, which for
+	// a million small files was 10 GB of garbage.
+	if p.hasher == nil {
+		p.hasher = fstree.NewHasher()
+	}
+	h := p.hasher
+	h.Reset()
 	r := io.TeeReader(p.sourceReader(f, s, prefix), h)
 	var readErr error
 	if sig != nil {

@@ -56,23 +56,26 @@ type Hash [HashSize]byte
 
 // Entry is one path of a tree with the metadata gosync mirrors.
 type Entry struct {
-	Path    string // relative, slash-separated; "" is the root itself
-	Kind    Kind
-	Perm    uint32 // permission bits including setuid, setgid and sticky (07777)
-	Size    int64  // regular files only
-	Mtime   Time   // modification time
-	Uid     uint32
-	Gid     uint32
-	Target  string // symlink target, raw bytes
-	HasHash bool
-	Hash    Hash
-	// NoPerm: the source system has no Unix permission bits (Windows), Perm
-	// is a default and a mirror's executable bits are to be kept.
-	NoPerm bool
+	// The fields are ordered so that the struct has no padding: listings
+	// of millions of entries are held in memory.
+	Path   string // relative, slash-separated; "" is the root itself
+	Target string // symlink target, raw bytes
+	Size   int64  // regular files only
+	Mtime  Time   // modification time
 
 	// Identity of the inode on this machine, for hash caches; never sent.
 	Dev, Ino uint64
 	CtimeNs  int64
+
+	Perm uint32 // permission bits including setuid, setgid and sticky (07777)
+	Uid  uint32
+	Gid  uint32
+	Kind Kind
+	// NoPerm: the source system has no Unix permission bits (Windows), Perm
+	// is a default and a mirror's executable bits are to be kept.
+	NoPerm  bool
+	HasHash bool
+	Hash    Hash
 }
 
 // TempPrefix starts gosync's own names: the temporaries the agent writes

@@ -284,14 +284,20 @@ func (w *watcher) stop() {
 	}
 }
 
-func (w *watcher) rssKiB() int64 {
+func (w *watcher) rssKiB() int64 { return w.status("VmRSS:") }
+
+// peakKiB is the watcher's peak resident memory so far.
+func (w *watcher) peakKiB() int64 { return w.status("VmHWM:") }
+
+// status reads a KiB figure of /proc/PID/status.
+func (w *watcher) status(field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == field {
 			n, _ := strconv.ParseInt(f[1], 10, 64)
 			return n
 		}
@@ -480,4 +486,118 @@ func (e *env) watchMemory() ([]Row, error) {
 			Gosync: mib(g), Peer: mib(l), Ratio: fmt.Sprintf("%.1f", g/l), GosyncRSS: mib(g), PeerRSS: mib(l)}
 	}
 	return []Row{row(false, "local (agent in-process)"), row(true, "SSH")}, nil
+}
+
+// millionSrc is a tree of e.cfg.million small files (1-64 bytes) in
+// directories of 1000.
+func (e *env) millionSrc() (string, error) {
+	src := filepath.Join(e.work, "million")
+	if _, err := os.Stat(src); err == nil {
+		return src, nil
+	}
+	e.logf("8. generating %d small files", e.cfg.million)
+	start := time.Now()
+	for i := 0; i < e.cfg.million; i++ {
+		d := filepath.Join(src, fmt.Sprintf("d%04d", i/1000))
+		if i%1000 == 0 {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return "", err
+			}
+		}
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("f%07d.txt", i)), []byte(strings.Repeat("m", 1+i%64)), 0o644); err != nil {
+			return "", err
+		}
+	}
+	e.logf("  generated in %.1fs", time.Since(start).Seconds())
+	return src, nil
+}
+
+// million is workload 8: a million small files mirrored to a local
+// directory (both on tmpfs): the initial sync and a no-op against rsync -a,
+// and a watcher's memory against lsyncd's.
+func (e *env) million() ([]Row, error) {
+	src, err := e.millionSrc()
+	if err != nil {
+		return nil, err
+	}
+	n := e.cfg.million
+	gdst, rdst := filepath.Join(e.work, "million-g"), filepath.Join(e.work, "million-r")
+	run := func(cmd *exec.Cmd, dst string) (sample, error) {
+		d, rss, err := measure(cmd)
+		if err != nil {
+			return sample{}, err
+		}
+		if err := verify(src, dst); err != nil {
+			return sample{}, fmt.Errorf("%s left a wrong mirror: %w", cmd.Args[0], err)
+		}
+		return sample{secs: d.Seconds(), rss: rss}, nil
+	}
+	// Each tool makes its mirror and syncs it again (the no-op), then the
+	// mirror goes: on tmpfs a million small files take 4 GiB, and three
+	// trees at once would not fit many machines.
+	type pair struct{ initial, noop sample }
+	tool := func(cmd func() *exec.Cmd, dst string) func(int) (pair, error) {
+		return func(int) (pair, error) {
+			os.RemoveAll(dst)
+			defer os.RemoveAll(dst)
+			a, err := run(cmd(), dst)
+			if err != nil {
+				return pair{}, err
+			}
+			b, err := run(cmd(), dst)
+			return pair{a, b}, err
+		}
+	}
+	g := tool(func() *exec.Cmd { return e.gosyncCmd(src, gdst) }, gdst)
+	r := tool(func() *exec.Cmd {
+		c := exec.Command("rsync", "-a", src+"/", rdst+"/")
+		c.Env = e.osEnv
+		return c
+	}, rdst)
+	var gi, gn, ri, rn []sample
+	for i := 0; i < e.cfg.pairs; i++ {
+		order := []bool{true, false}
+		if i%2 == 1 {
+			order = []bool{false, true}
+		}
+		for _, gosync := range order {
+			f, is, ns := g, &gi, &gn
+			if !gosync {
+				f, is, ns = r, &ri, &rn
+			}
+			x, err := f(i)
+			if err != nil {
+				return nil, err
+			}
+			*is, *ns = append(*is, x.initial), append(*ns, x.noop)
+		}
+		e.logf("  8. pair %d: initial gosync %.3fs rsync %.3fs; no-op gosync %.3fs rsync %.3fs", i+1, gi[i].secs, ri[i].secs, gn[i].secs, rn[i].secs)
+	}
+	rows := []Row{
+		timeRow(fmt.Sprintf("8. initial sync, %d files of 1-64 B in directories of 1000, local (tmpfs)", n), "rsync -a", gi, ri),
+		timeRow(fmt.Sprintf("8. nothing to do, %d unchanged files, local (tmpfs)", n), "rsync -a", gn, rn),
+	}
+
+	idle, peak := map[string]float64{}, map[string]float64{}
+	for _, tool := range []string{"gosync", "lsyncd"} {
+		dst := filepath.Join(e.work, "million-w-"+tool)
+		w, err := e.startWatch(tool, src, dst, false)
+		if err != nil {
+			return nil, err
+		}
+		time.Sleep(2 * time.Second)
+		idle[tool], peak[tool] = float64(w.rssKiB()), float64(w.peakKiB())
+		w.stop()
+		err = verify(src, dst)
+		os.RemoveAll(dst)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", tool, err)
+		}
+		e.logf("  8. %s watch: idle %.0f MiB, peak %.0f MiB", tool, idle[tool]/1024, peak[tool]/1024)
+	}
+	mem := func(what string, m map[string]float64) Row {
+		return Row{Workload: fmt.Sprintf("8. watcher RSS, %d files, local mirror, %s", n, what), PeerName: "lsyncd (its rsync child not counted)",
+			Gosync: mib(m["gosync"]), Peer: mib(m["lsyncd"]), Ratio: fmt.Sprintf("%.1f", m["gosync"]/m["lsyncd"]), GosyncRSS: mib(m["gosync"]), PeerRSS: mib(m["lsyncd"])}
+	}
+	return append(rows, mem("idle after the initial sync", idle), mem("peak (VmHWM) during the initial sync", peak)), nil
 }

@@ -1,0 +1,342 @@
+package engine
+
+import (
+	"slices"
+	"strings"
+	"unsafe"
+
+	"github.com/gosync/gosync/engine/fstree"
+)
+
+// picture is what a session knows a mirror holds, path by path. A watch
+// keeps one per mirror for as long as it runs, so it is packed: fixed-size
+// records without pointers (the garbage collector never scans them), sorted
+// in walk order (comparePaths), with paths and symlink targets in one byte
+// arena and content hashes in a side table. That is about 90 bytes an
+// entry where a map of fstree.Entry took about 200, and a subtree is a
+// range found by binary search, not a pass over every entry.
+//
+// Changes to known paths are made in place (a deleted record is marked
+// dead); new paths wait in a small map that is merged into the records
+// once it holds a sixteenth of them or a subtree is asked for, so keeping
+// the picture costs amortised O(log n) a change.
+type picture struct {
+	recs   []picRec
+	arena  []byte
+	hashes []fstree.Hash
+	added  map[string]fstree.Entry // paths not in recs
+	dead   int                     // dead records in recs
+	waste  int                     // arena bytes no record refers to
+	// devs are the devices entries are on, devIndex their indexes in it.
+	devs     []uint64
+	devIndex map[uint64]uint16
+}
+
+// picRec is one entry of a picture's sorted records.
+type picRec struct {
+	name   span // the path, then the symlink target (tlen bytes)
+	size   int64
+	sec    int64
+	ino    uint64
+	ctime  int64
+	nsec   int32
+	uid    uint32
+	gid    uint32
+	hash   uint32 // 1 + index in hashes; 0: none
+	dev    uint16 // index in devs; noDev: not kept (nor the inode)
+	tlen   uint16
+	perm   uint16
+	kind   fstree.Kind // 0: dead
+	noPerm bool
+}
+
+// noDev marks a record whose device (one of more than 65,535 in one
+// tree) is not kept: its inode is forgotten too, so it is never taken
+// for the source of a rename.
+const noDev = 1<<16 - 1
+
+// span is a string in the arena: offset in the high 40 bits, length in
+// the low 24.
+type span uint64
+
+func newPicture() *picture { return &picture{added: map[string]fstree.Entry{}} }
+
+func (p *picture) path(r *picRec) string {
+	return p.str(r.name - span(r.tlen))
+}
+
+func (p *picture) target(r *picRec) string {
+	if r.tlen == 0 {
+		return ""
+	}
+	n := p.str(r.name)
+	return n[len(n)-int(r.tlen):]
+}
+
+// putName puts a record's path and target in the arena.
+func (p *picture) putName(r *picRec, path, target string) {
+	r.name, r.tlen = p.put(path+target), uint16(len(target))
+}
+
+func (p *picture) devOf(dev uint64) uint16 {
+	if i, ok := p.devIndex[dev]; ok {
+		return i
+	}
+	if len(p.devs) == noDev {
+		return noDev
+	}
+	if p.devIndex == nil {
+		p.devIndex = map[uint64]uint16{}
+	}
+	p.devs = append(p.devs, dev)
+	p.devIndex[dev] = uint16(len(p.devs) - 1)
+	return uint16(len(p.devs) - 1)
+}
+
+func (p *picture) str(s span) string {
+	n := int(s & (1<<24 - 1))
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String(&p.arena[s>>24], n)
+}
+
+func (p *picture) put(s string) span {
+	if s == "" {
+		return 0
+	}
+	off := len(p.arena)
+	p.arena = append(p.arena, s...)
+	return span(off)<<24 | span(len(s))
+}
+
+// find returns the index of path's live record.
+func (p *picture) find(path string) (int, bool) {
+	i, ok := slices.BinarySearchFunc(p.recs, path, func(r picRec, t string) int { return comparePaths(p.path(&r), t) })
+	if ok && p.recs[i].kind == 0 {
+		return i, false
+	}
+	return i, ok
+}
+
+func (p *picture) entry(r *picRec) fstree.Entry {
+	e := fstree.Entry{Path: strings.Clone(p.path(r)), Kind: r.kind, Perm: uint32(r.perm), Size: r.size,
+		Mtime: fstree.Time{Sec: r.sec, Nsec: r.nsec}, Uid: r.uid, Gid: r.gid, Target: strings.Clone(p.target(r)),
+		NoPerm: r.noPerm, Ino: r.ino, CtimeNs: r.ctime}
+	if r.dev != noDev {
+		e.Dev = p.devs[r.dev]
+	}
+	if r.hash != 0 {
+		e.Hash, e.HasHash = p.hashes[r.hash-1], true
+	}
+	return e
+}
+
+// fill sets r from e. A new record (no name yet) gets e's path.
+func (p *picture) fill(r *picRec, e *fstree.Entry) {
+	r.kind, r.perm, r.size, r.sec, r.nsec = e.Kind, uint16(e.Perm), e.Size, e.Mtime.Sec, e.Mtime.Nsec
+	r.uid, r.gid, r.noPerm, r.ino, r.ctime = e.Uid, e.Gid, e.NoPerm, e.Ino, e.CtimeNs
+	if r.dev = p.devOf(e.Dev); r.dev == noDev {
+		r.ino = 0
+	}
+	switch {
+	case r.name == 0:
+		p.putName(r, e.Path, e.Target)
+	case e.Target != p.target(r):
+		p.waste += len(p.str(r.name))
+		p.putName(r, e.Path, e.Target)
+	}
+	switch {
+	case !e.HasHash:
+		r.hash = 0
+	case r.hash != 0:
+		p.hashes[r.hash-1] = e.Hash
+	default:
+		p.hashes = append(p.hashes, e.Hash)
+		r.hash = uint32(len(p.hashes))
+	}
+}
+
+// len is the number of entries.
+func (p *picture) len() int { return len(p.recs) - p.dead + len(p.added) }
+
+func (p *picture) get(path string) (fstree.Entry, bool) {
+	if e, ok := p.added[path]; ok {
+		return e, true
+	}
+	if i, ok := p.find(path); ok {
+		e := p.entry(&p.recs[i])
+		e.Path = path
+		return e, true
+	}
+	return fstree.Entry{}, false
+}
+
+func (p *picture) has(path string) bool {
+	if _, ok := p.added[path]; ok {
+		return true
+	}
+	_, ok := p.find(path)
+	return ok
+}
+
+func (p *picture) set(e fstree.Entry) {
+	if i, ok := p.find(e.Path); ok {
+		p.fill(&p.recs[i], &e)
+		return
+	} else if i < len(p.recs) && p.path(&p.recs[i]) == e.Path {
+		p.fill(&p.recs[i], &e) // a dead record comes back
+		p.dead--
+		return
+	}
+	p.added[e.Path] = e
+	if len(p.added) > max(4096, len(p.recs)/16) || p.waste > max(1<<20, len(p.arena)/2) {
+		p.merge()
+	}
+}
+
+// setSorted sets the n entries each yields, in walk order without
+// repeats: one by one when they are few, else in one merge.
+func (p *picture) setSorted(n int, each func(yield func(fstree.Entry))) {
+	if n < max(4096, len(p.recs)/16) {
+		each(p.set)
+		return
+	}
+	if len(p.added) > 0 || p.dead > 0 {
+		p.merge()
+	}
+	q := &picture{recs: make([]picRec, 0, len(p.recs)+n), added: map[string]fstree.Entry{}}
+	i := 0
+	each(func(e fstree.Entry) {
+		for ; i < len(p.recs); i++ {
+			c := comparePaths(p.path(&p.recs[i]), e.Path)
+			if c > 0 {
+				break
+			}
+			if c < 0 {
+				q.keep(p, &p.recs[i])
+			}
+		}
+		var r picRec
+		q.fill(&r, &e)
+		q.recs = append(q.recs, r)
+	})
+	for ; i < len(p.recs); i++ {
+		q.keep(p, &p.recs[i])
+	}
+	if cap(q.arena) > len(q.arena)+len(q.arena)/8 {
+		q.arena = slices.Clone(q.arena) // a watch keeps it for hours
+	}
+	*p = *q
+}
+
+// keep appends r, a record of from, to p.
+func (p *picture) keep(from *picture, r *picRec) {
+	n := *r
+	n.name = p.put(from.str(r.name))
+	if r.dev != noDev {
+		n.dev = p.devOf(from.devs[r.dev])
+	}
+	if r.hash != 0 {
+		p.hashes = append(p.hashes, from.hashes[r.hash-1])
+		n.hash = uint32(len(p.hashes))
+	}
+	p.recs = append(p.recs, n)
+}
+
+func (p *picture) del(path string) {
+	if _, ok := p.added[path]; ok {
+		delete(p.added, path)
+		return
+	}
+	if i, ok := p.find(path); ok {
+		p.recs[i].kind = 0
+		p.dead++
+	}
+}
+
+// below returns the range of records strictly below dir ("": all), after
+// merging what was added.
+func (p *picture) below(dir string) (int, int) {
+	if len(p.added) > 0 {
+		p.merge()
+	}
+	if dir == "" {
+		return 0, len(p.recs)
+	}
+	prefix := dir + "/"
+	lo, _ := slices.BinarySearchFunc(p.recs, dir, func(r picRec, t string) int {
+		if c := comparePaths(p.path(&r), t); c != 0 {
+			return c
+		}
+		return -1 // dir itself comes before its range
+	})
+	hi := lo
+	for hi < len(p.recs) && strings.HasPrefix(p.path(&p.recs[hi]), prefix) {
+		hi++
+	}
+	return lo, hi
+}
+
+// each calls fn for every entry strictly below dir ("": every entry).
+func (p *picture) each(dir string, fn func(e fstree.Entry)) {
+	lo, hi := p.below(dir)
+	for i := lo; i < hi; i++ {
+		if p.recs[i].kind != 0 {
+			fn(p.entry(&p.recs[i]))
+		}
+	}
+}
+
+// delBelow forgets every entry strictly below dir ("": every entry).
+func (p *picture) delBelow(dir string) {
+	lo, hi := p.below(dir)
+	for i := lo; i < hi; i++ {
+		if p.recs[i].kind != 0 {
+			p.recs[i].kind = 0
+			p.dead++
+		}
+	}
+	if p.dead > 4096 && p.dead > len(p.recs)/4 {
+		p.merge()
+	}
+}
+
+// merge folds the added entries into the sorted records and drops dead
+// ones, rewriting the arena and hash table without what is no longer
+// referenced.
+func (p *picture) merge() {
+	add := make([]fstree.Entry, 0, len(p.added))
+	names := 0
+	for _, e := range p.added {
+		add = append(add, e)
+		names += len(e.Path) + len(e.Target)
+	}
+	slices.SortFunc(add, func(a, b fstree.Entry) int { return comparePaths(a.Path, b.Path) })
+	q := &picture{recs: make([]picRec, 0, len(p.recs)-p.dead+len(add)), added: map[string]fstree.Entry{}}
+	for i := range p.recs {
+		if p.recs[i].kind != 0 {
+			names += int(p.recs[i].name & (1<<24 - 1))
+		}
+	}
+	q.arena = make([]byte, 0, names)
+	insert := func(e *fstree.Entry) {
+		var r picRec
+		q.fill(&r, e)
+		q.recs = append(q.recs, r)
+	}
+	i, j := 0, 0
+	for i < len(p.recs) || j < len(add) {
+		switch {
+		case i < len(p.recs) && p.recs[i].kind == 0:
+			i++
+		case j == len(add) || i < len(p.recs) && comparePaths(p.path(&p.recs[i]), add[j].Path) < 0:
+			q.keep(p, &p.recs[i])
+			i++
+		default:
+			insert(&add[j])
+			j++
+		}
+	}
+	*p = *q
+}

@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gosync/gosync/engine/fstree"
+)
+
+// The packed picture answers as a map of entries would, whatever the mix
+// of sets, deletes, subtree deletes, bulk sets and merges.
+func TestPictureMatchesMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	names := []string{"a", "a.txt", "a0", "b", "b/c", "é", "z z"}
+	randPath := func() string {
+		n := 1 + r.IntN(3)
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = names[r.IntN(len(names))]
+		}
+		return strings.Join(parts, "/")
+	}
+	randEntry := func(path string) fstree.Entry {
+		e := fstree.Entry{Path: path, Kind: fstree.Kind(1 + r.IntN(3)), Perm: uint32(r.IntN(07777)), Size: r.Int64N(1 << 40),
+			Mtime: fstree.Time{Sec: r.Int64(), Nsec: int32(r.IntN(1e9))}, Uid: r.Uint32(), Gid: r.Uint32(),
+			Dev: r.Uint64(), Ino: r.Uint64(), CtimeNs: r.Int64(), NoPerm: r.IntN(2) == 0}
+		if e.Kind == fstree.Symlink {
+			e.Target = randPath() + fmt.Sprint(r.IntN(10))
+		}
+		if r.IntN(2) == 0 {
+			e.HasHash = true
+			e.Hash[r.IntN(fstree.HashSize)] = byte(r.Uint32())
+		}
+		return e
+	}
+	below := func(k, dir string) bool { return dir == "" || strings.HasPrefix(k, dir+"/") }
+	for round := range 40 {
+		p, want := newPicture(), map[string]fstree.Entry{}
+		for op := range 200 {
+			path := randPath()
+			switch x := r.IntN(20); {
+			case x < 10:
+				e := randEntry(path)
+				p.set(e)
+				want[path] = e
+			case x < 14:
+				p.del(path)
+				delete(want, path)
+			case x < 15:
+				dir := path
+				if r.IntN(10) == 0 {
+					dir = ""
+				}
+				p.delBelow(dir)
+				for k := range want {
+					if below(k, dir) {
+						delete(want, k)
+					}
+				}
+			case x < 17:
+				batch := map[string]fstree.Entry{}
+				for range r.IntN(40) {
+					e := randEntry(randPath())
+					batch[e.Path] = e
+				}
+				sorted := slices.SortedFunc(maps.Values(batch), func(a, b fstree.Entry) int { return comparePaths(a.Path, b.Path) })
+				p.setSorted(len(sorted)*r.IntN(2)*100000, func(yield func(fstree.Entry)) {
+					for _, e := range sorted {
+						yield(e)
+					}
+				})
+				maps.Copy(want, batch)
+			case x < 18:
+				p.merge()
+			default:
+				dir := path
+				var got []string
+				p.each(dir, func(e fstree.Entry) {
+					if w, ok := want[e.Path]; !ok || w != e {
+						t.Fatalf("round %d op %d: each(%q) gave %+v, want %+v", round, op, dir, e, w)
+					}
+					got = append(got, e.Path)
+				})
+				var exp []string
+				for k := range want {
+					if below(k, dir) {
+						exp = append(exp, k)
+					}
+				}
+				slices.SortFunc(exp, comparePaths)
+				if !slices.Equal(got, exp) {
+					t.Fatalf("round %d op %d: each(%q) = %q, want %q", round, op, dir, got, exp)
+				}
+			}
+			if p.len() != len(want) {
+				t.Fatalf("round %d op %d: len %d, want %d", round, op, p.len(), len(want))
+			}
+			for k, w := range want {
+				if e, ok := p.get(k); !ok || e != w || !p.has(k) {
+					t.Fatalf("round %d op %d: get(%q) = %+v %v, want %+v", round, op, k, e, ok, w)
+				}
+			}
+			if _, ok := p.get(path); ok != (want[path].Kind != 0) {
+				t.Fatalf("round %d op %d: get(%q) found %v", round, op, path, ok)
+			}
+		}
+	}
+}
+
+// Past 65,535 devices in one picture, an entry's device and inode are
+// not kept: it can no longer be taken for the source of a rename.
+func TestPictureManyDevices(t *testing.T) {
+	p := newPicture()
+	for i := range noDev + 1 {
+		p.set(fstree.Entry{Path: fmt.Sprintf("f%06d", i), Kind: fstree.File, Dev: uint64(i + 1), Ino: 7})
+	}
+	p.merge()
+	if e, _ := p.get("f000000"); e.Dev != 1 || e.Ino != 7 {
+		t.Errorf("first device: dev %d ino %d, want 1 7", e.Dev, e.Ino)
+	}
+	if e, _ := p.get(fmt.Sprintf("f%06d", noDev-1)); e.Dev != noDev || e.Ino != 7 {
+		t.Errorf("last device kept: dev %d ino %d, want %d 7", e.Dev, e.Ino, noDev)
+	}
+	if e, ok := p.get(fmt.Sprintf("f%06d", noDev)); !ok || e.Dev != 0 || e.Ino != 0 {
+		t.Errorf("one device too many: dev %d ino %d (found %v), want 0 0", e.Dev, e.Ino, ok)
+	}
+}
