@@ -1327,7 +1327,7 @@ func (p *plan) sendOnce(ctx context.Context, w Writer, scanned *fstree.Entry, si
 	}
 	defer f.Close()
 	s := &fresh
-	if sig != nil && p.refines(sig.Size) && sig.BlockSize == delta.CoarseBlockSize(sig.Size) {
+	if p.twoRounds(sig) {
 		return p.sendRefined(ctx, w, f, s, prefix, sig)
 	}
 	blockSize := 0
@@ -1637,7 +1637,7 @@ func (p *plan) dryDelta(ctx context.Context, s *fstree.Entry, sig *delta.Signatu
 		return 0, 0, err
 	}
 	defer f.Close()
-	if p.refines(sig.Size) && sig.BlockSize == delta.CoarseBlockSize(sig.Size) {
+	if p.twoRounds(sig) {
 		// Both rounds, as a real run does them (the second asks the
 		// mirror for fine signatures, which writes nothing), into a
 		// writer that keeps nothing.
@@ -1741,6 +1741,12 @@ func (p *plan) sourceReader(f *os.File, s *fstree.Entry, prefix bool) io.Reader 
 // by piece and keeps one round.
 func (p *plan) refines(size int64) bool {
 	return size >= delta.RefineMin && !p.opt.Sparse
+}
+
+// twoRounds tells whether sig is the coarse first round of a file that
+// gets a second, finer one (sendRefined).
+func (p *plan) twoRounds(sig *delta.Signature) bool {
+	return sig != nil && p.refines(sig.Size) && sig.BlockSize == delta.CoarseBlockSize(sig.Size)
 }
 
 // Bounds of a second round: stretches of the basis larger than
