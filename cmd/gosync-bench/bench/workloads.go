@@ -464,7 +464,7 @@ func (e *env) watchMemory() ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	rss := map[string]float64{}
+	rss, anon := map[string]float64{}, map[string]float64{}
 	for _, tool := range []string{"gosync", "lsyncd"} {
 		for _, remote := range []bool{false, true} {
 			dst := filepath.Join(e.work, fmt.Sprintf("mem-%s-%v", tool, remote))
@@ -474,6 +474,7 @@ func (e *env) watchMemory() ([]Row, error) {
 			}
 			time.Sleep(2 * time.Second)
 			rss[fmt.Sprint(tool, remote)] = float64(w.rssKiB())
+			anon[fmt.Sprint(tool, remote)] = float64(w.status("RssAnon:"))
 			w.stop()
 			if err := verify(src, dst); err != nil {
 				return nil, fmt.Errorf("%s: %w", tool, err)
@@ -482,8 +483,13 @@ func (e *env) watchMemory() ([]Row, error) {
 	}
 	row := func(remote bool, where string) Row {
 		g, l := rss[fmt.Sprint("gosync", remote)], rss[fmt.Sprint("lsyncd", remote)]
+		// The rest of RSS is the program's own file pages (text, read-only
+		// data), shared with the page cache.
+		withAnon := func(tool string) string {
+			return fmt.Sprintf("%s (%s anonymous)", mib(rss[fmt.Sprint(tool, remote)]), mib(anon[fmt.Sprint(tool, remote)]))
+		}
 		return Row{Workload: fmt.Sprintf("7. watcher RSS, %d files, %s mirror, idle after the initial sync", e.cfg.noopFiles, where), PeerName: "lsyncd",
-			Gosync: mib(g), Peer: mib(l), Ratio: fmt.Sprintf("%.1f", g/l), GosyncRSS: mib(g), PeerRSS: mib(l)}
+			Gosync: withAnon("gosync"), Peer: withAnon("lsyncd"), Ratio: fmt.Sprintf("%.1f", g/l), GosyncRSS: mib(g), PeerRSS: mib(l)}
 	}
 	return []Row{row(false, "local (agent in-process)"), row(true, "SSH")}, nil
 }
