@@ -330,6 +330,19 @@ func wantIdle(t *testing.T, err error, idle time.Duration) {
 	}
 }
 
+// serveBarriers answers every Barrier until the stream ends.
+func serveBarriers(conn *wire.Conn) error {
+	for {
+		b, err := barrierAnswer(conn)
+		if err != nil {
+			return nil
+		}
+		if err := wiretest.Send(conn, &wire.Done{ID: b.ID}); err != nil {
+			return nil
+		}
+	}
+}
+
 func TestClientIdleDeadline(t *testing.T) {
 	t.Parallel()
 	const idle = 300 * time.Millisecond
@@ -359,15 +372,7 @@ func TestClientIdleDeadline(t *testing.T) {
 		// while answering, short against the silence below.
 		const idle = time.Second
 		c, p := dialPeer(t, engine.ClientOptions{IdleTimeout: idle}, func(p *wiretest.Peer, conn *wire.Conn) error {
-			for {
-				b, err := barrierAnswer(conn)
-				if err != nil {
-					return nil
-				}
-				if err := wiretest.Send(conn, &wire.Done{ID: b.ID}); err != nil {
-					return nil
-				}
-			}
+			return serveBarriers(conn)
 		})
 		if _, err := c.Barrier(context.Background()); err != nil {
 			t.Fatal(err)

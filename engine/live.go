@@ -267,20 +267,18 @@ func (l *Live) full(ctx context.Context, kind string, checksum bool) error {
 		opt.Progress = l.Progress
 	}
 	l.sess.SetOptions(opt)
-	src, err := ScanSourceCached(ctx, l.SourceDir, opt.Ignore, checksum, &l.hashes)
-	if err != nil {
-		return err
-	}
-	for _, e := range src.Errors {
-		l.Log.Warn("cannot read source path; not mirrored", slog.String("path", e.Path), slog.String("err", e.Msg))
-	}
-	if n := len(src.SkippedLinks); n > 0 && kind == "initial" {
-		l.Log.Warn("skipping symlinks that cannot be read on this system", slog.Int("count", n),
-			slog.String("paths", PathList(src.SkippedLinks, 5, nil)))
-	}
 	l.items = l.items[:0]
-	res := l.sess.Full(ctx, src, checksum)
-	src.Close()
+	// The source is walked in step with the mirror's listing: neither
+	// tree is held whole, only what differs.
+	res := l.sess.FullTree(ctx, SourceSpec{Dir: l.SourceDir, Ignore: opt.Ignore, Hash: checksum, Cache: &l.hashes, Done: func(src *Source) {
+		for _, e := range src.Errors {
+			l.Log.Warn("cannot read source path; not mirrored", slog.String("path", e.Path), slog.String("err", e.Msg))
+		}
+		if n := len(src.SkippedLinks); n > 0 && kind == "initial" {
+			l.Log.Warn("skipping symlinks that cannot be read on this system", slog.Int("count", n),
+				slog.String("paths", PathList(src.SkippedLinks, 5, nil)))
+		}
+	}})
 	if res.Err != nil {
 		return res.Err
 	}

@@ -284,6 +284,7 @@ type Client struct {
 	lastAlive atomic.Int64 // time since start of the last byte received, write progress or request
 	pending   atomic.Int32 // registered waiters
 	writing   atomic.Int32 // transport writes in progress
+	handing   atomic.Int32 // a streamed scan's batch waits for its consumer
 	sent      atomic.Int64
 	noSpace   atomic.Bool   // the mirror reported a full disk or quota
 	kick      chan struct{} // wakes the idle watchdog
@@ -329,13 +330,17 @@ type waiter struct {
 	errs    []OpError
 	bytes   int64
 	scanErr string
-	sig     *delta.Signature
-	sigErr  string
-	opErrs  []OpError
-	run     wire.RunDone
-	names   *wire.Names // asked (TNames)
-	ids     *wire.Ids
-	roll    RollbackResult
+	// stream, if set, takes a streamed scan's batches of entries (in
+	// place of entries) until quit is closed.
+	stream chan []fstree.Entry
+	quit   chan struct{}
+	sig    *delta.Signature
+	sigErr string
+	opErrs []OpError
+	run    wire.RunDone
+	names  *wire.Names // asked (TNames)
+	ids    *wire.Ids
+	roll   RollbackResult
 }
 
 // ClientOptions shape the handshake and the session's limits.
@@ -634,6 +639,9 @@ func (c *Client) watch() {
 				return
 			}
 		}
+		if c.handing.Load() > 0 {
+			c.alive() // waiting for our own consumer, not for the mirror
+		}
 		quiet := time.Duration(c.now() - c.lastAlive.Load())
 		if quiet >= c.idle {
 			c.fail(fmt.Errorf("%w: mirror %s did not answer for %s", ErrMirrorLost, c.name, c.idle))
@@ -696,9 +704,13 @@ func (c *Client) read() {
 			c.fail(fmt.Errorf("%w: %s: %w", ErrMirrorLost, c.name, err))
 			return
 		}
-		if err := c.dispatch(m); err != nil {
+		hand, err := c.dispatch(m)
+		if err != nil {
 			c.fail(err)
 			return
+		}
+		if hand != nil {
+			hand()
 		}
 	}
 }
@@ -726,56 +738,71 @@ func (c *Client) complete(id uint64, w *waiter) {
 	close(w.done)
 }
 
-func (c *Client) dispatch(m wire.Msg) error {
+// dispatch files the answer m with its request. It returns hand, to be
+// called without the lock, when m is a batch of a streamed scan: hand
+// waits for the consumer to take it, which holds the stream (and the
+// agent) back while the consumer is behind.
+func (c *Client) dispatch(m wire.Msg) (hand func(), err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.dispatchLocked(m)
+}
+
+func (c *Client) dispatchLocked(m wire.Msg) (hand func(), _ error) {
 	switch m := m.(type) {
 	case *wire.Heartbeat:
-		return nil // aliveReader saw its bytes
+		return nil, nil // aliveReader saw its bytes
 	case *wire.Stop:
 		msg := clip(printable(m.Msg, false))
 		if m.Code == wire.StopTakenOver {
-			return &TakenOverError{Mirror: c.name, Holder: msg}
+			return nil, &TakenOverError{Mirror: c.name, Holder: msg}
 		}
-		return fmt.Errorf("%w: %s: %s", ErrMirrorLost, c.name, msg)
+		return nil, fmt.Errorf("%w: %s: %s", ErrMirrorLost, c.name, msg)
 	case *wire.Entries:
 		w, err := c.waiterFor(m.ID, m.Type(), wire.TScan)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for i := range m.Entries {
 			e := &m.Entries[i]
 			if !within(e.Path, w.path) {
-				return c.violation("scan of %s listed %s, outside it", quote(displayPath(w.path)), quote(e.Path))
+				return nil, c.violation("scan of %s listed %s, outside it", quote(displayPath(w.path)), quote(e.Path))
 			}
-			w.bytes += entryOverhead + int64(len(e.Path)+len(e.Target))
+			if w.stream == nil {
+				w.bytes += entryOverhead + int64(len(e.Path)+len(e.Target))
+			}
+		}
+		if w.stream != nil {
+			// The consumer holds at most a few batches: the bound is on
+			// the messages (wire.MaxEntries each), not the whole answer.
+			return c.handOver(w, m.Entries), nil
 		}
 		if err := c.scanBounds(w, len(m.Entries)); err != nil {
-			return err
+			return nil, err
 		}
 		w.entries = append(w.entries, m.Entries...)
 	case *wire.ScanEnd:
 		w, err := c.waiterFor(m.ID, m.Type(), wire.TScan)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		w.scanErr = printable(m.Err, false)
 		c.complete(m.ID, w)
 	case *wire.Sig:
 		w, err := c.waiterFor(m.ID, m.Type(), wire.TSigReq)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if m.Err != "" {
 			w.sigErr = clip(printable(m.Err, false))
 		} else if w.sig, err = c.checkSig(w, m.Sig); err != nil {
-			return err
+			return nil, err
 		}
 		c.complete(m.ID, w)
 	case *wire.Done:
 		w, err := c.waiterFor(m.ID, m.Type(), wire.TBarrier)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		c.acked(m.ID)
 		w.opErrs, c.opErrs = c.opErrs, nil
@@ -783,34 +810,34 @@ func (c *Client) dispatch(m wire.Msg) error {
 	case *wire.Ids:
 		w, err := c.waiterFor(m.ID, m.Type(), wire.TNames)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(m.Users) != len(w.names.Users) || len(m.Groups) != len(w.names.Groups) {
-			return c.violation("%d user and %d group ids for %d and %d names", len(m.Users), len(m.Groups), len(w.names.Users), len(w.names.Groups))
+			return nil, c.violation("%d user and %d group ids for %d and %d names", len(m.Users), len(m.Groups), len(w.names.Users), len(w.names.Groups))
 		}
 		w.ids = m
 		c.complete(m.ID, w)
 	case *wire.RunDone:
 		w, err := c.waiterFor(m.ID, m.Type(), wire.TRun)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		w.run = wire.RunDone{Code: m.Code, Output: printable(m.Output, true)}
 		c.complete(m.ID, w)
 	case *wire.Rollback:
 		w, err := c.waiterFor(m.ID, m.Type(), wire.TRollback)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(w.roll.Items)+len(m.Items) > c.maxEntries {
-			return c.violation("rollback answer of more than %d paths", c.maxEntries)
+			return nil, c.violation("rollback answer of more than %d paths", c.maxEntries)
 		}
 		for _, it := range m.Items {
 			w.roll.Items = append(w.roll.Items, RollbackItem{Removed: it.Action == wire.RollRemoved, Kind: it.Kind, Path: it.Path})
 		}
 		if m.Flags&wire.RollbackEnd != 0 {
 			if m.Stamp != "" && !wire.ValidStamp(m.Stamp) {
-				return c.violation("rollback of backup %s, not a backup's name", quote(m.Stamp))
+				return nil, c.violation("rollback of backup %s, not a backup's name", quote(m.Stamp))
 			}
 			w.roll.Stamp, w.roll.Already = m.Stamp, m.Flags&wire.RollbackAlready != 0
 			w.roll.Err = clip(printable(m.Err, false))
@@ -819,23 +846,42 @@ func (c *Client) dispatch(m wire.Msg) error {
 	case *wire.Error:
 		if w := c.waiters[m.ID]; w != nil {
 			if w.req != wire.TScan {
-				return c.violation("error answer to a request of type %d", w.req)
+				return nil, c.violation("error answer to a request of type %d", w.req)
 			}
 			if !within(m.Path, w.path) || wire.ValidPath(m.Path) != nil {
-				return c.violation("scan of %s reported an error at %s, outside it", quote(displayPath(w.path)), quote(m.Path))
+				return nil, c.violation("scan of %s reported an error at %s, outside it", quote(displayPath(w.path)), quote(m.Path))
 			}
 			w.bytes += entryOverhead + int64(len(m.Path)+min(len(m.Msg), maxKeptMsg))
 			if err := c.scanBounds(w, 1); err != nil {
-				return err
+				return nil, err
 			}
 			w.errs = append(w.errs, OpError{Path: m.Path, Op: "list", Code: m.Code, Msg: clip(printable(m.Msg, false))})
-			return nil
+			return nil, nil
 		}
-		return c.opFailed(m)
+		return nil, c.opFailed(m)
 	default:
-		return c.violation("unexpected message type %d", m.Type())
+		return nil, c.violation("unexpected message type %d", m.Type())
 	}
-	return nil
+	return nil, nil
+}
+
+// handOver returns what gives batch to a streamed scan's consumer: it
+// waits for the consumer to take it, or to give up, or for the session
+// to end. Meanwhile the watchdog does not count the mirror's silence: it
+// is the client that is behind.
+func (c *Client) handOver(w *waiter, batch []fstree.Entry) func() {
+	return func() {
+		c.handing.Add(1)
+		defer func() {
+			c.handing.Add(-1)
+			c.alive()
+		}()
+		select {
+		case w.stream <- batch:
+		case <-w.quit:
+		case <-c.dead:
+		}
+	}
 }
 
 func (c *Client) scanBounds(w *waiter, more int) error {
@@ -990,6 +1036,68 @@ func (c *Client) Scan(ctx context.Context, sub string, hash bool) ([]fstree.Entr
 	}
 	return w.entries, w.errs, nil
 }
+
+// ScanEach is Scan handing the entries to fn as they come, in batches
+// in walk order, instead of collecting them: a listing of any size costs
+// the client a few batches of memory. fn runs on the caller's goroutine;
+// while it works the stream waits (the agent too, once the transport's
+// buffers are full), so fn must not wait for other answers of this
+// session. Problems with single paths are returned at the end, as Scan
+// returns them.
+func (c *Client) ScanEach(ctx context.Context, sub string, hash bool, fn func([]fstree.Entry) error) ([]OpError, error) {
+	w := &waiter{req: wire.TScan, path: sub, stream: make(chan []fstree.Entry, scanStreamDepth), quit: make(chan struct{})}
+	quit := sync.OnceFunc(func() { close(w.quit) })
+	defer quit()
+	if err := c.ask(w, func(id uint64) wire.Msg { return &wire.Scan{ID: id, Path: sub, Hash: hash} }); err != nil {
+		return nil, err
+	}
+	if err := c.flush(); err != nil {
+		return nil, err
+	}
+	var fnErr error
+	take := func(batch []fstree.Entry) {
+		if fnErr == nil {
+			if fnErr = fn(batch); fnErr != nil {
+				// The rest of the answer is read and dropped, which keeps
+				// the session in step.
+				quit()
+			}
+		}
+	}
+	for done := false; !done; {
+		select {
+		case batch := <-w.stream:
+			take(batch)
+		case <-w.done:
+			// Every batch was handed over before the end was filed.
+			for more := true; more; {
+				select {
+				case batch := <-w.stream:
+					take(batch)
+				default:
+					more = false
+				}
+			}
+			done = true
+		case <-ctx.Done():
+			c.fail(fmt.Errorf("%w: %s: %w", ErrMirrorLost, c.name, ctx.Err()))
+			return nil, ctx.Err()
+		}
+	}
+	switch {
+	case w.err != nil:
+		return nil, w.err
+	case fnErr != nil:
+		return nil, fnErr
+	case w.scanErr != "":
+		return w.errs, fmt.Errorf("scan %s: %s", c.name, w.scanErr)
+	}
+	return w.errs, nil
+}
+
+// scanStreamDepth is how many batches of a streamed scan wait for their
+// consumer.
+const scanStreamDepth = 4
 
 func (c *Client) Signatures(ctx context.Context, reqs []SigRequest) ([]*delta.Signature, []error, error) {
 	if len(reqs) == 0 {

@@ -157,6 +157,13 @@ func (p *picture) fill(r *picRec, e *fstree.Entry) {
 	}
 }
 
+// appendSorted adds e after every record: a picture built in walk order.
+func (p *picture) appendSorted(e fstree.Entry) {
+	var r picRec
+	p.fill(&r, &e)
+	p.recs = append(p.recs, r)
+}
+
 // len is the number of entries.
 func (p *picture) len() int { return len(p.recs) - p.dead + len(p.added) }
 

@@ -91,6 +91,22 @@ func (s *Session) Refresh(ctx context.Context, paths []string) error {
 // Full compares the whole source with the whole mirror and repairs every
 // difference; with checksum it compares content too (reconciliation).
 func (s *Session) Full(ctx context.Context, src *Source, checksum bool) Result {
+	return s.full(checksum, func(opt Options, res *Result, _ *picture) (*plan, error) {
+		return sync1(ctx, func() (*Source, error) { return src, nil }, s.m, opt, res)
+	})
+}
+
+// FullTree is Full walking the source spec names in step with the
+// mirror's listing (SyncTree); spec.Hash is the checksum.
+func (s *Session) FullTree(ctx context.Context, spec SourceSpec) Result {
+	return s.full(spec.Hash, func(opt Options, res *Result, pic *picture) (*plan, error) {
+		return syncTree(ctx, spec, s.m, opt, res, pic)
+	})
+}
+
+// full runs a full sync and makes the picture of the mirror anew from
+// it: the entries run leaves in pic, those the plan has.
+func (s *Session) full(checksum bool, run func(Options, *Result, *picture) (*plan, error)) Result {
 	opt := s.opt
 	opt.Checksum = checksum
 	if s.KeepExtras {
@@ -105,10 +121,11 @@ func (s *Session) Full(ctx context.Context, src *Source, checksum bool) Result {
 	start := time.Now()
 	sent := s.m.BytesSent()
 	res := Result{Mirror: s.m.Name()}
-	p, err := sync1(ctx, func() (*Source, error) { return src, nil }, s.m, opt, &res)
+	pic := newPicture()
+	p, err := run(opt, &res, pic)
 	res.Err = err
 	if err == nil && !opt.DryRun {
-		s.state = newPicture()
+		s.state = pic
 		s.only = map[string]bool{}
 		if s.KeepExtras {
 			for _, k := range p.kept {

@@ -17,6 +17,7 @@ type Source struct {
 	Dir     string
 	root    *fstree.Root
 	Entries []fstree.Entry // depth-first pre-order, parents before children
+	Count   int            // entries listed (Entries may not hold them: SyncTree)
 	RootEnt fstree.Entry   // the source directory itself
 	Errors  []OpError      // paths that could not be read
 	Special []string       // FIFOs, sockets, devices: not mirrored
@@ -40,6 +41,32 @@ func ScanSourceCached(ctx context.Context, dir string, m *ignore.Matcher, hash b
 	if err != nil {
 		return nil, err
 	}
+	if err := s.walk(ctx, m, hash, cache, func(e *fstree.Entry) error {
+		s.Entries = append(s.Entries, *e)
+		return nil
+	}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// SourceSpec is a source to walk in step with a mirror's listing
+// (SyncTree), a directory at a time, never held whole.
+type SourceSpec struct {
+	Dir    string
+	Ignore *ignore.Matcher
+	Hash   bool              // content hashes for regular files (--checksum)
+	Cache  *fstree.HashCache // where unchanged files' hashes are kept, or nil
+	// Done, if set, gets the source once it is walked (its Entries
+	// empty, Count set), for reporting what was skipped.
+	Done func(*Source)
+}
+
+// walk lists the source as ScanSource does, calling fn for each entry in
+// walk order; the entries not mirrored go to s's lists. s.Count counts
+// what fn got.
+func (s *Source) walk(ctx context.Context, m *ignore.Matcher, hash bool, cache *fstree.HashCache, fn func(*fstree.Entry) error) error {
 	wopt := fstree.WalkOptions{
 		Hash: hash,
 		Skip: func(rel string, isDir bool) bool { return m != nil && m.Match(rel, isDir) },
@@ -59,19 +86,18 @@ func ScanSourceCached(ctx context.Context, dir string, m *ignore.Matcher, hash b
 		defer cache.End()
 		wopt.HashFunc = cache.Hash
 	}
-	err = s.root.Walk(ctx, "", wopt, func(e *fstree.Entry) error {
+	err := s.root.Walk(ctx, "", wopt, func(e *fstree.Entry) error {
 		if e.Kind == fstree.Other {
 			s.Special = append(s.Special, e.Path)
 			return nil
 		}
-		s.Entries = append(s.Entries, *e)
-		return nil
+		s.Count++
+		return fn(e)
 	})
 	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("%w %s: %w", ErrSource, dir, err)
+		return fmt.Errorf("%w %s: %w", ErrSource, s.Dir, err)
 	}
-	return s, nil
+	return nil
 }
 
 // OpenSource opens the source directory without listing it, for syncing

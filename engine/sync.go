@@ -886,8 +886,11 @@ func (p *plan) rootDiffers(s, d *fstree.Entry) bool {
 // meta is what the mirror's copy of s is given: the mode after --chmod,
 // and the owner and group in the mirror's ids (after --chown) where the
 // mirror sets them.
-func (p *plan) meta(s *fstree.Entry) wire.Meta {
-	d := p.dstFor(s)
+func (p *plan) meta(s *fstree.Entry) wire.Meta { return p.metaOver(s, p.dstFor(s)) }
+
+// metaOver is meta for s replacing d, the mirror's entry at its path
+// (nil: none).
+func (p *plan) metaOver(s, d *fstree.Entry) wire.Meta {
 	m := wire.Meta{Perm: p.perm(s, d), Mtime: s.Mtime}
 	uid, setUid := p.ids.uid(s)
 	gid, setGid := p.ids.gid(s)
@@ -917,8 +920,11 @@ func (p *plan) meta(s *fstree.Entry) wire.Meta {
 
 // mirrored is s as the mirror holds it once s is applied: what a watch
 // session remembers, so the next batch compares like with like.
-func (p *plan) mirrored(s fstree.Entry) fstree.Entry {
-	m := p.meta(&s)
+func (p *plan) mirrored(s fstree.Entry) fstree.Entry { return p.mirroredOver(s, p.dstFor(&s)) }
+
+// mirroredOver is mirrored for s replacing d (nil: none).
+func (p *plan) mirroredOver(s fstree.Entry, d *fstree.Entry) fstree.Entry {
+	m := p.metaOver(&s, d)
 	if s.Kind != fstree.Symlink {
 		s.Perm = m.Perm
 	}

@@ -156,14 +156,13 @@ func (s *suite) syncWith(t *testing.T, src, dst string, opt engine.Options, copt
 	if opt.MaxDelete == 0 {
 		opt.MaxDelete = -1
 	}
-	source, err := engine.ScanSource(ctx, src, opt.Ignore, opt.Checksum)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer source.Close()
-	res := engine.Sync(ctx, source, m, opt)
-	if len(source.Errors) > 0 {
-		t.Fatalf("source errors: %v", source.Errors)
+	// The path gosync sync and a watch's full syncs take: the source
+	// walked in step with the mirror's listing.
+	var unread []engine.OpError
+	res := engine.SyncTree(ctx, engine.SourceSpec{Dir: src, Ignore: opt.Ignore, Hash: opt.Checksum,
+		Done: func(s *engine.Source) { unread = s.Errors }}, m, opt)
+	if len(unread) > 0 {
+		t.Fatalf("source errors: %v", unread)
 	}
 	return res
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gosync/gosync/cmd/gosync/status"
@@ -288,35 +289,28 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	probe.Close()
-	var source *engine.Source
-	var srcErr error
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		source, srcErr = engine.ScanSource(ctx, src, matcher, f.checksum)
-		if srcErr != nil {
-			return
+	// Each mirror walks the source in step with its own listing (the
+	// trees are never held whole); what a walk skipped is told once.
+	var told sync.Once
+	var unread atomic.Bool
+	spec := engine.SourceSpec{Dir: src, Ignore: matcher, Hash: f.checksum, Done: func(source *engine.Source) {
+		if len(source.Errors) > 0 {
+			unread.Store(true)
 		}
-		for _, p := range source.Special {
-			log.Warn("skipping special file (FIFO, socket or device)", slog.String("path", p))
-		}
-		if n := len(source.SkippedLinks); n > 0 {
-			// One line, not one per link: a Windows tree can hold many.
-			log.Warn("skipping symlinks that cannot be read on this system", slog.Int("count", n),
-				slog.String("paths", engine.PathList(source.SkippedLinks, 5, nil)))
-		}
-		for _, e := range source.Errors {
-			log.Error("cannot read source path; not mirrored", slog.String("path", filepath.Join(src, e.Path)), slog.String("err", e.Msg))
-		}
-	}()
-	getSource := func() (*engine.Source, error) {
-		select {
-		case <-scanned:
-			return source, srcErr
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+		told.Do(func() {
+			for _, p := range source.Special {
+				log.Warn("skipping special file (FIFO, socket or device)", slog.String("path", p))
+			}
+			if n := len(source.SkippedLinks); n > 0 {
+				// One line, not one per link: a Windows tree can hold many.
+				log.Warn("skipping symlinks that cannot be read on this system", slog.Int("count", n),
+					slog.String("paths", engine.PathList(source.SkippedLinks, 5, nil)))
+			}
+			for _, e := range source.Errors {
+				log.Error("cannot read source path; not mirrored", slog.String("path", filepath.Join(src, e.Path)), slog.String("err", e.Msg))
+			}
+		})
+	}}
 
 	opt := engine.Options{
 		Delete:           f.delete,
@@ -356,22 +350,22 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		wg.Go(func() {
 			defer pr.done() // before the summary lines
-			results[i] = syncOne(ctx, getSource, d, o, f, log)
+			results[i] = syncOne(ctx, spec, d, o, f, log)
 		})
 	}
 	wg.Wait()
-	<-scanned
-	if srcErr != nil {
-		return srcErr
+	for _, r := range results {
+		if errors.Is(r.Err, engine.ErrSource) && ctx.Err() == nil {
+			return r.Err // the source, not a mirror: said once
+		}
 	}
-	defer source.Close()
 	out := report(ctx, log, stdout, stderr, results, f)
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case out.failed:
 		return errReported
-	case out.partial || len(source.Errors) > 0:
+	case out.partial || unread.Load():
 		return errPartial
 	case out.vanished:
 		return errVanished
@@ -452,7 +446,7 @@ func mirrorError(r engine.Result) string {
 	return engine.Printable(msg)
 }
 
-func syncOne(ctx context.Context, src func() (*engine.Source, error), d endpoint.Endpoint, opt engine.Options, f syncFlags, log *slog.Logger) engine.Result {
+func syncOne(ctx context.Context, src engine.SourceSpec, d endpoint.Endpoint, opt engine.Options, f syncFlags, log *slog.Logger) engine.Result {
 	m, err := dialMirror(ctx, d, f, log)
 	if err != nil {
 		return engine.Result{Mirror: d.Raw, Err: err}
@@ -462,7 +456,7 @@ func syncOne(ctx context.Context, src func() (*engine.Source, error), d endpoint
 	// fails the blocked write, and the agent removes its temporary.
 	stop := context.AfterFunc(ctx, func() { m.Close() })
 	defer stop()
-	return engine.SyncFrom(ctx, src, m, opt)
+	return engine.SyncTree(ctx, src, m, opt)
 }
 
 // dialMirror connects to a local or remote mirror.

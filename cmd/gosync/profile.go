@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
+	"sync"
+	"time"
+)
+
+// startProfiles starts the profiles that GOSYNC_CPUPROFILE and
+// GOSYNC_MEMPROFILE ask for (paths; ".<pid>" is appended, so a run that
+// starts more gosync processes keeps each one's) and returns what writes
+// them at exit. They are for measuring gosync (BENCHMARKS.md's profiles),
+// not a user option, and are not passed on to a remote agent.
+func startProfiles() (stop func()) {
+	var stops []func()
+	if p := os.Getenv("GOSYNC_CPUPROFILE"); p != "" {
+		f, err := os.Create(fmt.Sprintf("%s.%d", p, os.Getpid()))
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+		} else if err == nil {
+			f.Close()
+		}
+	}
+	if p := os.Getenv("GOSYNC_MEMPROFILE"); p != "" {
+		// The heap profile is taken when the live heap is at its
+		// highest (looked at every 100 ms), since a sync's memory is
+		// freed by the time it exits.
+		runtime.MemProfileRate = 64 << 10
+		var (
+			mu   sync.Mutex
+			best bytes.Buffer
+			peak uint64
+		)
+		done := make(chan struct{})
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		go func() {
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+				}
+				metrics.Read(sample)
+				if v := sample[0].Value.Uint64(); v > peak {
+					peak = v
+					mu.Lock()
+					best.Reset()
+					pprof.Lookup("heap").WriteTo(&best, 0)
+					mu.Unlock()
+				}
+			}
+		}()
+		stops = append(stops, func() {
+			close(done)
+			mu.Lock()
+			defer mu.Unlock()
+			os.WriteFile(fmt.Sprintf("%s.%d", p, os.Getpid()), best.Bytes(), 0o644)
+		})
+	}
+	return func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+}
