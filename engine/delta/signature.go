@@ -211,9 +211,24 @@ func Sign(ctx context.Context, r io.Reader, size int64) (*Signature, error) {
 const signChunk = 1 << 20
 
 // SignWith is Sign with a caller-chosen block size and strong length.
+//
+// A basis of parallelMin bytes or more that r can also read at an offset
+// and seek in (an *os.File, *io.SectionReader, *bytes.Reader) is read with
+// ReadAt from r's current offset and summed on several goroutines; r is
+// then left where reading it through would have left it.
 func SignWith(ctx context.Context, r io.Reader, size int64, blockSize, strongLen int) (*Signature, error) {
+	return signWith(ctx, r, size, blockSize, strongLen, signWorkers(size))
+}
+
+func signWith(ctx context.Context, r io.Reader, size int64, blockSize, strongLen, workers int) (*Signature, error) {
 	if err := checkShape(size, blockSize, strongLen); err != nil {
 		return nil, fmt.Errorf("delta: sign: %w", err)
+	}
+	if ra, ok := r.(readAtSeeker); ok && workers > 1 {
+		// A reader that cannot tell its offset (a pipe) is read in turn.
+		if base, err := ra.Seek(0, io.SeekCurrent); err == nil {
+			return signAt(ctx, ra, base, size, blockSize, strongLen, workers)
+		}
 	}
 	nb := blockCount(size, blockSize)
 	// size is the caller's claim, not yet backed by bytes: grow past a
@@ -270,9 +285,19 @@ func SignSparse(ctx context.Context, r io.ReaderAt, size int64, nextData func(of
 
 // SignSparseWith is SignSparse with a caller-chosen block size and strong
 // length.
+//
+// A basis of parallelMin bytes or more has its data summed on several
+// goroutines; nextData is still called on the caller's goroutine only.
 func SignSparseWith(ctx context.Context, r io.ReaderAt, size int64, bs, strongLen int, nextData func(off int64) (start, end int64)) (*Signature, error) {
+	return signSparseWith(ctx, r, size, bs, strongLen, nextData, signWorkers(size))
+}
+
+func signSparseWith(ctx context.Context, r io.ReaderAt, size int64, bs, strongLen int, nextData func(off int64) (start, end int64), workers int) (*Signature, error) {
 	if err := checkShape(size, bs, strongLen); err != nil {
 		return nil, fmt.Errorf("delta: sign: %w", err)
+	}
+	if workers > 1 {
+		return signSparseAt(ctx, r, size, bs, strongLen, nextData, workers)
 	}
 	nb := blockCount(size, bs)
 	prealloc := min(nb, 1<<16)
