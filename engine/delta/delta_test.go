@@ -421,6 +421,20 @@ func TestWeakRolls(t *testing.T) {
 }
 
 func TestWeakSumDefinition(t *testing.T) {
+	def := func(b []byte) (s1, s2 uint32) {
+		for i, x := range b {
+			s1 += uint32(x)
+			s2 += uint32(len(b)-i) * uint32(x)
+		}
+		return s1, s2
+	}
+	check := func(b []byte) {
+		t.Helper()
+		s1, s2 := def(b)
+		if g1, g2 := weakSum(b); g1 != s1 || g2 != s2 {
+			t.Fatalf("weakSum(%x) = %d, %d; want %d, %d", b, g1, g2, s1, s2)
+		}
+	}
 	r := rand.New(rand.NewPCG(15, 16))
 	for range 200 {
 		b := genRandom(r, r.IntN(100))
@@ -429,15 +443,24 @@ func TestWeakSumDefinition(t *testing.T) {
 				b[i] = 0xff
 			}
 		}
-		var s1, s2 uint32
-		for i, x := range b {
-			s1 += uint32(x)
-			s2 += uint32(len(b)-i) * uint32(x)
-		}
-		if g1, g2 := weakSum(b); g1 != s1 || g2 != s2 {
-			t.Fatalf("weakSum(%x) = %d, %d; want %d, %d", b, g1, g2, s1, s2)
-		}
+		check(b)
 	}
+	// Every length through the 32-, 8- and 1-byte loops, at every
+	// alignment of the tail: random bytes, all 0xff (every lane at its
+	// bound, the worst case for carries) and random bytes from {0, 0xff}.
+	ff := bytes.Repeat([]byte{0xff}, 300)
+	for n := range 301 {
+		check(genRandom(r, n))
+		check(ff[:n])
+		b := genRandom(r, n)
+		for i := range b {
+			b[i] = -(b[i] & 1)
+		}
+		check(b)
+	}
+	// A long input, so s1 and s2 wrap mod 2^32.
+	check(bytes.Repeat([]byte{0xff}, 1<<20+37))
+	check(genRandom(r, 1<<20+13))
 }
 
 // A peer can forge weak sums: here every block claims the weak sum of an

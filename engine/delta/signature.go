@@ -211,9 +211,24 @@ func Sign(ctx context.Context, r io.Reader, size int64) (*Signature, error) {
 const signChunk = 1 << 20
 
 // SignWith is Sign with a caller-chosen block size and strong length.
+//
+// A basis of parallelMin bytes or more that r can also read at an offset
+// and seek in (an *os.File, *io.SectionReader, *bytes.Reader) is read with
+// ReadAt from r's current offset and summed on several goroutines; r is
+// then left where reading it through would have left it.
 func SignWith(ctx context.Context, r io.Reader, size int64, blockSize, strongLen int) (*Signature, error) {
+	return signWith(ctx, r, size, blockSize, strongLen, signWorkers(size))
+}
+
+func signWith(ctx context.Context, r io.Reader, size int64, blockSize, strongLen, workers int) (*Signature, error) {
 	if err := checkShape(size, blockSize, strongLen); err != nil {
 		return nil, fmt.Errorf("delta: sign: %w", err)
+	}
+	if ra, ok := r.(readAtSeeker); ok && workers > 1 {
+		// A reader that cannot tell its offset (a pipe) is read in turn.
+		if base, err := ra.Seek(0, io.SeekCurrent); err == nil {
+			return signAt(ctx, ra, base, size, blockSize, strongLen, workers)
+		}
 	}
 	nb := blockCount(size, blockSize)
 	// size is the caller's claim, not yet backed by bytes: grow past a
@@ -270,9 +285,19 @@ func SignSparse(ctx context.Context, r io.ReaderAt, size int64, nextData func(of
 
 // SignSparseWith is SignSparse with a caller-chosen block size and strong
 // length.
+//
+// A basis of parallelMin bytes or more has its data summed on several
+// goroutines; nextData is still called on the caller's goroutine only.
 func SignSparseWith(ctx context.Context, r io.ReaderAt, size int64, bs, strongLen int, nextData func(off int64) (start, end int64)) (*Signature, error) {
+	return signSparseWith(ctx, r, size, bs, strongLen, nextData, signWorkers(size))
+}
+
+func signSparseWith(ctx context.Context, r io.ReaderAt, size int64, bs, strongLen int, nextData func(off int64) (start, end int64), workers int) (*Signature, error) {
 	if err := checkShape(size, bs, strongLen); err != nil {
 		return nil, fmt.Errorf("delta: sign: %w", err)
+	}
+	if workers > 1 {
+		return signSparseAt(ctx, r, size, bs, strongLen, nextData, workers)
 	}
 	nb := blockCount(size, bs)
 	prealloc := min(nb, 1<<16)
@@ -347,17 +372,60 @@ func SignSparseWith(ctx context.Context, r io.ReaderAt, size int64, bs, strongLe
 }
 
 // weakSum is rsync's checksum over b: s1 = Σ b[i] and s2 = Σ (len-i)·b[i],
-// which is the sum of the running s1. Both are only meaningful mod 2^16.
+// which is the sum of the running s1. Both are only meaningful mod 2^16,
+// but weakSum returns them exactly mod 2^32, as the byte loop would.
 func weakSum(b []byte) (s1, s2 uint32) {
-	// Eight bytes a step, as two dot products on 16-bit lanes: byte k of
-	// the word weighs 8-k in s2. Lane products stay below 2^16, so no lane
-	// carries into the one the multiply reads.
+	// Bytes are summed as dot products on 16-bit lanes: x&lanes holds
+	// bytes 0,2,4,6 of a little-endian word x in lanes 0..3, and the top
+	// lane of x*w is Σ x_i·w_(3-i) (lane i of x times lane 3-i of w). The
+	// top lane is exact as long as no coefficient Σ_(i+l=m) x_i·w_l, for
+	// m = 0..3, reaches 2^16: then no lane carries into the next, so none
+	// into the lane the multiply reads (carries out of lane 3 leave the
+	// 64-bit word and never come back down).
+	//
+	// In a word, byte k weighs 8-k in s2. wOdd weighs lane i by 7-2i,
+	// the weight of byte 2i+1; byte 2i weighs one more, 8-2i.
 	const (
 		lanes = 0x00ff00ff00ff00ff
 		ones  = 0x0001000100010001
 		wEven = 0x0008000600040002 // weights of bytes 0,2,4,6, reversed
 		wOdd  = 0x0007000500030001 // weights of bytes 1,3,5,7, reversed
 	)
+	// Thirty-two bytes a step: four words j = 0..3. Byte k of word j
+	// weighs 32-(8j+k) = (8-k) + 8(3-j) in s2. With e_j = w_j&lanes,
+	// p_j = e_j + (w_j>>8)&lanes (byte pair sums, lanes <= 510),
+	//
+	//	P = Σ p_j            lanes <= 4·510 = 2040
+	//	E = Σ e_j            lanes <= 4·255 = 1020
+	//	Q = 3p_0+2p_1+p_2    lanes <= 6·510 = 3060
+	//
+	// s1 gains top(P*ones), and s2 gains 32·s1 (the old s1, once per
+	// byte) + top(P*wOdd) + top(E*ones) (the 8-k) + 8·top(Q*ones) (the
+	// 8(3-j)). The largest coefficient of each product, with all four
+	// lanes at their bound, is P*ones 4·2040 = 8160, P*wOdd
+	// 2040·(7+5+3+1) = 32640, E*ones 4·1020 = 4080 and Q*ones
+	// 4·3060 = 12240, all below 2^16; the lane sums themselves are
+	// below 2^16 too, so no add carries between lanes either. All-0xff
+	// input reaches every bound.
+	for len(b) >= 32 {
+		v0 := binary.LittleEndian.Uint64(b)
+		v1 := binary.LittleEndian.Uint64(b[8:])
+		v2 := binary.LittleEndian.Uint64(b[16:])
+		v3 := binary.LittleEndian.Uint64(b[24:])
+		e0, e1, e2, e3 := v0&lanes, v1&lanes, v2&lanes, v3&lanes
+		p0 := e0 + (v0>>8)&lanes
+		p1 := e1 + (v1>>8)&lanes
+		p2 := e2 + (v2>>8)&lanes
+		p3 := e3 + (v3>>8)&lanes
+		pSum := p0 + p1 + p2 + p3
+		q := 3*p0 + 2*p1 + p2
+		e := e0 + e1 + e2 + e3
+		s2 += 32*s1 + uint32((pSum*wOdd)>>48) + uint32((e*ones)>>48) + 8*uint32((q*ones)>>48)
+		s1 += uint32((pSum * ones) >> 48)
+		b = b[32:]
+	}
+	// Eight bytes a step for the rest: lane products stay below
+	// 255·(8+6+4+2) = 5100 and 510·4 = 2040.
 	for len(b) >= 8 {
 		v := binary.LittleEndian.Uint64(b)
 		e, o := v&lanes, (v>>8)&lanes
