@@ -91,26 +91,32 @@ func (s *Session) Refresh(ctx context.Context, paths []string) error {
 // Full compares the whole source with the whole mirror and repairs every
 // difference; with checksum it compares content too (reconciliation).
 func (s *Session) Full(ctx context.Context, src *Source, checksum bool) Result {
-	return s.full(checksum, func(opt Options, res *Result, _ *picture) (*plan, error) {
-		return sync1(ctx, func() (*Source, error) { return src, nil }, s.m, opt, res)
+	return s.full(checksum, func(opt Options, res *Result, _ *picture, done func(*plan)) error {
+		p, err := sync1(ctx, func() (*Source, error) { return src, nil }, s.m, opt, res)
+		if err == nil {
+			done(p)
+		}
+		return err
 	})
 }
 
 // FullTree is Full walking the source spec names in step with the
 // mirror's listing (SyncTree); spec.Hash is the checksum.
 func (s *Session) FullTree(ctx context.Context, spec SourceSpec) Result {
-	return s.full(spec.Hash, func(opt Options, res *Result, pic *picture) (*plan, error) {
-		return syncTree(ctx, spec, s.m, opt, res, pic)
+	return s.full(spec.Hash, func(opt Options, res *Result, pic *picture, done func(*plan)) error {
+		return syncTree(ctx, spec, s.m, opt, res, pic, done)
 	})
 }
 
 // full runs a full sync and makes the picture of the mirror anew from
-// it: the entries run leaves in pic, those the plan has.
-func (s *Session) full(checksum bool, run func(Options, *Result, *picture) (*plan, error)) Result {
+// it: run puts in pic the entries it leaves as they are, and passes
+// each plan it ran (a large sync runs in parts) to done, which records
+// what the plan did.
+func (s *Session) full(checksum bool, run func(Options, *Result, *picture, func(*plan)) error) Result {
 	opt := s.opt
 	opt.Checksum = checksum
+	prev, only := s.state, s.only
 	if s.KeepExtras {
-		prev, only := s.state, s.only
 		opt.Spare = func(path string) bool {
 			if only[path] {
 				return true
@@ -122,17 +128,23 @@ func (s *Session) full(checksum bool, run func(Options, *Result, *picture) (*pla
 	sent := s.m.BytesSent()
 	res := Result{Mirror: s.m.Name()}
 	pic := newPicture()
-	p, err := run(opt, &res, pic)
-	res.Err = err
-	if err == nil && !opt.DryRun {
-		s.state = pic
-		s.only = map[string]bool{}
+	if !opt.DryRun {
+		s.state, s.only = pic, map[string]bool{}
+	}
+	err := run(opt, &res, pic, func(p *plan) {
+		if opt.DryRun {
+			return
+		}
 		if s.KeepExtras {
 			for _, k := range p.kept {
 				s.only[k] = true
 			}
 		}
 		s.record(p)
+	})
+	res.Err = err
+	if err != nil {
+		s.state, s.only = prev, only
 	}
 	res.Stats.Sent = s.m.BytesSent() - sent
 	res.Stats.Duration = time.Since(start)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
+	"sync"
 	"syscall"
 
 	"github.com/gosync/gosync/engine/fstree"
@@ -23,6 +25,8 @@ type Source struct {
 	Special []string       // FIFOs, sockets, devices: not mirrored
 	// Symlinks this system cannot read (Windows only): not mirrored.
 	SkippedLinks []string
+
+	mu sync.Mutex // the lists above, while a walk runs on its own goroutine
 }
 
 // ErrSource wraps problems with the source directory itself.
@@ -71,6 +75,8 @@ func (s *Source) walk(ctx context.Context, m *ignore.Matcher, hash bool, cache *
 		Hash: hash,
 		Skip: func(rel string, isDir bool) bool { return m != nil && m.Match(rel, isDir) },
 		OnError: func(rel string, err error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
 			if errors.Is(err, fstree.ErrNotRegular) {
 				// Replaced by a FIFO, socket or device between lstat
 				// and the open for hashing: skipped like one.
@@ -79,7 +85,11 @@ func (s *Source) walk(ctx context.Context, m *ignore.Matcher, hash bool, cache *
 			}
 			s.Errors = append(s.Errors, OpError{Path: rel, Op: "read source", Msg: errString(err)})
 		},
-		SkippedLink: func(rel string, err error) { s.SkippedLinks = append(s.SkippedLinks, rel) },
+		SkippedLink: func(rel string, err error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.SkippedLinks = append(s.SkippedLinks, rel)
+		},
 	}
 	if hash && cache != nil {
 		cache.Begin()
@@ -88,6 +98,8 @@ func (s *Source) walk(ctx context.Context, m *ignore.Matcher, hash bool, cache *
 	}
 	err := s.root.Walk(ctx, "", wopt, func(e *fstree.Entry) error {
 		if e.Kind == fstree.Other {
+			s.mu.Lock()
+			defer s.mu.Unlock()
 			s.Special = append(s.Special, e.Path)
 			return nil
 		}
@@ -98,6 +110,14 @@ func (s *Source) walk(ctx context.Context, m *ignore.Matcher, hash bool, cache *
 		return fmt.Errorf("%w %s: %w", ErrSource, s.Dir, err)
 	}
 	return nil
+}
+
+// skips is what the walk so far left out, for a plan: it may still be
+// walking.
+func (s *Source) skips() skipped {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return skipped{unread: slices.Clone(s.Errors), special: slices.Clone(s.Special)}
 }
 
 // OpenSource opens the source directory without listing it, for syncing

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -37,7 +38,7 @@ func SyncTree(ctx context.Context, spec SourceSpec, m Mirror, opt Options) Resul
 	start := time.Now()
 	sentBefore := m.BytesSent()
 	res := Result{Mirror: m.Name()}
-	_, err := syncTree(ctx, spec, m, opt, &res, nil)
+	err := syncTree(ctx, spec, m, opt, &res, nil, nil)
 	res.Stats.Sent = m.BytesSent() - sentBefore
 	res.Stats.Duration = time.Since(start)
 	res.Err = err
@@ -46,31 +47,47 @@ func SyncTree(ctx context.Context, spec SourceSpec, m Mirror, opt Options) Resul
 
 // syncTree is sync1 with the source walked in step with the mirror's
 // listing. pic, if set, gets the mirror's entries that the plan leaves
-// as they are (what a watch remembers of them), in walk order.
-func syncTree(ctx context.Context, spec SourceSpec, m Mirror, opt Options, res *Result, pic *picture) (*plan, error) {
+// as they are (what a watch remembers of them), in walk order; done, if
+// set, gets each plan that ran.
+//
+// Once the mirror's listing has ended, whatever the walk still lists is
+// new to the mirror; a scope grown past scopePart entries then runs as
+// a plan of its own, and the walk goes on with an empty one. The first
+// plan holds every deletion (each mirror-only entry was in the listing),
+// so --max-delete and the empty-source refusal still come before any
+// change; later parts only create. With --delay-updates or --backup-dir
+// the scope runs as one plan: their batch is one commit.
+func syncTree(ctx context.Context, spec SourceSpec, m Mirror, opt Options, res *Result, pic *picture, done func(*plan)) error {
+	if done == nil {
+		done = func(*plan) {}
+	}
 	se, ok := m.(scanEacher)
 	if !ok {
 		src, err := ScanSourceCached(ctx, spec.Dir, spec.Ignore, spec.Hash, spec.Cache)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		defer src.Close()
 		if spec.Done != nil {
 			spec.Done(src)
 		}
-		// The plan holds both listings whole; record takes them all.
-		return sync1(ctx, func() (*Source, error) { return src, nil }, m, opt, res)
+		// The plan holds both listings whole; done records them all.
+		p, err := sync1(ctx, func() (*Source, error) { return src, nil }, m, opt, res)
+		if err == nil {
+			done(p)
+		}
+		return err
 	}
 	src, err := OpenSource(spec.Dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer src.Close()
 
 	cmp := &comparer{p: &plan{src: src, root: src.RootEnt, m: m, opt: opt, res: res, owner: m.SetsOwner(),
 		strip: [2]uint32{0o7777 &^ m.PermBits(false), 0o7777 &^ m.PermBits(true)}}, pic: pic}
 	if err := cmp.p.prepareOwners(ctx, nil); err != nil {
-		return nil, err
+		return err
 	}
 	cmp.knownIDs(src.RootEnt)
 
@@ -107,7 +124,35 @@ func syncTree(ctx context.Context, spec SourceSpec, m Mirror, opt Options, res *
 		return b, ok
 	}
 
+	var dstRoot *fstree.Entry // the root as the last part set it
+	parts := 0
+	run := func(sk skipped, final bool) error {
+		o := opt
+		o.checkBatch = parts == 0
+		o.morePlan = parts > 0
+		if !final || src.Count > 0 {
+			// The refusal of an empty source looks at the source, not
+			// at the scope, which is empty when nothing is to be done.
+			o.AllowEmptySource = true
+		}
+		p, err := execute(ctx, src, cmp.src, src.RootEnt, dstRoot, cmp.dst, nil, sk, m, o, res)
+		if err != nil {
+			return err
+		}
+		parts++
+		done(p)
+		if p.rootSet != nil {
+			dstRoot = p.rootSet
+		}
+		cmp.ran(p)
+		return nil
+	}
+	if !opt.DelayUpdates && opt.BackupDir == "" {
+		cmp.part = func() error { return run(src.skips(), false) }
+	}
+
 	scanErrs, err := se.ScanEach(ctx, "", opt.Checksum, cmp.mirrorBatch)
+	res.Failed = append(res.Failed, scanErrs...)
 	if err == nil {
 		err = cmp.finish()
 	}
@@ -115,27 +160,29 @@ func syncTree(ctx context.Context, spec SourceSpec, m Mirror, opt Options, res *
 		cancel()
 		for range srcC {
 		}
-		if werr := <-walked; werr != nil && ctx.Err() == nil && wctx.Err() == nil {
-			return nil, werr
+		werr := <-walked
+		res.Stats.Scanned = src.Count // as far as the walk went
+		if werr != nil && ctx.Err() == nil && !errors.Is(werr, context.Canceled) {
+			return werr
 		}
-		return nil, err
+		return err
 	}
 	if err := <-walked; err != nil {
-		return nil, err
+		return err
 	}
-	res.Failed = append(res.Failed, scanErrs...)
 	if spec.Done != nil {
 		spec.Done(src)
 	}
 	res.Stats.Scanned = src.Count
-	opt.checkBatch = true
-	if src.Count > 0 {
-		// The refusal of an empty source looks at the source, not at
-		// the scope, which is empty when nothing is to be done.
-		opt.AllowEmptySource = true
+	if parts > 0 && len(cmp.src)+len(cmp.dst) == 0 {
+		return nil
 	}
-	return execute(ctx, src, cmp.src, src.RootEnt, nil, cmp.dst, nil, skipped{unread: src.Errors, special: src.Special}, m, opt, res)
+	return run(skipped{unread: src.Errors, special: src.Special}, true)
 }
+
+// scopePart is how many source entries a scope holds before it runs as
+// a plan of its own (once the mirror's listing has ended).
+var scopePart = 32 << 10
 
 // streamBatch is how many source entries the walk hands over at once.
 const streamBatch = 1024
@@ -158,6 +205,8 @@ type comparer struct {
 	stack    []frame        // the directories the current path is in
 	src, dst []fstree.Entry // the scope
 	pic      *picture
+	// part, if set, runs the scope as a plan of its own (see syncTree).
+	part func() error
 }
 
 // frame is a directory on either side, above the current path.
@@ -255,8 +304,31 @@ func (c *comparer) finish() error {
 	for s := c.peek(); s != nil; s = c.peek() {
 		c.pair(s, nil)
 		c.si++
+		if c.part != nil && len(c.src) >= scopePart {
+			if err := c.part(); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// ran starts a new scope after p ran the current one: the directories
+// above the current path are to be given again (as parents of what comes
+// next), as p left them on the mirror.
+func (c *comparer) ran(p *plan) {
+	c.src, c.dst = nil, nil
+	for i := range c.stack {
+		f := &c.stack[i]
+		if f.in && f.hasS && f.s.Kind == fstree.Dir {
+			var d *fstree.Entry
+			if f.hasD {
+				d = &f.d
+			}
+			f.d, f.hasD = p.mirroredOver(f.s, d), true
+		}
+		f.in = false
+	}
 }
 
 // pair takes the entries of one path, either of them nil.

@@ -86,6 +86,9 @@ type Options struct {
 	// checkBatch waits for the mirror to accept the backup directory
 	// before anything is sent (the full syncs).
 	checkBatch bool
+	// morePlan: this plan is a later part of one sync (SyncTree applies a
+	// large one in parts); its files add to the progress total.
+	morePlan bool
 }
 
 // Progress follows the file data of one sync of one mirror.
@@ -97,6 +100,12 @@ type Progress interface {
 	// (again from the start if the file is read again).
 	File(path string, size int64)
 	Read(n int64)
+}
+
+// progressMore is a Progress that takes a plan in parts: More adds to
+// the totals Plan set (a large full sync is applied a part at a time).
+type progressMore interface {
+	More(files int, bytes int64)
 }
 
 // WritingAction is what to do with a file still open for writing.
@@ -451,7 +460,11 @@ func execute(ctx context.Context, src *Source, entries []fstree.Entry, root fstr
 				bytes += s.Size
 			}
 		}
-		opt.Progress.Plan(files, bytes)
+		if more, ok := opt.Progress.(progressMore); ok && opt.morePlan {
+			more.More(files, bytes)
+		} else {
+			opt.Progress.Plan(files, bytes)
+		}
 	}
 
 	w := m.Writer()
@@ -1143,13 +1156,14 @@ func (p *plan) finishDirs(w Writer) error {
 				fresh := mergeStat(*s, now)
 				s = &fresh
 			}
-			if dir == "" {
-				set := p.mirrored(*s)
-				if p.rootKeep {
-					set.Perm, set.Uid, set.Gid = p.rootFound.Perm, p.rootFound.Uid, p.rootFound.Gid
-				}
-				p.rootSet = &set
+		}
+		if dir == "" {
+			// What the mirror's root is given (would be, in a dry run).
+			set := p.mirrored(*s)
+			if p.rootKeep {
+				set.Perm, set.Uid, set.Gid = p.rootFound.Perm, p.rootFound.Uid, p.rootFound.Gid
 			}
+			p.rootSet = &set
 		}
 		if d := p.dstEntry(dir); d != nil && dir != "" && p.metaDiffers(s, d) || dir == "" && p.rootKeep && p.dstRoot != nil && p.rootDiffers(s, p.dstRoot) {
 			p.items = append(p.items, Item{Mirror: p.m.Name(), Action: MetaSet, Kind: fstree.Dir, Path: dir})

@@ -148,6 +148,17 @@ func (m *mirrorProgress) Plan(files int, bytes int64) {
 	}
 }
 
+// More adds the files of a later part of the same sync to the totals.
+func (m *mirrorProgress) More(files int, bytes int64) {
+	m.mu.Lock()
+	m.filesTotal += files
+	m.bytesTotal += bytes
+	m.mu.Unlock()
+	if s := m.out.screen; s != nil && files > 0 && m.bar == nil {
+		m.bar = s.add(m.line)
+	}
+}
+
 func (m *mirrorProgress) File(path string, size int64) {
 	m.mu.Lock()
 	if path == m.path && m.files > 0 {
