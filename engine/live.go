@@ -80,7 +80,8 @@ type Live struct {
 	// stateRetry is the retry delay last logged with it: the schedule
 	// shows in the log as the backoff grows.
 	stateRetry time.Duration
-	items      []Item // changes of the batch being applied, for After
+	items      []Item // changes of the batch being applied, for After and the report
+	moreItems  int    // changes past those kept in items
 	// hashes keeps source content hashes across reconciliations, so
 	// each costs a metadata walk plus reading what changed.
 	hashes fstree.HashCache
@@ -116,9 +117,16 @@ type BatchReport struct {
 	Kind    string // "initial", "batch", "catch-up", "reconcile", "delete"
 	Result  Result
 	Latency time.Duration // from the first event of the batch to applied
-	// Items are the changes applied (valid during the OnBatch call).
-	Items []Item
+	// Items are the changes applied (valid during the OnBatch call):
+	// the first keptItems of them, and MoreItems tells how many more
+	// there were, unless an After hook takes them all.
+	Items     []Item
+	MoreItems int
 }
+
+// keptItems is how many of a batch's items a watch keeps for its report
+// when no hook needs them all.
+const keptItems = 64
 
 // DefaultHealthy is how long a connection must last before its loss
 // counts as a fresh start: long enough to see through a mirror that
@@ -240,7 +248,13 @@ func (l *Live) options(deferDeletes bool) Options {
 	opt.DeferDeletes = deferDeletes
 	onItem := l.Opt.OnItem
 	opt.OnItem = func(it Item) {
-		l.items = append(l.items, it)
+		// A full sync of a large tree changes millions of paths: only an
+		// --on-sync command (After) needs them all, the report the first.
+		if l.After != nil || len(l.items) < keptItems {
+			l.items = append(l.items, it)
+		} else {
+			l.moreItems++
+		}
 		if onItem != nil {
 			onItem(it)
 		}
@@ -267,7 +281,7 @@ func (l *Live) full(ctx context.Context, kind string, checksum bool) error {
 		opt.Progress = l.Progress
 	}
 	l.sess.SetOptions(opt)
-	l.items = l.items[:0]
+	l.items, l.moreItems = l.items[:0], 0
 	// The source is walked in step with the mirror's listing: neither
 	// tree is held whole, only what differs.
 	res := l.sess.FullTree(ctx, SourceSpec{Dir: l.SourceDir, Ignore: opt.Ignore, Hash: checksum, Cache: &l.hashes, Done: func(src *Source) {
@@ -529,7 +543,7 @@ func (l *Live) apply(ctx context.Context, m Mirror, paths []queue.Path, first ti
 			return err
 		}
 	}
-	l.items = l.items[:0]
+	l.items, l.moreItems = l.items[:0], 0
 	res := l.sess.Apply(ctx, src, paths)
 	src.Close()
 	switch {
@@ -677,7 +691,7 @@ func retryDelay(n int) time.Duration {
 }
 
 func (l *Live) report(ctx context.Context, r BatchReport) {
-	r.Items = l.items
+	r.Items, r.MoreItems = l.items, l.moreItems
 	l.publishReport(r)
 	if l.OnBatch != nil {
 		l.OnBatch(r)

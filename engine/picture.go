@@ -203,18 +203,34 @@ func (p *picture) set(e fstree.Entry) {
 }
 
 // setSorted sets the n entries each yields, in walk order without
-// repeats: one by one when they are few, else in one merge.
+// repeats: one by one when they are few, else in one merge. Entries that
+// come after every record (a large sync's later parts) are appended
+// without a merge.
 func (p *picture) setSorted(n int, each func(yield func(fstree.Entry))) {
-	if n < max(4096, len(p.recs)/16) {
-		each(p.set)
-		return
-	}
-	if len(p.added) > 0 || p.dead > 0 {
+	few := n < max(4096, len(p.recs)/16)
+	if !few && (len(p.added) > 0 || p.dead > 0) {
 		p.merge()
 	}
-	q := &picture{recs: make([]picRec, 0, len(p.recs)+n), added: map[string]fstree.Entry{}}
-	i := 0
+	var rest []fstree.Entry
 	each(func(e fstree.Entry) {
+		if len(p.recs) == 0 || comparePaths(p.path(&p.recs[len(p.recs)-1]), e.Path) < 0 {
+			if _, ok := p.added[e.Path]; !ok {
+				p.appendSorted(e)
+				return
+			}
+		}
+		if few {
+			p.set(e)
+		} else {
+			rest = append(rest, e)
+		}
+	})
+	if len(rest) == 0 {
+		return
+	}
+	q := &picture{recs: make([]picRec, 0, len(p.recs)+len(rest)), added: map[string]fstree.Entry{}}
+	i := 0
+	for _, e := range rest {
 		for ; i < len(p.recs); i++ {
 			c := comparePaths(p.path(&p.recs[i]), e.Path)
 			if c > 0 {
@@ -227,14 +243,23 @@ func (p *picture) setSorted(n int, each func(yield func(fstree.Entry))) {
 		var r picRec
 		q.fill(&r, &e)
 		q.recs = append(q.recs, r)
-	})
+	}
 	for ; i < len(p.recs); i++ {
 		q.keep(p, &p.recs[i])
 	}
-	if cap(q.arena) > len(q.arena)+len(q.arena)/8 {
-		q.arena = slices.Clone(q.arena) // a watch keeps it for hours
-	}
 	*p = *q
+	p.trim()
+}
+
+// trim lets go of the spare capacity of the records and the arena: a
+// watch keeps its picture for hours.
+func (p *picture) trim() {
+	if cap(p.arena) > len(p.arena)+len(p.arena)/8 {
+		p.arena = slices.Clone(p.arena)
+	}
+	if cap(p.recs) > len(p.recs)+len(p.recs)/8 {
+		p.recs = slices.Clone(p.recs)
+	}
 }
 
 // keep appends r, a record of from, to p.

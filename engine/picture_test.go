@@ -63,8 +63,15 @@ func TestPictureMatchesMap(t *testing.T) {
 				}
 			case x < 17:
 				batch := map[string]fstree.Entry{}
+				// Half the batches come after every path so far (a
+				// large sync's later parts): appended, not merged.
+				after := r.IntN(2) == 0
 				for range r.IntN(40) {
-					e := randEntry(randPath())
+					path := randPath()
+					if after {
+						path = fmt.Sprintf("\xff%05d/%s", round*1000+op, path)
+					}
+					e := randEntry(path)
 					batch[e.Path] = e
 				}
 				sorted := slices.SortedFunc(maps.Values(batch), func(a, b fstree.Entry) int { return comparePaths(a.Path, b.Path) })

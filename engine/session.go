@@ -143,8 +143,11 @@ func (s *Session) full(checksum bool, run func(Options, *Result, *picture, func(
 		s.record(p)
 	})
 	res.Err = err
-	if err != nil {
+	switch {
+	case err != nil:
 		s.state, s.only = prev, only
+	case !opt.DryRun:
+		s.state.trim()
 	}
 	res.Stats.Sent = s.m.BytesSent() - sent
 	res.Stats.Duration = time.Since(start)

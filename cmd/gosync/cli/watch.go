@@ -331,7 +331,7 @@ func logBatch(log *slog.Logger, r engine.BatchReport) {
 		slog.Int64("ms", r.Latency.Milliseconds()),
 	}
 	if len(r.Items) > 0 {
-		attrs = append(attrs, slog.String("paths", itemPaths(r.Items, 3)))
+		attrs = append(attrs, slog.String("paths", itemPaths(r.Items, r.MoreItems, 3)))
 	}
 	if n := len(r.Result.Deferred); n > 0 {
 		attrs = append(attrs, slog.Int("deletes_waiting", n))
@@ -343,12 +343,16 @@ func logBatch(log *slog.Logger, r engine.BatchReport) {
 }
 
 // itemPaths names the first n changed paths, then how many more.
-func itemPaths(items []engine.Item, n int) string {
-	paths := make([]string, len(items))
-	for i, it := range items {
-		paths[i] = cmp.Or(it.Path, ".")
+func itemPaths(items []engine.Item, more, n int) string {
+	paths := make([]string, 0, n)
+	for _, it := range items[:min(len(items), n)] {
+		paths = append(paths, cmp.Or(it.Path, "."))
 	}
-	return engine.PathList(paths, n, nil)
+	s := engine.PathList(paths, n, nil)
+	if rest := len(items) + more - len(paths); rest > 0 {
+		s += fmt.Sprintf(" and %d more", rest)
+	}
+	return s
 }
 
 // runOnSync runs the --on-sync command on the mirror's host with the
