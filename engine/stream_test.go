@@ -51,9 +51,8 @@ func randomTree(t *testing.T, r *rand.Rand, dir string, n int) {
 			}
 			os.Chmod(p, []os.FileMode{0o644, 0o600, 0o755}[r.IntN(3)])
 		}
-		ts := []unix.Timespec{{Sec: 1_700_000_000 + int64(r.IntN(3))*3600}, {Sec: 1_700_000_000 + int64(r.IntN(3))*3600}}
-		ts[0] = ts[1]
-		unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
+		mt := unix.NsecToTimespec((1_700_000_000 + int64(r.IntN(3))*3600) * 1e9)
+		unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{mt, mt}, unix.AT_SYMLINK_NOFOLLOW)
 		_ = i
 	}
 	// Directory mtimes last: making entries bumped them.
@@ -83,8 +82,8 @@ func mutate(t *testing.T, r *rand.Rand, dir string) {
 		case k == 0 && fi.Mode().IsRegular():
 			os.Chmod(p, fi.Mode()^0o011)
 		case k == 1:
-			ts := []unix.Timespec{{Sec: fi.ModTime().Unix() + 60}, {Sec: fi.ModTime().Unix() + 60}}
-			unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
+			mt := unix.NsecToTimespec((fi.ModTime().Unix() + 60) * 1e9)
+			unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{mt, mt}, unix.AT_SYMLINK_NOFOLLOW)
 		case k == 2 && fi.Mode().IsRegular():
 			b, _ := os.ReadFile(p)
 			for i := range b {
