@@ -78,12 +78,8 @@ func signAt(ctx context.Context, r readAtSeeker, base, size int64, bs, sl, worke
 	if _, err := r.Seek(base+size, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("delta: sign: read basis: %w", err)
 	}
-	var one [1]byte
-	switch n, err := io.ReadFull(r, one[:]); {
-	case n > 0:
-		return nil, fmt.Errorf("delta: sign: %w: longer than %d bytes", ErrBasisSize, size)
-	case err != nil && !errors.Is(err, io.EOF):
-		return nil, fmt.Errorf("delta: sign: read basis: %w", err)
+	if err := atEnd(r, size); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -263,12 +263,8 @@ func signWith(ctx context.Context, r io.Reader, size int64, blockSize, strongLen
 			s.Strong = append(s.Strong, sum[:strongLen]...)
 		}
 	}
-	var one [1]byte
-	switch n, err := io.ReadFull(r, one[:]); {
-	case n > 0:
-		return nil, fmt.Errorf("delta: sign: %w: longer than %d bytes", ErrBasisSize, size)
-	case err != nil && !errors.Is(err, io.EOF):
-		return nil, fmt.Errorf("delta: sign: read basis: %w", err)
+	if err := atEnd(r, size); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -530,4 +526,16 @@ func uvarint(b []byte) (uint64, []byte, bool) {
 		return 0, b, false
 	}
 	return v, b[n:], true
+}
+
+// atEnd checks that r, having given size bytes of the basis, has no more.
+func atEnd(r io.Reader, size int64) error {
+	var one [1]byte
+	switch n, err := io.ReadFull(r, one[:]); {
+	case n > 0:
+		return fmt.Errorf("delta: sign: %w: longer than %d bytes", ErrBasisSize, size)
+	case err != nil && !errors.Is(err, io.EOF):
+		return fmt.Errorf("delta: sign: read basis: %w", err)
+	}
+	return nil
 }
