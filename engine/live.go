@@ -692,10 +692,12 @@ func retryDelay(n int) time.Duration {
 
 func (l *Live) report(ctx context.Context, r BatchReport) {
 	r.Items, r.MoreItems = l.items, l.moreItems
-	l.publishReport(r)
+	// OnBatch (the log line, the latency histogram) before the status
+	// counters: whoever sees a batch counted also finds it observed.
 	if l.OnBatch != nil {
 		l.OnBatch(r)
 	}
+	l.publishReport(r)
 	if l.After != nil && len(l.items) > 0 && !l.Opt.DryRun {
 		l.After(ctx, l.sess.m, l.items)
 	}

@@ -222,14 +222,23 @@ func TestWatchMetricsScrape(t *testing.T) {
 	}
 	write(t, filepath.Join(src, "index.html"), "v2, a save")
 	converge(t, src, dst, p.out, "after a save")
+	// The mirror holds the save before the batch is counted: wait (up
+	// to a deadline) for every metric to move.
+	names := []string{"gosync_batches_total", "gosync_sent_bytes_total", "gosync_changes_total", "gosync_batch_latency_seconds"}
 	var after map[string]*dto.MetricFamily
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		after = scrape(t, url)
-		if metric(t, after, "gosync_batches_total", dst) > metric(t, before, "gosync_batches_total", dst) {
+		moved := 0
+		for _, name := range names {
+			if metric(t, after, name, dst) > metric(t, before, name, dst) {
+				moved++
+			}
+		}
+		if moved == len(names) {
 			break
 		}
 	}
-	for _, name := range []string{"gosync_batches_total", "gosync_sent_bytes_total", "gosync_changes_total", "gosync_batch_latency_seconds"} {
+	for _, name := range names {
 		if a, b := metric(t, after, name, dst), metric(t, before, name, dst); a <= b {
 			t.Errorf("%s did not move with a save: %v then %v", name, b, a)
 		}
