@@ -943,10 +943,14 @@ func (c *Client) acked(id uint64) {
 	live := c.ops[c.opsHead:]
 	i := sort.Search(len(live), func(i int) bool { return live[i].id > id })
 	live = live[i:]
-	if cap(c.ops) > 1<<16 && len(live) < 1<<10 {
-		c.ops = append([]opRef(nil), live...) // do not pin a huge batch's array
+	if cap(c.ops) > 1<<10 && len(live) < cap(c.ops)/8 {
+		// Do not pin a large batch's array (tens of bytes an operation)
+		// while a watch idles.
+		c.ops = append(make([]opRef, 0, max(2*len(live), 64)), live...)
 	} else {
-		c.ops = c.ops[:copy(c.ops, live)]
+		n := copy(c.ops, live)
+		clear(c.ops[n:]) // the answered operations' paths
+		c.ops = c.ops[:n]
 	}
 	c.opsHead = 0
 }

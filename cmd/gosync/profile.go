@@ -7,12 +7,14 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"sync"
 	"time"
 )
 
-// startProfiles starts the profiles that GOSYNC_CPUPROFILE and
-// GOSYNC_MEMPROFILE ask for (paths; ".<pid>" is appended, so a run that
+// startProfiles starts the profiles that GOSYNC_CPUPROFILE,
+// GOSYNC_MEMPROFILE and GOSYNC_TRACE (an execution trace, for go tool
+// trace: which phases overlap) ask for (paths; ".<pid>" is appended, so a run that
 // starts more gosync processes keeps each one's) and returns what writes
 // them at exit. They are for measuring gosync (BENCHMARKS.md's profiles),
 // not a user option, and are not passed on to a remote agent.
@@ -22,6 +24,14 @@ func startProfiles() (stop func()) {
 		f, err := os.Create(fmt.Sprintf("%s.%d", p, os.Getpid()))
 		if err == nil && pprof.StartCPUProfile(f) == nil {
 			stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+		} else if err == nil {
+			f.Close()
+		}
+	}
+	if p := os.Getenv("GOSYNC_TRACE"); p != "" {
+		f, err := os.Create(fmt.Sprintf("%s.%d", p, os.Getpid()))
+		if err == nil && trace.Start(f) == nil {
+			stops = append(stops, func() { trace.Stop(); f.Close() })
 		} else if err == nil {
 			f.Close()
 		}

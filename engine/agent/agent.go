@@ -585,6 +585,11 @@ func (s *server) handle(m wire.Msg) error {
 		return s.fileAbort()
 	case *wire.Barrier:
 		s.restoreWidened()
+		if s.file == nil {
+			// The end of a sync or a watch's batch: a watch idles for
+			// hours after it, so let the file buffers (1.5 MiB) go.
+			s.pend, s.readBuf, s.wbuf = nil, nil, nil
+		}
 		return s.send(&wire.Done{ID: m.ID})
 	case *wire.Run:
 		return s.send(s.run(m))

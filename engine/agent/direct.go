@@ -167,6 +167,9 @@ func (o *openFile) startBackHash() error {
 	if o.readBuf == nil {
 		return fmt.Errorf("agent: no read-back buffer")
 	}
+	if len(*o.readBuf) == 0 {
+		*o.readBuf = make([]byte, readBackBuf)
+	}
 	b := &backHash{fd: o.fd, h: o.hash, buf: *o.readBuf, spans: make(chan span, spanQueue), done: make(chan struct{})}
 	o.bg = b
 	go b.run()

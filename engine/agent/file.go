@@ -218,8 +218,7 @@ func (s *server) startFile(o *openFile) error {
 	if o.direct {
 		if s.pend == nil {
 			s.pend = make([]byte, 0, directBuf)
-			rb := make([]byte, readBackBuf)
-			s.readBuf = &rb
+			s.readBuf = new([]byte) // made by the first file that reads back
 		}
 		o.pend, o.readBuf = s.pend[:0], s.readBuf
 		return nil
