@@ -3,7 +3,6 @@ package engine
 import (
 	"slices"
 	"strings"
-	"unsafe"
 
 	"github.com/gosync/gosync/engine/fstree"
 )
@@ -21,8 +20,8 @@ import (
 // once it holds a sixteenth of them or a subtree is asked for, so keeping
 // the picture costs amortised O(log n) a change.
 type picture struct {
-	recs   []picRec
-	arena  []byte
+	recs   recList
+	arena  arena
 	hashes []fstree.Hash
 	added  map[string]fstree.Entry // paths not in recs
 	dead   int                     // dead records in recs
@@ -98,22 +97,20 @@ func (p *picture) str(s span) string {
 	if n == 0 {
 		return ""
 	}
-	return unsafe.String(&p.arena[s>>24], n)
+	return p.arena.str(int(s>>24), n)
 }
 
 func (p *picture) put(s string) span {
 	if s == "" {
 		return 0
 	}
-	off := len(p.arena)
-	p.arena = append(p.arena, s...)
-	return span(off)<<24 | span(len(s))
+	return span(p.arena.put(s))<<24 | span(len(s))
 }
 
 // find returns the index of path's live record.
 func (p *picture) find(path string) (int, bool) {
-	i, ok := slices.BinarySearchFunc(p.recs, path, func(r picRec, t string) int { return comparePaths(p.path(&r), t) })
-	if ok && p.recs[i].kind == 0 {
+	i, ok := p.recs.search(func(r *picRec) int { return comparePaths(p.path(r), path) })
+	if ok && p.recs.at(i).kind == 0 {
 		return i, false
 	}
 	return i, ok
@@ -161,18 +158,18 @@ func (p *picture) fill(r *picRec, e *fstree.Entry) {
 func (p *picture) appendSorted(e fstree.Entry) {
 	var r picRec
 	p.fill(&r, &e)
-	p.recs = append(p.recs, r)
+	p.recs.add(r)
 }
 
 // len is the number of entries.
-func (p *picture) len() int { return len(p.recs) - p.dead + len(p.added) }
+func (p *picture) len() int { return p.recs.len() - p.dead + len(p.added) }
 
 func (p *picture) get(path string) (fstree.Entry, bool) {
 	if e, ok := p.added[path]; ok {
 		return e, true
 	}
 	if i, ok := p.find(path); ok {
-		e := p.entry(&p.recs[i])
+		e := p.entry(p.recs.at(i))
 		e.Path = path
 		return e, true
 	}
@@ -189,15 +186,15 @@ func (p *picture) has(path string) bool {
 
 func (p *picture) set(e fstree.Entry) {
 	if i, ok := p.find(e.Path); ok {
-		p.fill(&p.recs[i], &e)
+		p.fill(p.recs.at(i), &e)
 		return
-	} else if i < len(p.recs) && p.path(&p.recs[i]) == e.Path {
-		p.fill(&p.recs[i], &e) // a dead record comes back
+	} else if i < p.recs.len() && p.path(p.recs.at(i)) == e.Path {
+		p.fill(p.recs.at(i), &e) // a dead record comes back
 		p.dead--
 		return
 	}
 	p.added[e.Path] = e
-	if len(p.added) > max(4096, len(p.recs)/16) || p.waste > max(1<<20, len(p.arena)/2) {
+	if len(p.added) > max(4096, p.recs.len()/16) || p.waste > max(1<<20, p.arena.size()/2) {
 		p.merge()
 	}
 }
@@ -207,13 +204,13 @@ func (p *picture) set(e fstree.Entry) {
 // come after every record (a large sync's later parts) are appended
 // without a merge.
 func (p *picture) setSorted(n int, each func(yield func(fstree.Entry))) {
-	few := n < max(4096, len(p.recs)/16)
+	few := n < max(4096, p.recs.len()/16)
 	if !few && (len(p.added) > 0 || p.dead > 0) {
 		p.merge()
 	}
 	var rest []fstree.Entry
 	each(func(e fstree.Entry) {
-		if len(p.recs) == 0 || comparePaths(p.path(&p.recs[len(p.recs)-1]), e.Path) < 0 {
+		if p.recs.len() == 0 || comparePaths(p.path(p.recs.at(p.recs.len()-1)), e.Path) < 0 {
 			if _, ok := p.added[e.Path]; !ok {
 				p.appendSorted(e)
 				return
@@ -228,24 +225,24 @@ func (p *picture) setSorted(n int, each func(yield func(fstree.Entry))) {
 	if len(rest) == 0 {
 		return
 	}
-	q := &picture{recs: make([]picRec, 0, len(p.recs)+len(rest)), added: map[string]fstree.Entry{}}
+	q := &picture{added: map[string]fstree.Entry{}}
 	i := 0
 	for _, e := range rest {
-		for ; i < len(p.recs); i++ {
-			c := comparePaths(p.path(&p.recs[i]), e.Path)
+		for ; i < p.recs.len(); i++ {
+			c := comparePaths(p.path(p.recs.at(i)), e.Path)
 			if c > 0 {
 				break
 			}
 			if c < 0 {
-				q.keep(p, &p.recs[i])
+				q.keep(p, p.recs.at(i))
 			}
 		}
 		var r picRec
 		q.fill(&r, &e)
-		q.recs = append(q.recs, r)
+		q.recs.add(r)
 	}
-	for ; i < len(p.recs); i++ {
-		q.keep(p, &p.recs[i])
+	for ; i < p.recs.len(); i++ {
+		q.keep(p, p.recs.at(i))
 	}
 	*p = *q
 	p.trim()
@@ -254,12 +251,8 @@ func (p *picture) setSorted(n int, each func(yield func(fstree.Entry))) {
 // trim lets go of the spare capacity of the records and the arena: a
 // watch keeps its picture for hours.
 func (p *picture) trim() {
-	if cap(p.arena) > len(p.arena)+len(p.arena)/8 {
-		p.arena = slices.Clone(p.arena)
-	}
-	if cap(p.recs) > len(p.recs)+len(p.recs)/8 {
-		p.recs = slices.Clone(p.recs)
-	}
+	p.arena.trim()
+	p.recs.trim()
 }
 
 // keep appends r, a record of from, to p.
@@ -273,7 +266,7 @@ func (p *picture) keep(from *picture, r *picRec) {
 		p.hashes = append(p.hashes, from.hashes[r.hash-1])
 		n.hash = uint32(len(p.hashes))
 	}
-	p.recs = append(p.recs, n)
+	p.recs.add(n)
 }
 
 func (p *picture) del(path string) {
@@ -282,7 +275,7 @@ func (p *picture) del(path string) {
 		return
 	}
 	if i, ok := p.find(path); ok {
-		p.recs[i].kind = 0
+		p.recs.at(i).kind = 0
 		p.dead++
 	}
 }
@@ -294,17 +287,17 @@ func (p *picture) below(dir string) (int, int) {
 		p.merge()
 	}
 	if dir == "" {
-		return 0, len(p.recs)
+		return 0, p.recs.len()
 	}
 	prefix := dir + "/"
-	lo, _ := slices.BinarySearchFunc(p.recs, dir, func(r picRec, t string) int {
-		if c := comparePaths(p.path(&r), t); c != 0 {
+	lo, _ := p.recs.search(func(r *picRec) int {
+		if c := comparePaths(p.path(r), dir); c != 0 {
 			return c
 		}
 		return -1 // dir itself comes before its range
 	})
 	hi := lo
-	for hi < len(p.recs) && strings.HasPrefix(p.path(&p.recs[hi]), prefix) {
+	for hi < p.recs.len() && strings.HasPrefix(p.path(p.recs.at(hi)), prefix) {
 		hi++
 	}
 	return lo, hi
@@ -314,8 +307,8 @@ func (p *picture) below(dir string) (int, int) {
 func (p *picture) each(dir string, fn func(e fstree.Entry)) {
 	lo, hi := p.below(dir)
 	for i := lo; i < hi; i++ {
-		if p.recs[i].kind != 0 {
-			fn(p.entry(&p.recs[i]))
+		if p.recs.at(i).kind != 0 {
+			fn(p.entry(p.recs.at(i)))
 		}
 	}
 }
@@ -324,12 +317,12 @@ func (p *picture) each(dir string, fn func(e fstree.Entry)) {
 func (p *picture) delBelow(dir string) {
 	lo, hi := p.below(dir)
 	for i := lo; i < hi; i++ {
-		if p.recs[i].kind != 0 {
-			p.recs[i].kind = 0
+		if p.recs.at(i).kind != 0 {
+			p.recs.at(i).kind = 0
 			p.dead++
 		}
 	}
-	if p.dead > 4096 && p.dead > len(p.recs)/4 {
+	if p.dead > 4096 && p.dead > p.recs.len()/4 {
 		p.merge()
 	}
 }
@@ -339,31 +332,23 @@ func (p *picture) delBelow(dir string) {
 // referenced.
 func (p *picture) merge() {
 	add := make([]fstree.Entry, 0, len(p.added))
-	names := 0
 	for _, e := range p.added {
 		add = append(add, e)
-		names += len(e.Path) + len(e.Target)
 	}
 	slices.SortFunc(add, func(a, b fstree.Entry) int { return comparePaths(a.Path, b.Path) })
-	q := &picture{recs: make([]picRec, 0, len(p.recs)-p.dead+len(add)), added: map[string]fstree.Entry{}}
-	for i := range p.recs {
-		if p.recs[i].kind != 0 {
-			names += int(p.recs[i].name & (1<<24 - 1))
-		}
-	}
-	q.arena = make([]byte, 0, names)
+	q := &picture{added: map[string]fstree.Entry{}}
 	insert := func(e *fstree.Entry) {
 		var r picRec
 		q.fill(&r, e)
-		q.recs = append(q.recs, r)
+		q.recs.add(r)
 	}
 	i, j := 0, 0
-	for i < len(p.recs) || j < len(add) {
+	for i < p.recs.len() || j < len(add) {
 		switch {
-		case i < len(p.recs) && p.recs[i].kind == 0:
+		case i < p.recs.len() && p.recs.at(i).kind == 0:
 			i++
-		case j == len(add) || i < len(p.recs) && comparePaths(p.path(&p.recs[i]), add[j].Path) < 0:
-			q.keep(p, &p.recs[i])
+		case j == len(add) || i < p.recs.len() && comparePaths(p.path(p.recs.at(i)), add[j].Path) < 0:
+			q.keep(p, p.recs.at(i))
 			i++
 		default:
 			insert(&add[j])

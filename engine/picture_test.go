@@ -136,3 +136,79 @@ func TestPictureManyDevices(t *testing.T) {
 		t.Errorf("one device too many: dev %d ino %d (found %v), want 0 0", e.Dev, e.Ino, ok)
 	}
 }
+
+// A picture past one block of records and of names (picture_blocks.go):
+// records and paths on both sides of block edges read back right, after
+// appends in walk order, changes in place, additions and a merge.
+func TestPictureBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	pad := strings.Repeat("p", 250)
+	n := 3*recBlock + 17 // about 3.2 MiB of paths: four name blocks
+	entry := func(i int) fstree.Entry {
+		return fstree.Entry{Path: fmt.Sprintf("d%03d/%s%07d", i%97, pad, i), Kind: fstree.File, Size: int64(i), Ino: uint64(i + 1)}
+	}
+	want := map[string]fstree.Entry{}
+	var sorted []fstree.Entry
+	for i := range n {
+		e := entry(i)
+		want[e.Path] = e
+		sorted = append(sorted, e)
+	}
+	slices.SortFunc(sorted, func(a, b fstree.Entry) int { return comparePaths(a.Path, b.Path) })
+	p := newPicture()
+	p.setSorted(len(sorted), func(yield func(fstree.Entry)) {
+		for _, e := range sorted {
+			yield(e)
+		}
+	})
+	if len(p.recs.blocks) < 4 || len(p.arena.blocks) < 3 {
+		t.Fatalf("%d record blocks and %d name blocks: the test does not cross block edges", len(p.recs.blocks), len(p.arena.blocks))
+	}
+	check := func(stage string) {
+		t.Helper()
+		if p.len() != len(want) {
+			t.Fatalf("%s: len %d, want %d", stage, p.len(), len(want))
+		}
+		for k, w := range want {
+			if e, ok := p.get(k); !ok || e != w {
+				t.Fatalf("%s: get(%q) = %+v %v, want %+v", stage, k, e, ok, w)
+			}
+		}
+		prev := ""
+		count := 0
+		p.each("", func(e fstree.Entry) {
+			if count > 0 && comparePaths(prev, e.Path) >= 0 {
+				t.Fatalf("%s: %q after %q", stage, e.Path, prev)
+			}
+			prev = e.Path
+			count++
+		})
+		if count != len(want) {
+			t.Fatalf("%s: each gave %d entries, want %d", stage, count, len(want))
+		}
+	}
+	check("appended")
+	for range 2000 {
+		i := r.IntN(2 * n)
+		e := entry(i)
+		switch r.IntN(3) {
+		case 0:
+			e.Size = -1
+			e.Target = ""
+			p.set(e)
+			want[e.Path] = e
+		case 1:
+			p.del(e.Path)
+			delete(want, e.Path)
+		default:
+			e.Kind, e.Target = fstree.Symlink, strings.Repeat("t", r.IntN(300))
+			p.set(e)
+			want[e.Path] = e
+		}
+	}
+	check("changed")
+	p.merge()
+	check("merged")
+	p.trim()
+	check("trimmed")
+}
