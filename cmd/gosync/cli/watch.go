@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -80,6 +81,14 @@ func runWatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	if err := w.delays(c.changed); err != nil {
 		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		// A watch's heap is mostly its pictures of the mirrors, which
+		// hold no pointers: the collector does not scan them, so
+		// collecting at a quarter more than the live heap rather than
+		// half costs next to nothing (a million-file initial sync: 83
+		// against 84 s of CPU) and lowers the peak (157 -> 150 MB).
+		debug.SetGCPercent(25)
 	}
 	f, log := c.f, c.log
 	if f.delete && w.noDelete {
