@@ -79,40 +79,15 @@ func TestDeltaClonesBasis(t *testing.T) {
 	}
 	const size, bs = 64 << 20, 128 << 10
 	r := rand.New(rand.NewPCG(1, 2))
-	old := make([]byte, size)
-	for i := range old {
-		old[i] = byte(r.Uint32())
-	}
 	p := filepath.Join(root, "f")
-	if err := os.WriteFile(p, old, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	old := randomFile(t, r, p, size)
 	// A second name outside the mirror keeps the old blocks, so the
 	// space the new file takes of its own shows.
 	if err := os.Link(p, filepath.Join(mnt, "keep")); err != nil {
 		t.Fatal(err)
 	}
 	unix.Sync()
-	neu := bytes.Clone(old)
-	edited := map[uint64]bool{}
-	for range 10 {
-		off := r.IntN(size - 100)
-		copy(neu[off:], bytes.Repeat([]byte{'x'}, 100))
-		edited[uint64(off/bs)], edited[uint64((off+99)/bs)] = true, true
-	}
-	h := wire.NewFileHash()
-	h.Write(neu)
-	msgs := []wire.Msg{&wire.FileBegin{ID: 1, Path: "f", Size: size, Meta: wire.Meta{Perm: 0o644, Mtime: fstree.TimeFromNs(1_000_000_000)}, BlockSize: bs}}
-	for b := uint64(0); b < size/bs; b++ {
-		if !edited[b] {
-			msgs = append(msgs, &wire.FileCopy{Block: b, Count: 1})
-			continue
-		}
-		for o := b * bs; o < (b+1)*bs; o += 64 << 10 {
-			msgs = append(msgs, &wire.FileData{Data: neu[o : o+64<<10]})
-		}
-	}
-	msgs = append(msgs, &wire.FileEnd{Hash: h.Sum()})
+	neu, edited, msgs := tenEdits(r, old, bs)
 	before := usedBytes(t, mnt)
 	c := serve(t, root, 0)
 	if errs := roundTrip(t, c, msgs...); len(errs) > 0 {
@@ -132,8 +107,88 @@ func TestDeltaClonesBasis(t *testing.T) {
 	}
 }
 
+// randomFile writes size random bytes to p and returns them.
+func randomFile(t *testing.T, r *rand.Rand, p string, size int) []byte {
+	t.Helper()
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// tenEdits writes 100 bytes at ten random places of a copy of old and
+// returns it, the blocks of bs bytes it touched and the messages that
+// send it as a delta of old, ending with its hash.
+func tenEdits(r *rand.Rand, old []byte, bs int) ([]byte, map[uint64]bool, []wire.Msg) {
+	size := len(old)
+	neu := bytes.Clone(old)
+	edited := map[uint64]bool{}
+	for range 10 {
+		off := r.IntN(size - 100)
+		copy(neu[off:], bytes.Repeat([]byte{'x'}, 100))
+		edited[uint64(off/bs)], edited[uint64((off+99)/bs)] = true, true
+	}
+	h := wire.NewFileHash()
+	h.Write(neu)
+	msgs := []wire.Msg{&wire.FileBegin{ID: 1, Path: "f", Size: int64(size), Meta: wire.Meta{Perm: 0o644, Mtime: fstree.TimeFromNs(1_000_000_000)}, BlockSize: bs}}
+	for b := uint64(0); b < uint64(size/bs); b++ {
+		if !edited[b] {
+			msgs = append(msgs, &wire.FileCopy{Block: b, Count: 1})
+			continue
+		}
+		for o := b * uint64(bs); o < (b+1)*uint64(bs); o += 64 << 10 {
+			msgs = append(msgs, &wire.FileData{Data: neu[o : o+64<<10]})
+		}
+	}
+	return neu, edited, append(msgs, &wire.FileEnd{Hash: h.Sum()})
+}
+
+// On tmpfs the copied ranges go through the agent's buffers and are
+// hashed from them, not read back: the file still verifies, and a hash
+// that does not match its bytes still fails it.
+func TestDeltaOnTmpfs(t *testing.T) {
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/dev/shm", &fs); err != nil || fs.Type != unix.TMPFS_MAGIC {
+		t.Skip("no tmpfs at /dev/shm")
+	}
+	root, err := os.MkdirTemp("/dev/shm", "gosync-delta-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	const size, bs = 24 << 20, 128 << 10
+	r := rand.New(rand.NewPCG(5, 6))
+	p := filepath.Join(root, "f")
+	old := randomFile(t, r, p, size)
+	neu, _, msgs := tenEdits(r, old, bs)
+	bad := bytes.Clone(neu)
+	bad[len(bad)/2] ^= 1
+	h := wire.NewFileHash()
+	h.Write(bad)
+	c := serve(t, root, 0)
+	wrong := append(append([]wire.Msg(nil), msgs[:len(msgs)-1]...), &wire.FileEnd{Hash: h.Sum()})
+	if errs := roundTrip(t, c, wrong...); len(errs) != 1 {
+		t.Fatalf("a delta with the wrong hash: %d errors, want 1", len(errs))
+	}
+	if got, _ := os.ReadFile(p); !bytes.Equal(got, old) {
+		t.Fatal("a delta that failed its hash changed the file")
+	}
+	if errs := roundTrip(t, c, msgs...); len(errs) > 0 {
+		t.Fatalf("delta: %+v", errs[0])
+	}
+	if got, _ := os.ReadFile(p); !bytes.Equal(got, neu) {
+		t.Fatal("the mirror's file is not the new content")
+	}
+}
+
 // Where the kernel copies nothing (the other Unix systems), the buffered
-// copy gives the same bytes.
+// copy gives the same bytes, and the copier tells what it wrote, in
+// order: the bytes of what went through its buffer, the ranges of the
+// rest.
 func TestCopierFallbacks(t *testing.T) {
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(3, 4))
@@ -146,6 +201,18 @@ func TestCopierFallbacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []*copier{{}, {noClone: true}, {noClone: true, noKernel: true}} {
+		type piece struct {
+			off, n int64
+			data   []byte
+		}
+		var emitted []piece
+		c.emit = func(off, n int64, data []byte) []byte {
+			emitted = append(emitted, piece{off, n, bytes.Clone(data)})
+			if data == nil {
+				return nil
+			}
+			return make([]byte, copyBuf)
+		}
 		sf, err := os.Open(sp)
 		if err != nil {
 			t.Fatal(err)
@@ -167,6 +234,19 @@ func TestCopierFallbacks(t *testing.T) {
 		got, _ := os.ReadFile(df.Name())
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%+v: wrong bytes", c)
+		}
+		at := int64(0)
+		for _, p := range emitted {
+			if p.off != at || p.data != nil && (int64(len(p.data)) != p.n || !bytes.Equal(p.data, want[p.off:p.off+p.n])) {
+				t.Fatalf("%+v: emitted %d bytes at %d (data %v) after %d", c, p.n, p.off, p.data != nil, at)
+			}
+			if c.noKernel && p.data == nil {
+				t.Fatalf("%+v: a buffered copy emitted a range without its bytes", c)
+			}
+			at += p.n
+		}
+		if at != int64(len(want)) {
+			t.Fatalf("%+v: emitted %d bytes of %d", c, at, len(want))
 		}
 		sf.Close()
 		df.Close()

@@ -20,6 +20,7 @@ type copier struct {
 	checked           bool  // the file system was looked at
 	align             int64 // the file system's block size, for clones
 	buf               []byte
+	emit              emitFunc // if set, told of what was written (copy_unix.go)
 }
 
 // cloneMin: below this a clone saves too little to be worth its call.
@@ -54,6 +55,9 @@ func (c *copier) copyRange(src, dst int, srcOff, dstOff, n int64) (int64, error)
 					return done, err
 				}
 				if c.clone(src, dst, srcOff+done, dstOff+done, body) {
+					if c.emit != nil {
+						c.emit(dstOff+done, body, nil)
+					}
 					done += body
 				}
 			}
@@ -95,6 +99,9 @@ func (c *copier) kernel(src, dst int, srcOff, dstOff, n int64) (int64, error) {
 		}
 		if m == 0 {
 			return done, nil
+		}
+		if c.emit != nil {
+			c.emit(dstOff+done, int64(m), nil)
 		}
 		done += int64(m)
 	}
