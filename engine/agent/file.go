@@ -352,11 +352,10 @@ func (s *server) commit(o *openFile, m *wire.FileEnd) error {
 	// The mtime goes through the descriptor too, before close: by then
 	// the temporary's name may hold something else. Every byte was
 	// written with write(2) already, so close changes no time.
-	n, err := fileNode(o.fd, o.dirfd, o.tmp)
-	if err == nil {
-		err = n.setTimes(meta.Mtime)
-	}
-	if err != nil {
+	// The node from the stat above: setTimes needs only the kind, which
+	// chown and chmod leave alone (one fstat a file fewer).
+	n := &node{fd: o.fd, dirfd: o.dirfd, name: o.tmp, st: st}
+	if err := n.setTimes(meta.Mtime); err != nil {
 		return &os.PathError{Op: "set mtime", Path: o.begin.Path, Err: err}
 	}
 	fd := o.fd
@@ -365,7 +364,7 @@ func (s *server) commit(o *openFile, m *wire.FileEnd) error {
 		unix.Unlinkat(o.dirfd, o.tmp, 0)
 		return &os.PathError{Op: "close", Path: o.begin.Path, Err: err}
 	}
-	err = s.install(o.dirfd, o.tmp, o.begin.Path)
+	err := s.install(o.dirfd, o.tmp, o.begin.Path)
 	if err != nil {
 		unix.Unlinkat(o.dirfd, o.tmp, 0)
 	}
