@@ -10,8 +10,9 @@ import (
 // picture is what a session knows a mirror holds, path by path. A watch
 // keeps one per mirror for as long as it runs, so it is packed: fixed-size
 // records without pointers (the garbage collector never scans them), sorted
-// in walk order (comparePaths), with paths and symlink targets in one byte
-// arena and content hashes in a side table. That is about 90 bytes an
+// in walk order (comparePaths), with paths and symlink targets in a byte
+// arena (records and arena in blocks: picture_blocks.go) and content
+// hashes in a side table. That is about 90 bytes an
 // entry where a map of fstree.Entry took about 200, and a subtree is a
 // range found by binary search, not a pass over every entry.
 //
@@ -251,8 +252,8 @@ func (p *picture) setSorted(n int, each func(yield func(fstree.Entry))) {
 // trim lets go of the spare capacity of the records and the arena: a
 // watch keeps its picture for hours.
 func (p *picture) trim() {
-	p.arena.trim()
-	p.recs.trim()
+	trimLast(p.arena.blocks)
+	trimLast(p.recs.blocks)
 }
 
 // keep appends r, a record of from, to p.

@@ -1,6 +1,9 @@
 package engine
 
-import "unsafe"
+import (
+	"sort"
+	"unsafe"
+)
 
 // A picture's records and names are kept in blocks, so a picture that
 // grows (a watch's initial sync of a million files appends a million
@@ -8,9 +11,9 @@ import "unsafe"
 // old array and the new one were both live at the peak, on top of the
 // collector's headroom.
 const (
-	recBlock   = 4096    // records a block holds (256 KiB)
-	arenaBlock = 1 << 20 // bytes of names a block holds
+	recBlock   = 4096 // records a block holds (256 KiB)
 	arenaShift = 20
+	arenaBlock = 1 << arenaShift // bytes of names a block holds
 )
 
 // recList is a list of records in blocks of recBlock; every block but
@@ -36,24 +39,17 @@ func (l *recList) add(r picRec) {
 // search is a binary search: the first index whose record cmp does not
 // place before the target (cmp < 0), and whether cmp is 0 there.
 func (l *recList) search(cmp func(*picRec) int) (int, bool) {
-	lo, hi := 0, l.n
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if cmp(l.at(m)) < 0 {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo, lo < l.n && cmp(l.at(lo)) == 0
+	i := sort.Search(l.n, func(i int) bool { return cmp(l.at(i)) >= 0 })
+	return i, i < l.n && cmp(l.at(i)) == 0
 }
 
-// trim lets go of the last block's spare capacity.
-func (l *recList) trim() {
-	if len(l.blocks) > 0 {
-		b := &l.blocks[len(l.blocks)-1]
+// trimLast lets go of the spare capacity of the last of blocks (all
+// others are full).
+func trimLast[T any](blocks [][]T) {
+	if len(blocks) > 0 {
+		b := &blocks[len(blocks)-1]
 		if cap(*b) > len(*b)+len(*b)/8 {
-			*b = append([]picRec(nil), *b...)
+			*b = append([]T(nil), *b...)
 		}
 	}
 }
@@ -81,14 +77,4 @@ func (a *arena) put(s string) (off int) {
 
 func (a *arena) str(off, n int) string {
 	return unsafe.String(&a.blocks[off>>arenaShift][off&(1<<arenaShift-1)], n)
-}
-
-// trim lets go of the last block's spare capacity.
-func (a *arena) trim() {
-	if len(a.blocks) > 0 {
-		b := &a.blocks[len(a.blocks)-1]
-		if cap(*b) > len(*b)+len(*b)/8 {
-			*b = append([]byte(nil), *b...)
-		}
-	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -14,28 +15,30 @@ import (
 
 // startProfiles starts the profiles that GOSYNC_CPUPROFILE,
 // GOSYNC_MEMPROFILE and GOSYNC_TRACE (an execution trace, for go tool
-// trace: which phases overlap) ask for (paths; ".<pid>" is appended, so a run that
-// starts more gosync processes keeps each one's) and returns what writes
-// them at exit. They are for measuring gosync (BENCHMARKS.md's profiles),
+// trace: which phases overlap) ask for (paths; ".<pid>" is appended, so
+// a run that starts more gosync processes keeps each one's) and returns
+// what writes them at exit. They are for measuring gosync (BENCHMARKS.md's profiles),
 // not a user option, and are not passed on to a remote agent.
 func startProfiles() (stop func()) {
 	var stops []func()
-	if p := os.Getenv("GOSYNC_CPUPROFILE"); p != "" {
-		f, err := os.Create(fmt.Sprintf("%s.%d", p, os.Getpid()))
-		if err == nil && pprof.StartCPUProfile(f) == nil {
-			stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
-		} else if err == nil {
-			f.Close()
+	// stream writes what start begins into the file env names, until stop.
+	stream := func(env string, start func(io.Writer) error, stop func()) {
+		p := os.Getenv(env)
+		if p == "" {
+			return
 		}
-	}
-	if p := os.Getenv("GOSYNC_TRACE"); p != "" {
 		f, err := os.Create(fmt.Sprintf("%s.%d", p, os.Getpid()))
-		if err == nil && trace.Start(f) == nil {
-			stops = append(stops, func() { trace.Stop(); f.Close() })
-		} else if err == nil {
-			f.Close()
+		if err != nil {
+			return
 		}
+		if start(f) != nil {
+			f.Close()
+			return
+		}
+		stops = append(stops, func() { stop(); f.Close() })
 	}
+	stream("GOSYNC_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile)
+	stream("GOSYNC_TRACE", trace.Start, trace.Stop)
 	if p := os.Getenv("GOSYNC_MEMPROFILE"); p != "" {
 		// The heap profile is taken when the live heap is at its
 		// highest (looked at every 100 ms), since a sync's memory is
