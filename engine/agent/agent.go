@@ -55,6 +55,8 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 	s := &server{ctx: ctx, log: log, isRoot: os.Geteuid() == 0, uid: os.Geteuid(), gid: os.Getegid(), rootFD: -1, dirs: map[string]int{},
 		start: time.Now(), wake: make(chan struct{}, 1), runTimeout: cmp.Or(opt.RunTimeout, DefaultRunTimeout), fence: fence{lockFD: -1}}
 	s.policy = opt.Restriction.policy(s.isRoot)
+	growPipe(r)
+	growPipe(w)
 	conn := wire.NewConn(activityReader{r, s}, w)
 	s.conn = conn
 	defer conn.Close()

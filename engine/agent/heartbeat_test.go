@@ -15,6 +15,14 @@ import (
 // after the handshake.
 func serve(t *testing.T, root string, heartbeat time.Duration) *wire.Conn {
 	t.Helper()
+	c, _, _ := servePipes(t, root, heartbeat)
+	return c
+}
+
+// servePipes is serve that also returns the pipe ends the agent reads
+// and writes (open until the test ends).
+func servePipes(t *testing.T, root string, heartbeat time.Duration) (c *wire.Conn, ar, aw *os.File) {
+	t.Helper()
 	ar, cw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +45,7 @@ func serve(t *testing.T, root string, heartbeat time.Duration) *wire.Conn {
 		<-done
 		ar.Close()
 	})
-	c := wire.NewConn(cr, cw)
+	c = wire.NewConn(cr, cw)
 	if err := c.WriteMsg(&wire.Hello{Version: wire.Version}); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +55,7 @@ func serve(t *testing.T, root string, heartbeat time.Duration) *wire.Conn {
 	if m, err := c.ReadMsg(); err != nil || m.(*wire.Hello).Err != "" {
 		t.Fatalf("handshake: %v %+v", err, m)
 	}
-	return c
+	return c, ar, aw
 }
 
 // The agent sends heartbeats while it works on a message and stops once

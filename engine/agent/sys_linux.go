@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -110,4 +111,32 @@ func (n *node) setTimes(mtime fstree.Time) error {
 		}
 	}
 	return unix.UtimesNanoAt(n.dirfd, n.name, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// pipeSize is what the agent asks of the pipes it talks through. sshd
+// hands a remote command pipes of 64 KiB: a 1 GiB file crosses the one
+// into the agent in 16,384 fills, each a wake-up of the agent and then
+// of sshd, and the two stall each other. With 1 MiB (the default
+// /proc/sys/fs/pipe-max-size, so any user may ask for it) the same file
+// over SSH took 2.8-3.1 s instead of 4.0-4.8 s on two cores.
+const pipeSize = 1 << 20
+
+// growPipe enlarges f's pipe to pipeSize if f is a pipe; anything else
+// (a socket, a terminal, a pipe the system will not grow) is left as
+// it is. It goes through SyscallConn, which leaves the descriptor's
+// blocking mode alone (Fd would not).
+func growPipe(f any) {
+	sc, ok := f.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		if sz, err := unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0); err == nil && sz < pipeSize {
+			unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize)
+		}
+	})
 }
