@@ -261,14 +261,20 @@ type aliveConn struct {
 	net.Conn
 	start time.Time    // monotonic base for last
 	last  atomic.Int64 // since start, when a read last returned data
+	ack   func() error // acknowledges what was read at once (quickAcker), or nil
 }
 
-func newAliveConn(c net.Conn) *aliveConn { return &aliveConn{Conn: c, start: time.Now()} }
+func newAliveConn(c net.Conn) *aliveConn {
+	return &aliveConn{Conn: c, start: time.Now(), ack: quickAcker(c)}
+}
 
 func (c *aliveConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.last.Store(int64(time.Since(c.start)))
+		if c.ack != nil {
+			c.ack() // only a delay if it fails
+		}
 	}
 	return n, err
 }
