@@ -65,6 +65,9 @@ type SourceSpec struct {
 	// Done, if set, gets the source once it is walked (its Entries
 	// empty, Count set), for reporting what was skipped.
 	Done func(*Source)
+	// Pre, if set, is a walk of this spec started before the mirror was
+	// reached; the first full sync given it takes it over.
+	Pre *Prewalk
 }
 
 // walk lists the source as ScanSource does, calling fn for each entry in

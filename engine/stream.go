@@ -78,11 +78,16 @@ func syncTree(ctx context.Context, spec SourceSpec, m Mirror, opt Options, res *
 		}
 		return err
 	}
-	src, err := OpenSource(spec.Dir)
-	if err != nil {
-		return err
+	w := spec.Pre.take()
+	if w == nil {
+		src, err := OpenSource(spec.Dir)
+		if err != nil {
+			return err
+		}
+		w = startWalk(ctx, src, spec, scanStreamDepth)
 	}
-	defer src.Close()
+	src := w.src
+	defer w.stop()
 
 	cmp := &comparer{p: &plan{src: src, root: src.RootEnt, m: m, opt: opt, res: res, owner: m.SetsOwner(),
 		strip: [2]uint32{0o7777 &^ m.PermBits(false), 0o7777 &^ m.PermBits(true)}}, pic: pic}
@@ -91,36 +96,8 @@ func syncTree(ctx context.Context, spec SourceSpec, m Mirror, opt Options, res *
 	}
 	cmp.knownIDs(src.RootEnt)
 
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	srcC := make(chan []fstree.Entry, scanStreamDepth)
-	walked := make(chan error, 1)
-	go func() {
-		defer close(srcC)
-		batch := make([]fstree.Entry, 0, streamBatch)
-		send := func() error {
-			select {
-			case srcC <- batch:
-				batch = make([]fstree.Entry, 0, streamBatch)
-				return nil
-			case <-wctx.Done():
-				return wctx.Err()
-			}
-		}
-		err := src.walk(wctx, spec.Ignore, spec.Hash, spec.Cache, func(e *fstree.Entry) error {
-			batch = append(batch, *e)
-			if len(batch) == streamBatch {
-				return send()
-			}
-			return nil
-		})
-		if err == nil && len(batch) > 0 {
-			err = send()
-		}
-		walked <- err
-	}()
 	cmp.next = func() ([]fstree.Entry, bool) {
-		b, ok := <-srcC
+		b, ok := <-w.c
 		return b, ok
 	}
 
@@ -157,17 +134,14 @@ func syncTree(ctx context.Context, spec SourceSpec, m Mirror, opt Options, res *
 		err = cmp.finish()
 	}
 	if err != nil {
-		cancel()
-		for range srcC {
-		}
-		werr := <-walked
+		werr := w.stop()
 		res.Stats.Scanned = src.Count // as far as the walk went
 		if werr != nil && ctx.Err() == nil && !errors.Is(werr, context.Canceled) {
 			return werr
 		}
 		return err
 	}
-	if err := <-walked; err != nil {
+	if err := w.wait(); err != nil {
 		return err
 	}
 	if spec.Done != nil {

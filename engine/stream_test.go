@@ -203,7 +203,18 @@ func TestSyncTreeMatchesWholeListings(t *testing.T) {
 				defer m.Close()
 				var res engine.Result
 				if streamed {
-					res = engine.SyncTree(context.Background(), engine.SourceSpec{Dir: src, Ignore: opt.Ignore, Hash: opt.Checksum}, m, o)
+					spec := engine.SourceSpec{Dir: src, Ignore: opt.Ignore, Hash: opt.Checksum}
+					if round%3 == 0 {
+						// Walked before the mirror was reached, as sync does
+						// for an SSH mirror.
+						pre, err := engine.StartPrewalk(context.Background(), spec)
+						if err != nil {
+							t.Fatal(err)
+						}
+						defer pre.Close()
+						spec.Pre = pre
+					}
+					res = engine.SyncTree(context.Background(), spec, m, o)
 				} else {
 					s, err := engine.ScanSource(context.Background(), src, opt.Ignore, opt.Checksum)
 					if err != nil {

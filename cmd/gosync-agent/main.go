@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -40,7 +41,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := agent.Serve(ctx, os.Stdin, os.Stdout, agent.Options{Root: root, BuildID: wire.BuildID(), Logger: log, Restriction: restrict}); err != nil {
+	if err := agent.Serve(ctx, os.Stdin, os.Stdout, agent.Options{Root: root, BuildID: wire.BuildID(), Logger: log, Restriction: restrict, WalkHelpers: runtime.GOMAXPROCS(0) - 1}); err != nil {
 		fmt.Fprintln(os.Stderr, "gosync agent:", strings.TrimSpace(err.Error()))
 		os.Exit(1)
 	}

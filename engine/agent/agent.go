@@ -37,6 +37,13 @@ type Options struct {
 	Heartbeat time.Duration
 	// RunTimeout bounds an --on-sync command (0: DefaultRunTimeout).
 	RunTimeout time.Duration
+	// WalkHelpers is how many goroutines help the mirror's walk stat the
+	// entries of a large directory (fstree.WalkOptions.Helpers). An agent
+	// of its own (on a mirror host) gives it the host's other cores: a
+	// 100,000-file walk alone on two cores took 0.29 s instead of 0.37 s.
+	// An agent inside the client leaves it 0: the source walk has the
+	// other core already (a local no-op was 5% slower with a helper).
+	WalkHelpers int
 	Restriction
 }
 
@@ -55,6 +62,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opt Options) error {
 	s := &server{ctx: ctx, log: log, isRoot: os.Geteuid() == 0, uid: os.Geteuid(), gid: os.Getegid(), rootFD: -1, dirs: map[string]int{},
 		start: time.Now(), wake: make(chan struct{}, 1), runTimeout: cmp.Or(opt.RunTimeout, DefaultRunTimeout), fence: fence{lockFD: -1}}
 	s.policy = opt.Restriction.policy(s.isRoot)
+	s.walkHelpers = opt.WalkHelpers
 	growPipe(r)
 	growPipe(w)
 	conn := wire.NewConn(activityReader{r, s}, w)
@@ -233,11 +241,12 @@ func (s *server) beat(stop <-chan struct{}) error {
 }
 
 type server struct {
-	ctx   context.Context
-	conn  *wire.Conn
-	wmu   sync.Mutex // the heartbeat writes too
-	busy  atomic.Bool
-	start time.Time
+	ctx         context.Context
+	walkHelpers int // Options.WalkHelpers
+	conn        *wire.Conn
+	wmu         sync.Mutex // the heartbeat writes too
+	busy        atomic.Bool
+	start       time.Time
 	// lastRead is when bytes last arrived, as time since start (a
 	// monotonic clock).
 	lastRead atomic.Int64
@@ -715,6 +724,7 @@ func (s *server) walk(sub string, hash bool, onErr func(string, error), fn func(
 		HashFunc: s.hashes.Hash,
 		OnError:  onErr,
 		Widen:    s.widenToList,
+		Helpers:  s.walkHelpers,
 		Temp: func(rel string) {
 			if rel == fstree.LockName {
 				return // not a leftover: the session lock

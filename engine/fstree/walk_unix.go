@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -45,7 +46,8 @@ func (w *walker) dir(fd int, rel string) error {
 	}
 	defer f.Close()
 	slices.Sort(names)
-	for _, name := range names {
+	stats := w.statAll(fd, names)
+	for i, name := range names {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
@@ -58,7 +60,13 @@ func (w *walker) dir(fd int, rel string) error {
 			continue
 		}
 		var st unix.Stat_t
-		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		var err error
+		if stats != nil {
+			st, err = stats[i].st, stats[i].err
+		} else {
+			err = unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		}
+		if err != nil {
 			if err := w.skip(child, err); err != nil {
 				return err
 			}
@@ -133,6 +141,43 @@ func (w *walker) dir(fd int, rel string) error {
 		}
 	}
 	return nil
+}
+
+// parallelFrom is the size of a directory whose entries the walk stats
+// with its helpers: below it, handing the work over costs more than it
+// saves.
+const parallelFrom = 256
+
+// statResult is the lstat of one entry of a directory.
+type statResult struct {
+	st  unix.Stat_t
+	err error
+}
+
+// statAll lstats names in fd on the walk's goroutine and opt.Helpers
+// others, each taking a contiguous share, or returns nil (the walk stats
+// each entry as it comes to it) for a small directory or no helpers.
+// The results are those of the same calls made a moment earlier: the
+// walk is no snapshot either way.
+func (w *walker) statAll(fd int, names []string) []statResult {
+	if w.opt.Helpers <= 0 || len(names) < parallelFrom {
+		return nil
+	}
+	res := make([]statResult, len(names))
+	parts := w.opt.Helpers + 1
+	share := (len(names) + parts - 1) / parts
+	stat := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			res[i].err = unix.Fstatat(fd, names[i], &res[i].st, unix.AT_SYMLINK_NOFOLLOW)
+		}
+	}
+	var wg sync.WaitGroup
+	for lo := share; lo < len(names); lo += share {
+		wg.Go(func() { stat(lo, min(lo+share, len(names))) })
+	}
+	stat(0, min(share, len(names)))
+	wg.Wait()
+	return res
 }
 
 // regularFile makes an *os.File of fd, opened with O_NONBLOCK, if it is

@@ -36,4 +36,7 @@ type WalkOptions struct {
 	// directory's subtree is walked. The mirror's walk uses it for the
 	// directories its user owns (Unix only).
 	Widen func(dirfd int, name string) (restore func(), ok bool)
+	// Helpers is how many goroutines besides the walk's own stat the
+	// entries of a large directory (Unix): 0, one after another.
+	Helpers int
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -282,8 +284,7 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	f, log, src, dests, matcher := c.f, c.log, c.src, c.dests, c.matcher
-	// SRC is checked before anything is created on a mirror; then it is
-	// walked while the mirrors are reached and listed.
+	// SRC is checked before anything is created on a mirror.
 	probe, err := engine.OpenSource(src)
 	if err != nil {
 		return err
@@ -337,6 +338,17 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 	}
 
+	// An SSH mirror takes a quarter of a second or more to reach: the
+	// source is walked meanwhile, and the first mirror to be listed
+	// takes the walk over (any other walks the source itself).
+	if slices.ContainsFunc(dests, endpoint.Endpoint.Remote) {
+		pre, err := engine.StartPrewalk(ctx, spec)
+		if err != nil {
+			return err
+		}
+		defer pre.Close()
+		spec.Pre = pre
+	}
 	results := make([]engine.Result, len(dests))
 	var wg sync.WaitGroup
 	for i, d := range dests {
@@ -648,7 +660,7 @@ func humanBytes(n int64) string { return status.Bytes(n) }
 
 func serveAgent(ctx context.Context, root string, restrict agent.Restriction, stdin io.Reader, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	err := agent.Serve(ctx, stdin, stdout, agent.Options{Root: root, BuildID: BuildID(), Logger: log, Restriction: restrict})
+	err := agent.Serve(ctx, stdin, stdout, agent.Options{Root: root, BuildID: BuildID(), Logger: log, Restriction: restrict, WalkHelpers: runtime.GOMAXPROCS(0) - 1})
 	if err != nil {
 		return err
 	}

@@ -539,7 +539,7 @@ func AgentMain() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
-		if err := agent.Serve(context.Background(), os.Stdin, os.Stdout, agent.Options{Root: root, Restriction: restrict}); err != nil {
+		if err := agent.Serve(context.Background(), os.Stdin, os.Stdout, agent.Options{Root: root, Restriction: restrict, WalkHelpers: 1}); err != nil {
 			fmt.Fprintln(os.Stderr, strings.TrimSpace(err.Error()))
 			os.Exit(1)
 		}
