@@ -11,10 +11,11 @@ import (
 // keeps one per mirror for as long as it runs, so it is packed: fixed-size
 // records without pointers (the garbage collector never scans them), sorted
 // in walk order (comparePaths), with paths and symlink targets in a byte
-// arena (records and arena in blocks: picture_blocks.go) and content
-// hashes in a side table. That is about 90 bytes an
-// entry where a map of fstree.Entry took about 200, and a subtree is a
-// range found by binary search, not a pass over every entry.
+// arena (records and arena in blocks: picture_blocks.go), content hashes
+// and owners in side tables. That is 56 bytes a record and its path in
+// the arena (about 80 bytes an entry in a tree of short names) where a
+// map of fstree.Entry took about 200, and a subtree is a range found by
+// binary search, not a pass over every entry.
 //
 // Changes to known paths are made in place (a deleted record is marked
 // dead); new paths wait in a small map that is merged into the records
@@ -30,24 +31,54 @@ type picture struct {
 	// devs are the devices entries are on, devIndex their indexes in it.
 	devs     []uint64
 	devIndex map[uint64]uint16
+	// owners are the owner and group pairs of entries (uid<<32 | gid),
+	// ownerIndex their indexes in it: a tree has few.
+	owners     []uint64
+	ownerIndex map[uint64]uint32
 }
 
-// picRec is one entry of a picture's sorted records.
+// picRec is one entry of a picture's sorted records: 56 bytes, no
+// pointers.
 type picRec struct {
-	name   span // the path, then the symlink target (tlen bytes)
-	size   int64
-	sec    int64
-	ino    uint64
-	ctime  int64
-	nsec   int32
-	uid    uint32
-	gid    uint32
-	hash   uint32 // 1 + index in hashes; 0: none
-	dev    uint16 // index in devs; noDev: not kept (nor the inode)
-	tlen   uint16
-	perm   uint16
-	kind   fstree.Kind // 0: dead
-	noPerm bool
+	name  span // the path, then a symlink's target (tlen bytes)
+	size  int64
+	sec   int64
+	ino   uint64
+	ctime int64
+	nsec  int32
+	owner uint32 // index in owners
+	// hash is a file's 1 + index in hashes (0: none), a symlink's target
+	// length (tlen): a symlink has no content hash.
+	hash uint32
+	dev  uint16 // index in devs; noDev: not kept (nor the inode)
+	mode uint16 // permission bits, noPerm, kind and dead (modeKind...)
+}
+
+// The bits of picRec.mode above the 12 permission bits.
+const (
+	modeNoPerm    = 1 << 12 // fstree.Entry.NoPerm
+	modeKindShift = 13      // two bits: the kind less one (File..Other)
+	modeDead      = 1 << 15 // deleted; the rest stays, for the path
+)
+
+func (r *picRec) kind() fstree.Kind { return fstree.Kind(r.mode>>modeKindShift&3) + 1 }
+func (r *picRec) dead() bool        { return r.mode&modeDead != 0 }
+func (r *picRec) kill()             { r.mode |= modeDead }
+
+// tlen is the length of a symlink's target at the end of name.
+func (r *picRec) tlen() int {
+	if r.kind() == fstree.Symlink {
+		return int(r.hash)
+	}
+	return 0
+}
+
+// hashSlot is a file's 1 + index in hashes, 0 if it has none.
+func (r *picRec) hashSlot() uint32 {
+	if r.kind() == fstree.Symlink {
+		return 0
+	}
+	return r.hash
 }
 
 // noDev marks a record whose device (one of more than 65,535 in one
@@ -62,20 +93,16 @@ type span uint64
 func newPicture() *picture { return &picture{added: map[string]fstree.Entry{}} }
 
 func (p *picture) path(r *picRec) string {
-	return p.str(r.name - span(r.tlen))
+	return p.str(r.name - span(r.tlen()))
 }
 
 func (p *picture) target(r *picRec) string {
-	if r.tlen == 0 {
+	t := r.tlen()
+	if t == 0 {
 		return ""
 	}
 	n := p.str(r.name)
-	return n[len(n)-int(r.tlen):]
-}
-
-// putName puts a record's path and target in the arena.
-func (p *picture) putName(r *picRec, path, target string) {
-	r.name, r.tlen = p.put(path+target), uint16(len(target))
+	return n[len(n)-t:]
 }
 
 func (p *picture) devOf(dev uint64) uint16 {
@@ -91,6 +118,19 @@ func (p *picture) devOf(dev uint64) uint16 {
 	p.devs = append(p.devs, dev)
 	p.devIndex[dev] = uint16(len(p.devs) - 1)
 	return uint16(len(p.devs) - 1)
+}
+
+func (p *picture) ownerOf(uid, gid uint32) uint32 {
+	o := uint64(uid)<<32 | uint64(gid)
+	if i, ok := p.ownerIndex[o]; ok {
+		return i
+	}
+	if p.ownerIndex == nil {
+		p.ownerIndex = map[uint64]uint32{}
+	}
+	p.owners = append(p.owners, o)
+	p.ownerIndex[o] = uint32(len(p.owners) - 1)
+	return uint32(len(p.owners) - 1)
 }
 
 func (p *picture) str(s span) string {
@@ -111,44 +151,55 @@ func (p *picture) put(s string) span {
 // find returns the index of path's live record.
 func (p *picture) find(path string) (int, bool) {
 	i, ok := p.recs.search(func(r *picRec) int { return comparePaths(p.path(r), path) })
-	if ok && p.recs.at(i).kind == 0 {
+	if ok && p.recs.at(i).dead() {
 		return i, false
 	}
 	return i, ok
 }
 
 func (p *picture) entry(r *picRec) fstree.Entry {
-	e := fstree.Entry{Path: strings.Clone(p.path(r)), Kind: r.kind, Perm: uint32(r.perm), Size: r.size,
-		Mtime: fstree.Time{Sec: r.sec, Nsec: r.nsec}, Uid: r.uid, Gid: r.gid, Target: strings.Clone(p.target(r)),
-		NoPerm: r.noPerm, Ino: r.ino, CtimeNs: r.ctime}
+	o := p.owners[r.owner]
+	e := fstree.Entry{Path: strings.Clone(p.path(r)), Kind: r.kind(), Perm: uint32(r.mode & 0o7777), Size: r.size,
+		Mtime: fstree.Time{Sec: r.sec, Nsec: r.nsec}, Uid: uint32(o >> 32), Gid: uint32(o), Target: strings.Clone(p.target(r)),
+		NoPerm: r.mode&modeNoPerm != 0, Ino: r.ino, CtimeNs: r.ctime}
 	if r.dev != noDev {
 		e.Dev = p.devs[r.dev]
 	}
-	if r.hash != 0 {
-		e.Hash, e.HasHash = p.hashes[r.hash-1], true
+	if h := r.hashSlot(); h != 0 {
+		e.Hash, e.HasHash = p.hashes[h-1], true
 	}
 	return e
 }
 
-// fill sets r from e. A new record (no name yet) gets e's path.
+// fill sets r from e (and brings a dead record back). A new record (no
+// name yet) gets e's path. Only a file keeps a content hash.
 func (p *picture) fill(r *picRec, e *fstree.Entry) {
-	r.kind, r.perm, r.size, r.sec, r.nsec = e.Kind, uint16(e.Perm), e.Size, e.Mtime.Sec, e.Mtime.Nsec
-	r.uid, r.gid, r.noPerm, r.ino, r.ctime = e.Uid, e.Gid, e.NoPerm, e.Ino, e.CtimeNs
+	// The name and hash slot are read with r's old kind.
+	slot := r.hashSlot()
+	switch {
+	case r.name == 0:
+		r.name = p.put(e.Path + e.Target)
+	case e.Target != p.target(r):
+		p.waste += len(p.str(r.name))
+		r.name = p.put(e.Path + e.Target)
+	}
+	r.mode = uint16(e.Perm&0o7777) | uint16(e.Kind-1)&3<<modeKindShift
+	if e.NoPerm {
+		r.mode |= modeNoPerm
+	}
+	r.size, r.sec, r.nsec, r.ino, r.ctime = e.Size, e.Mtime.Sec, e.Mtime.Nsec, e.Ino, e.CtimeNs
+	r.owner = p.ownerOf(e.Uid, e.Gid)
 	if r.dev = p.devOf(e.Dev); r.dev == noDev {
 		r.ino = 0
 	}
 	switch {
-	case r.name == 0:
-		p.putName(r, e.Path, e.Target)
-	case e.Target != p.target(r):
-		p.waste += len(p.str(r.name))
-		p.putName(r, e.Path, e.Target)
-	}
-	switch {
+	case e.Kind == fstree.Symlink:
+		r.hash = uint32(len(e.Target))
 	case !e.HasHash:
 		r.hash = 0
-	case r.hash != 0:
-		p.hashes[r.hash-1] = e.Hash
+	case slot != 0:
+		p.hashes[slot-1] = e.Hash
+		r.hash = slot
 	default:
 		p.hashes = append(p.hashes, e.Hash)
 		r.hash = uint32(len(p.hashes))
@@ -263,8 +314,10 @@ func (p *picture) keep(from *picture, r *picRec) {
 	if r.dev != noDev {
 		n.dev = p.devOf(from.devs[r.dev])
 	}
-	if r.hash != 0 {
-		p.hashes = append(p.hashes, from.hashes[r.hash-1])
+	o := from.owners[r.owner]
+	n.owner = p.ownerOf(uint32(o>>32), uint32(o))
+	if h := r.hashSlot(); h != 0 {
+		p.hashes = append(p.hashes, from.hashes[h-1])
 		n.hash = uint32(len(p.hashes))
 	}
 	p.recs.add(n)
@@ -276,7 +329,7 @@ func (p *picture) del(path string) {
 		return
 	}
 	if i, ok := p.find(path); ok {
-		p.recs.at(i).kind = 0
+		p.recs.at(i).kill()
 		p.dead++
 	}
 }
@@ -308,7 +361,7 @@ func (p *picture) below(dir string) (int, int) {
 func (p *picture) each(dir string, fn func(e fstree.Entry)) {
 	lo, hi := p.below(dir)
 	for i := lo; i < hi; i++ {
-		if p.recs.at(i).kind != 0 {
+		if !p.recs.at(i).dead() {
 			fn(p.entry(p.recs.at(i)))
 		}
 	}
@@ -318,8 +371,8 @@ func (p *picture) each(dir string, fn func(e fstree.Entry)) {
 func (p *picture) delBelow(dir string) {
 	lo, hi := p.below(dir)
 	for i := lo; i < hi; i++ {
-		if p.recs.at(i).kind != 0 {
-			p.recs.at(i).kind = 0
+		if !p.recs.at(i).dead() {
+			p.recs.at(i).kill()
 			p.dead++
 		}
 	}
@@ -346,7 +399,7 @@ func (p *picture) merge() {
 	i, j := 0, 0
 	for i < p.recs.len() || j < len(add) {
 		switch {
-		case i < p.recs.len() && p.recs.at(i).kind == 0:
+		case i < p.recs.len() && p.recs.at(i).dead():
 			i++
 		case j == len(add) || i < p.recs.len() && comparePaths(p.path(p.recs.at(i)), add[j].Path) < 0:
 			q.keep(p, p.recs.at(i))

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/gosync/gosync/engine/fstree"
 )
@@ -25,13 +26,13 @@ func TestPictureMatchesMap(t *testing.T) {
 		return strings.Join(parts, "/")
 	}
 	randEntry := func(path string) fstree.Entry {
-		e := fstree.Entry{Path: path, Kind: fstree.Kind(1 + r.IntN(3)), Perm: uint32(r.IntN(07777)), Size: r.Int64N(1 << 40),
+		e := fstree.Entry{Path: path, Kind: fstree.Kind(1 + r.IntN(4)), Perm: uint32(r.IntN(07777)), Size: r.Int64N(1 << 40),
 			Mtime: fstree.Time{Sec: r.Int64(), Nsec: int32(r.IntN(1e9))}, Uid: r.Uint32(), Gid: r.Uint32(),
 			Dev: r.Uint64(), Ino: r.Uint64(), CtimeNs: r.Int64(), NoPerm: r.IntN(2) == 0}
 		if e.Kind == fstree.Symlink {
 			e.Target = randPath() + fmt.Sprint(r.IntN(10))
 		}
-		if r.IntN(2) == 0 {
+		if e.Kind == fstree.File && r.IntN(2) == 0 { // only files have content hashes
 			e.HasHash = true
 			e.Hash[r.IntN(fstree.HashSize)] = byte(r.Uint32())
 		}
@@ -211,4 +212,11 @@ func TestPictureBlocks(t *testing.T) {
 	check("merged")
 	p.trim()
 	check("trimmed")
+}
+
+// A record is 56 bytes: a million-file watch keeps a million of them.
+func TestPictureRecordSize(t *testing.T) {
+	if n := unsafe.Sizeof(picRec{}); n != 56 {
+		t.Fatalf("picRec is %d bytes, want 56", n)
+	}
 }
