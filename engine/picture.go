@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"slices"
 	"strings"
 
@@ -106,31 +107,29 @@ func (p *picture) target(r *picRec) string {
 }
 
 func (p *picture) devOf(dev uint64) uint16 {
-	if i, ok := p.devIndex[dev]; ok {
-		return i
-	}
-	if len(p.devs) == noDev {
-		return noDev
-	}
-	if p.devIndex == nil {
-		p.devIndex = map[uint64]uint16{}
-	}
-	p.devs = append(p.devs, dev)
-	p.devIndex[dev] = uint16(len(p.devs) - 1)
-	return uint16(len(p.devs) - 1)
+	return intern(&p.devs, &p.devIndex, dev, noDev)
 }
 
 func (p *picture) ownerOf(uid, gid uint32) uint32 {
-	o := uint64(uid)<<32 | uint64(gid)
-	if i, ok := p.ownerIndex[o]; ok {
+	return intern(&p.owners, &p.ownerIndex, uint64(uid)<<32|uint64(gid), math.MaxUint32)
+}
+
+// intern returns v's index in *list, adding it if it is new and the list
+// holds fewer than full values (full: the list is full, v is not kept).
+func intern[I uint16 | uint32](list *[]uint64, index *map[uint64]I, v uint64, full I) I {
+	if i, ok := (*index)[v]; ok {
 		return i
 	}
-	if p.ownerIndex == nil {
-		p.ownerIndex = map[uint64]uint32{}
+	if len(*list) == int(full) {
+		return full
 	}
-	p.owners = append(p.owners, o)
-	p.ownerIndex[o] = uint32(len(p.owners) - 1)
-	return uint32(len(p.owners) - 1)
+	if *index == nil {
+		*index = map[uint64]I{}
+	}
+	*list = append(*list, v)
+	i := I(len(*list) - 1)
+	(*index)[v] = i
+	return i
 }
 
 func (p *picture) str(s span) string {
