@@ -14,8 +14,9 @@ type Options struct {
 	BuildID   string
 	Logger    *slog.Logger
 	Heartbeat time.Duration
-	// RunTimeout is as on Unix.
-	RunTimeout time.Duration
+	// RunTimeout and WalkHelpers are as on Unix.
+	RunTimeout  time.Duration
+	WalkHelpers int
 	Restriction
 }
 
