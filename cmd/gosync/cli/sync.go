@@ -284,12 +284,6 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	f, log, src, dests, matcher := c.f, c.log, c.src, c.dests, c.matcher
-	// SRC is checked before anything is created on a mirror.
-	probe, err := engine.OpenSource(src)
-	if err != nil {
-		return err
-	}
-	probe.Close()
 	// Each mirror walks the source in step with its own listing (the
 	// trees are never held whole); what a walk skipped is told once.
 	var told sync.Once
@@ -338,9 +332,11 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 	}
 
-	// An SSH mirror takes a quarter of a second or more to reach: the
-	// source is walked meanwhile, and the first mirror to be listed
-	// takes the walk over (any other walks the source itself).
+	// SRC is checked before anything is created on a mirror. An SSH
+	// mirror takes a quarter of a second or more to reach: the source is
+	// walked meanwhile (the walk's open is the check), and the first
+	// mirror to be listed takes the walk over (any other walks the
+	// source itself).
 	if slices.ContainsFunc(dests, endpoint.Endpoint.Remote) {
 		pre, err := engine.StartPrewalk(ctx, spec)
 		if err != nil {
@@ -348,6 +344,12 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		defer pre.Close()
 		spec.Pre = pre
+	} else {
+		probe, err := engine.OpenSource(src)
+		if err != nil {
+			return err
+		}
+		probe.Close()
 	}
 	results := make([]engine.Result, len(dests))
 	var wg sync.WaitGroup
