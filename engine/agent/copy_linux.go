@@ -55,9 +55,7 @@ func (c *copier) copyRange(src, dst int, srcOff, dstOff, n int64) (int64, error)
 					return done, err
 				}
 				if c.clone(src, dst, srcOff+done, dstOff+done, body) {
-					if c.emit != nil {
-						c.emit(dstOff+done, body, nil)
-					}
+					c.emitKernel(dst, dstOff+done, body)
 					done += body
 				}
 			}
@@ -100,13 +98,25 @@ func (c *copier) kernel(src, dst int, srcOff, dstOff, n int64) (int64, error) {
 		if m == 0 {
 			return done, nil
 		}
-		if c.emit != nil {
-			c.emit(dstOff+done, int64(m), nil)
-		}
+		c.emitKernel(dst, dstOff+done, int64(m))
 		done += int64(m)
 	}
 	m, err := c.buffered(src, dst, srcOff+done, dstOff+done, n-done)
 	return done + m, err
+}
+
+// emitKernel tells the hasher of a range the kernel cloned or copied,
+// which it reads back from the temporary. A clone's blocks are in no page
+// cache (the cache is per file and the temporary is new), so that read
+// goes to the device: the hint starts it now, while the hasher is still
+// on the ranges before, instead of one readahead window at a time as the
+// hasher's reads reach it. A range already cached costs a lookup.
+func (c *copier) emitKernel(dst int, off, n int64) {
+	if c.emit == nil {
+		return
+	}
+	_ = unix.Fadvise(dst, off, n, unix.FADV_WILLNEED) // only a hint
+	c.emit(off, n, nil)
 }
 
 func fallbackErr(err error) bool {
