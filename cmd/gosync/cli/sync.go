@@ -489,13 +489,14 @@ func dialMirror(ctx context.Context, d endpoint.Endpoint, f syncFlags, log *slog
 	if !d.Remote() {
 		return engine.DialLocal(ctx, d.Raw, d.Path, copt, log.With(slog.String("mirror", d.Raw)))
 	}
-	bin, err := selfBinary()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.Raw, err)
-	}
 	opt := f.ssh
 	opt.Passphrase = askPassphrase
-	m, err := sshx.DialMirror(ctx, d, opt, bin, copt)
+	if !opt.RemoteSudo && opt.RemoteGosync == "" {
+		// The start script names the executable by its hash: take
+		// it while SSH connects (DialMirrorWith waits for it then).
+		go selfBinary()
+	}
+	m, err := sshx.DialMirrorWith(ctx, d, opt, selfBinary, copt)
 	if err == nil && (m.Forced() || m.Restricted()) {
 		log.Debug("the mirror's agent is fixed by the server", slog.String("mirror", d.Raw), slog.Bool("forced_command", m.Forced()),
 			slog.Bool("restricted", m.Restricted()), slog.Bool("runs_commands", m.RunsCommands()), slog.Bool("sets_owners", m.SetsOwner()))
