@@ -158,6 +158,9 @@ func (s *Source) Close() error { return s.root.Close() }
 // without blocking, anything but a regular file (fstree.ErrNotRegular).
 func (s *Source) open(rel string) (*os.File, error) { return s.root.Open(rel) }
 
+// openStat opens rel as open does and describes it as it is now.
+func (s *Source) openStat(rel string) (*os.File, fstree.Entry, error) { return s.root.OpenStat(rel) }
+
 // stat describes rel (or the source directory for "") as it is now.
 func (s *Source) stat(rel string) (fstree.Entry, error) { return s.root.Stat(rel) }
 

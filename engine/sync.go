@@ -1306,7 +1306,7 @@ func (p *plan) sendFile(ctx context.Context, w Writer, s *fstree.Entry, sig *del
 // is set when the file is still open for writing elsewhere and only what
 // it holds now is to be sent; errHeld when it is to be left alone.
 func (p *plan) openSource(scanned *fstree.Entry) (f *os.File, s fstree.Entry, prefix bool, err error) {
-	f, err = p.src.open(scanned.Path)
+	f, before, err := p.src.openStat(scanned.Path)
 	if err != nil {
 		if fileBusy(err) && p.opt.Writing != nil && p.opt.Writing(scanned.Path) == Hold {
 			return nil, s, false, errHeld
@@ -1317,12 +1317,11 @@ func (p *plan) openSource(scanned *fstree.Entry) (f *os.File, s fstree.Entry, pr
 		if errors.Is(err, fstree.ErrNotRegular) {
 			return nil, s, false, fstree.ErrNotRegular
 		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Op == "stat" {
+			return nil, s, false, &fileError{msg: "stat: " + errString(err)}
+		}
 		return nil, s, false, &fileError{msg: "open: " + errString(err)}
-	}
-	before, _, err := fstree.StatOpen(scanned.Path, f)
-	if err != nil {
-		f.Close()
-		return nil, s, false, &fileError{msg: "stat: " + errString(err)}
 	}
 	if before.Kind != fstree.File {
 		f.Close()

@@ -103,3 +103,45 @@ func TestFIFOSwappedInNeverBlocks(t *testing.T) {
 		f.Close()
 	}
 }
+
+// TestOpenStat: OpenStat describes the file it opened exactly as
+// StatOpen does and refuses a FIFO without hanging.
+func TestOpenStat(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a", "f"), []byte("some bytes"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, "p"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f, e, err := r.OpenStat("a/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want, _, err := StatOpen("a/f", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e != want || e.Kind != File || e.Size != 10 || e.Perm != 0o640 || e.Ino == 0 {
+		t.Fatalf("OpenStat gave %+v, StatOpen %+v", e, want)
+	}
+	noHang(t, "OpenStat", filepath.Join(dir, "p"), func() {
+		var g *os.File
+		g, _, err = r.OpenStat("p")
+		if g != nil {
+			g.Close()
+		}
+	})
+	if !errors.Is(err, ErrNotRegular) {
+		t.Fatalf("OpenStat of a FIFO: %v, want ErrNotRegular", err)
+	}
+}

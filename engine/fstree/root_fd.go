@@ -42,11 +42,22 @@ func (r *Root) Stat(rel string) (Entry, error) {
 // anything but a regular file (ErrNotRegular), without ever blocking on
 // a FIFO.
 func (r *Root) Open(rel string) (*os.File, error) {
+	f, _, err := r.OpenStat(rel)
+	return f, err
+}
+
+// OpenStat is Open that also describes the file it opened, as StatOpen
+// would, from the one fstat that checks it is a regular file.
+func (r *Root) OpenStat(rel string) (*os.File, Entry, error) {
 	fd, err := OpenBeneath(r.fd, rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+		return nil, Entry{}, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
-	return regularFile(fd, rel)
+	f, st, err := regularFileStat(fd, rel)
+	if err != nil {
+		return nil, Entry{}, err
+	}
+	return f, entryFromStat(rel, st), nil
 }
 
 // Walk lists the subtree at rel (the whole tree for "") as Walk does,

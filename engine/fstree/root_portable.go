@@ -84,6 +84,20 @@ func (r *Root) Open(rel string) (*os.File, error) {
 	return openFile(d, base, rel)
 }
 
+// OpenStat is Open that also describes the file it opened (StatOpen).
+func (r *Root) OpenStat(rel string) (*os.File, Entry, error) {
+	f, err := r.Open(rel)
+	if err != nil {
+		return nil, Entry{}, err
+	}
+	e, _, err := StatOpen(rel, f)
+	if err != nil {
+		f.Close()
+		return nil, Entry{}, &os.PathError{Op: "stat", Path: rel, Err: err}
+	}
+	return f, e, nil
+}
+
 // Walk lists the subtree at rel (the whole tree for "") as the descriptor
 // walk does, reporting paths relative to the root. A failure to open rel
 // itself is returned as is.

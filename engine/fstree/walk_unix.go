@@ -186,22 +186,30 @@ func (w *walker) statAll(fd int, names []string) []statResult {
 // anyone who can write the directory can put a FIFO in its place, and a
 // blocking open (or read) of a FIFO waits for a writer forever.
 func regularFile(fd int, rel string) (*os.File, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	f, _, err := regularFileStat(fd, rel)
+	return f, err
+}
+
+// regularFileStat is regularFile, also giving the stat it took.
+func regularFileStat(fd int, rel string) (*os.File, *unix.Stat_t, error) {
+	st := new(unix.Stat_t)
+	if err := unix.Fstat(fd, st); err != nil {
 		unix.Close(fd)
-		return nil, &os.PathError{Op: "stat", Path: rel, Err: err}
+		return nil, nil, &os.PathError{Op: "stat", Path: rel, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return nil, &os.PathError{Op: "open", Path: rel, Err: ErrNotRegular}
+		return nil, nil, &os.PathError{Op: "open", Path: rel, Err: ErrNotRegular}
 	}
 	// Regular files ignore O_NONBLOCK; cleared all the same, so the
-	// descriptor is what a plain open gives.
-	if err := unix.SetNonblock(fd, false); err != nil {
+	// descriptor is what a plain open gives. The callers open with no
+	// other flag F_SETFL sets (O_APPEND, O_ASYNC, O_DIRECT, O_NOATIME),
+	// so one call clears it without reading the flags first.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, 0); err != nil {
 		unix.Close(fd)
-		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
+		return nil, nil, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
-	return os.NewFile(uintptr(fd), rel), nil
+	return os.NewFile(uintptr(fd), rel), st, nil
 }
 
 func readlinkat(fd int, name string) (string, error) {
