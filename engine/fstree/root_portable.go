@@ -93,6 +93,11 @@ func (r *Root) OpenStat(rel string) (*os.File, Entry, error) {
 	e, _, err := StatOpen(rel, f)
 	if err != nil {
 		f.Close()
+		// As the descriptor walk's: Op "stat", rel, and the cause once.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return nil, Entry{}, &os.PathError{Op: "stat", Path: rel, Err: err}
 	}
 	return f, e, nil

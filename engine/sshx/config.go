@@ -34,6 +34,11 @@ type Options struct {
 	Passphrase func(keyFile string) ([]byte, error)
 }
 
+// NeedsBinary reports whether a dial with these options starts the agent
+// from the client's Binary (looked up, cached or uploaded by its hash),
+// rather than the remote gosync the options name.
+func (o Options) NeedsBinary() bool { return o.RemoteGosync == "" && !o.RemoteSudo }
+
 // Keepalive defaults when ssh_config sets none: a silent link is closed
 // (DefaultAliveCountMax+1)*DefaultAliveInterval after the last byte
 // received, 20 s.

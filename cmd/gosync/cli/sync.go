@@ -491,7 +491,7 @@ func dialMirror(ctx context.Context, d endpoint.Endpoint, f syncFlags, log *slog
 	}
 	opt := f.ssh
 	opt.Passphrase = askPassphrase
-	if !opt.RemoteSudo && opt.RemoteGosync == "" {
+	if opt.NeedsBinary() {
 		// The start script names the executable by its hash: take
 		// it while SSH connects (DialMirrorWith waits for it then).
 		go selfBinary()
