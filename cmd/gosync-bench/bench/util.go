@@ -278,3 +278,33 @@ func percentile(xs []float64, p float64) float64 {
 	}
 	return s[min(len(s)-1, int(float64(len(s))*p))]
 }
+
+// warm writes n bytes to a file in the work directory and removes it,
+// just before a run that writes a big file. On a virtual machine that
+// reports free memory to its host (free page reporting, as on the
+// Firecracker VMs these figures come from), memory freed a few seconds
+// ago has been handed back, and the next write of a GiB into tmpfs
+// faults every page in through the host: a 1 GiB dd took 0.19 s of
+// system time right after a GiB was freed, 0.45-0.77 s three seconds
+// later and 1.1 s ten seconds later. Which tool of a pair paid that
+// depended on its position, not on the tool. After warm both start with
+// freshly freed memory, as a host without such reporting always does.
+func (e *env) warm(n int64) error {
+	f, err := os.CreateTemp(e.work, "warm-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for done := int64(0); done < n; done += int64(len(buf)) {
+		if _, err := f.Write(buf[:min(int64(len(buf)), n-done)]); err != nil {
+			return fmt.Errorf("warming memory: %w", err)
+		}
+	}
+	return nil
+}
+
+// bigWarm is how much warm writes before a run that writes the big file:
+// the file and room for the buffers of both tools and sshd.
+func (e *env) bigWarm() int64 { return e.cfg.bigMiB<<20 + 256<<20 }

@@ -103,3 +103,19 @@ func TestProxyCounts(t *testing.T) {
 		t.Fatalf("counted %d bytes, want 200 (100 each way)", n)
 	}
 }
+
+// warm must leave nothing behind in the work directory, where the
+// workloads' trees live, and must say so when it cannot write.
+func TestWarm(t *testing.T) {
+	e := &env{work: t.TempDir()}
+	if err := e.warm(3<<20 + 5); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(e.work); len(left) != 0 {
+		t.Fatalf("warm left %v in the work directory", left)
+	}
+	e.work = filepath.Join(e.work, "gone")
+	if err := e.warm(1); err == nil {
+		t.Fatal("warm into a missing directory: no error")
+	}
+}

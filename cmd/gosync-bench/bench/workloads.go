@@ -86,9 +86,17 @@ func mib(kib float64) string {
 }
 
 // syncPair returns runners for gosync and rsync from src to two mirror
-// directories through alias, each verified after it ran.
-func (e *env) syncPair(src, gdst, rdst, alias string) (func(int) (sample, error), func(int) (sample, error)) {
+// directories through alias, each verified after it ran. With warm > 0,
+// each run is preceded by e.warm(warm): for the workloads that write a
+// big file, whose time otherwise depends on how long ago memory was freed
+// (see warm).
+func (e *env) syncPair(src, gdst, rdst, alias string, warm int64) (func(int) (sample, error), func(int) (sample, error)) {
 	run := func(cmd *exec.Cmd, dst string) (sample, error) {
+		if warm > 0 {
+			if err := e.warm(warm); err != nil {
+				return sample{}, err
+			}
+		}
 		e.proxy.take()
 		d, rss, err := measure(cmd)
 		wire := e.proxy.take()
@@ -104,9 +112,9 @@ func (e *env) syncPair(src, gdst, rdst, alias string) (func(int) (sample, error)
 		func(int) (sample, error) { return run(e.rsyncCmd(src, alias+":"+rdst), rdst) }
 }
 
-func (e *env) initial(name, src string) ([]Row, error) {
+func (e *env) initial(name, src string, warm int64) ([]Row, error) {
 	gdst, rdst := filepath.Join(e.work, name+"-g"), filepath.Join(e.work, name+"-r")
-	g, r := e.syncPair(src, gdst, rdst, sshtest.Alias)
+	g, r := e.syncPair(src, gdst, rdst, sshtest.Alias, warm)
 	clear := func(int) error { os.RemoveAll(gdst); os.RemoveAll(rdst); return nil }
 	gs, rs, err := e.alternate(name, clear, g, r)
 	if err != nil {
@@ -121,7 +129,7 @@ func (e *env) smallInitial() ([]Row, error) {
 	if err := smallTree(src, e.cfg.smallFiles, 1); err != nil {
 		return nil, err
 	}
-	return e.initial(fmt.Sprintf("1. initial sync, %d files of 1-32 KiB, over SSH", e.cfg.smallFiles), src)
+	return e.initial(fmt.Sprintf("1. initial sync, %d files of 1-32 KiB, over SSH", e.cfg.smallFiles), src, 0)
 }
 
 func (e *env) bigSrc() (string, error) {
@@ -139,7 +147,7 @@ func (e *env) bigInitial() ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.initial(fmt.Sprintf("2. initial sync, one %d MiB file (half compressible), over SSH", e.cfg.bigMiB), src)
+	return e.initial(fmt.Sprintf("2. initial sync, one %d MiB file (half compressible), over SSH", e.cfg.bigMiB), src, e.bigWarm())
 }
 
 func (e *env) delta() ([]Row, error) { return e.deltaIn(e.work, "3", "") }
@@ -201,7 +209,7 @@ func (e *env) deltaIn(dir, n, where string) ([]Row, error) {
 		return nil, err
 	}
 	gdst, rdst := filepath.Join(dir, "delta-g"), filepath.Join(dir, "delta-r")
-	g, r := e.syncPair(src, gdst, rdst, "counted")
+	g, r := e.syncPair(src, gdst, rdst, "counted", e.bigWarm())
 	if _, err := g(0); err != nil { // the starting point, not measured
 		return nil, err
 	}
@@ -252,7 +260,7 @@ func (e *env) noop() ([]Row, error) {
 		return nil, err
 	}
 	gdst, rdst := filepath.Join(e.work, "noop-g"), filepath.Join(e.work, "noop-r")
-	g, r := e.syncPair(src, gdst, rdst, sshtest.Alias)
+	g, r := e.syncPair(src, gdst, rdst, sshtest.Alias, 0)
 	if _, err := g(0); err != nil {
 		return nil, err
 	}
