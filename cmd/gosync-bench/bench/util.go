@@ -306,5 +306,6 @@ func (e *env) warm(n int64) error {
 }
 
 // bigWarm is how much warm writes before a run that writes the big file:
-// the file and room for the buffers of both tools and sshd.
-func (e *env) bigWarm() int64 { return e.cfg.bigMiB<<20 + 256<<20 }
+// the file and a quarter more, plus 64 MiB for the buffers and heaps of
+// the tools and sshd.
+func (e *env) bigWarm() int64 { return (e.cfg.bigMiB + e.cfg.bigMiB/4 + 64) << 20 }
