@@ -286,9 +286,10 @@ func percentile(xs []float64, p float64) float64 {
 // ago has been handed back, and the next write of a GiB into tmpfs
 // faults every page in through the host: a 1 GiB dd took 0.19 s of
 // system time right after a GiB was freed, 0.45-0.77 s three seconds
-// later and 1.1 s ten seconds later. Which tool of a pair paid that
-// depended on its position, not on the tool. After warm both start with
-// freshly freed memory, as a host without such reporting always does.
+// later and 1.1 s ten seconds later. Which tool paid that depended on
+// when it ran, not on the tool. After warm both start with freshly freed
+// memory, as on a host without such reporting. (Other spikes of system
+// time remain; BENCHMARKS.md, Reading it.)
 func (e *env) warm(n int64) error {
 	f, err := os.CreateTemp(e.work, "warm-*")
 	if err != nil {
