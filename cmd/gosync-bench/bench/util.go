@@ -293,7 +293,7 @@ func percentile(xs []float64, p float64) float64 {
 func (e *env) warm(n int64) error {
 	f, err := os.CreateTemp(e.work, "warm-*")
 	if err != nil {
-		return err
+		return fmt.Errorf("warming memory: %w", err)
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
